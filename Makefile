@@ -1,0 +1,49 @@
+# Keepwarm: `make run` starts the whole service on embedded defaults; `make test` runs the whole suite.
+# Both start with `make install`, which is safe to repeat.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEB_PACKAGES := redis-server dovecot-imapd chromium postgresql
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean debian-packages
+
+install: debian-packages $(STAMP)
+
+# As root on Debian: install what is missing, waiting for the apt lock instead of failing.
+# Otherwise: say exactly what is missing and go on (the tests skip what cannot run).
+debian-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get -o DPkg::Lock::Timeout=600 update -q && \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "NOTE: missing Debian packages:$$missing"; \
+		echo "      install them with: sudo apt-get install$$missing"; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/keepwarm run
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check service jobs tests bench
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,239 @@
+"""The `keepwarm` command. Every subcommand has --help."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import click
+from sqlmodel import select
+
+from service import context
+from service.db import session_scope, upgrade
+from service.logs import setup_logging
+from service.models import InboundMessage, Rep, RepAddress
+from service.settings import SettingsError
+
+
+class _Group(click.Group):
+    """Turns a missing schema into advice instead of a traceback."""
+
+    def invoke(self, ctx):
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as error:
+            if "no such table" in str(error) or "does not exist" in str(error):
+                raise click.ClickException("the database has no tables yet: run `keepwarm db upgrade`") from None
+            raise
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug lines.")
+def main(verbose: bool) -> None:
+    """Keepwarm: after a lost sale, thank the customer, plan the recontact, ask the rep for a debrief."""
+    try:
+        services = context.configure()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    setup_logging(debug=verbose, json_lines=services.settings.log_json)
+
+
+def _services() -> context.Services:
+    return context.current()
+
+
+# -- database ------------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration."""
+    upgrade(_services().settings.database_url)
+    click.echo("database is up to date")
+
+
+# -- reps ----------------------------------------------------------------------------------------------
+@main.group()
+def reps() -> None:
+    """Who may trigger follow-ups."""
+
+
+@reps.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Shown to customers as the sender.")
+@click.option("--timezone", default=None, help="IANA zone, e.g. Europe/Rome (default: KEEPWARM_TIMEZONE).")
+@click.option("--alias", "aliases", multiple=True, help="An alternative address (repeatable).")
+def reps_add(email: str, name: str, timezone: str | None, aliases: tuple[str, ...]) -> None:
+    """Register a rep (or update their name, time zone and aliases)."""
+    from service.reps import save_rep
+
+    services = _services()
+    try:
+        rep = save_rep(services.engine, email, name=name, timezone=timezone or services.settings.timezone,
+                       aliases=aliases)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"rep {rep.email} ({rep.name}, {rep.timezone})")
+
+
+@reps.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def reps_list(as_json: bool) -> None:
+    """List the reps."""
+    with session_scope(_services().engine) as session:
+        aliases: dict[int, list[str]] = {}
+        for alias in session.exec(select(RepAddress)):
+            aliases.setdefault(alias.rep_id, []).append(alias.email)
+        rows = [{"email": r.email, "name": r.name, "timezone": r.timezone, "active": r.active,
+                 "aliases": aliases.get(r.id, [])} for r in session.exec(select(Rep).order_by(Rep.email))]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        extra = f" aliases: {', '.join(row['aliases'])}" if row["aliases"] else ""
+        click.echo(f"{row['email']:<40} {row['name']:<24} {row['timezone']}{'' if row['active'] else ' (disabled)'}{extra}")
+
+
+# -- reading mail --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def parse(files: tuple[Path, ...]) -> None:
+    """How each raw email would be read: one JSON object per line. Changes nothing."""
+    from service.intake.inbox import DbDirectory
+    from service.intake.reading import read_raw
+
+    services = _services()
+    with session_scope(services.engine) as session:
+        directory = DbDirectory(session)
+        for path in files:
+            click.echo(json.dumps(_parse_one(path, services.settings, directory, read_raw), ensure_ascii=False))
+
+
+def _parse_one(path: Path, settings, directory, read_raw) -> dict:
+    try:
+        reading = read_raw(path.read_bytes(), settings, directory).to_json()
+    except Exception as error:  # one unreadable file must not stop the others
+        return {"file": str(path), "error": f"{type(error).__name__}: {error}"}
+    return {"file": str(path), **reading}
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def ingest(files: tuple[Path, ...]) -> None:
+    """Feed .eml files through the same pipeline as the mailbox."""
+    from service.intake.inbox import ingest_files
+
+    services = _services()
+    for path, status, reason in ingest_files(services.engine, services.settings, files):
+        click.echo(f"{path}: {status}{' (' + reason + ')' if reason else ''}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Fetch what is there, read it, file it, then exit.")
+def poll(once: bool) -> None:
+    """The mailbox poller (IDLE when offered, with a periodic poll as safety net)."""
+    from service.intake.lock import PollerLock
+    from service.intake.mailbox import Mailbox
+
+    services = _services()
+    mailbox = Mailbox(services.settings, services.engine)
+    if once:
+        stats = mailbox.poll_once()
+        mailbox.close()
+        click.echo(f"fetched {stats.fetched}, read {stats.processed}, failed {stats.failed}, moved {stats.moved}")
+        return
+    mailbox.lock = PollerLock(services.redis, mailbox.key)
+    _run_until_signal(mailbox.run)
+    mailbox.lock.release()
+
+
+def _run_until_signal(target) -> None:
+    """Run target(stop_event) and set the event on SIGTERM/SIGINT, so the loop ends cleanly."""
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    target(stop)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Run everything that is due now, then exit.")
+def worker(burst: bool) -> None:
+    """An RQ worker (with the scheduler) for the intake, outbox and maintenance queues."""
+    from service.worker import run_worker
+
+    run_worker(_services(), burst=burst)
+
+
+# -- inbox ---------------------------------------------------------------------------------------------
+@main.group()
+def inbox() -> None:
+    """Inbound messages."""
+
+
+@inbox.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--status", type=click.Choice(["new", "processed", "ignored", "quarantined"]), default=None)
+@click.option("--limit", default=200, show_default=True)
+def inbox_list(as_json: bool, status: str | None, limit: int) -> None:
+    """Inbound messages with their status and reason, newest first."""
+    with session_scope(_services().engine) as session:
+        query = select(InboundMessage.id, InboundMessage.message_id, InboundMessage.status, InboundMessage.reason,
+                       InboundMessage.received_at, InboundMessage.size, InboundMessage.folder)
+        if status:
+            query = query.where(InboundMessage.status == status)
+        rows = [{"id": r.id, "message_id": r.message_id, "status": r.status, "reason": r.reason,
+                 "received_at": r.received_at.isoformat(), "size": r.size, "folder": r.folder}
+                for r in session.exec(query.order_by(InboundMessage.id.desc()).limit(limit))]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>6} {row['received_at'][:19]} {row['status']:<11} {row['reason'] or '':<16} "
+                   f"{row['message_id']}")
+
+
+# -- running -------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def web(host: str, port: int) -> None:
+    """The web app alone (`/healthz` answers 200 when the database and Redis answer)."""
+    from werkzeug.serving import run_simple
+
+    from service import create_app
+
+    run_simple(host, port, create_app(_services().settings), threaded=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def run(host: str, port: int) -> None:
+    """Web + worker (with scheduler) + mailbox poller together, with private servers for what is not set."""
+    from service.runner import run_all
+
+    sys.exit(run_all(_services().settings, host=host, port=port))
+
+
+@main.command()
+@click.option("--rep", default="demo.rep@example.com", show_default=True, help="Registered first if unknown.")
+@click.option("--customer", default="maria.rossi@customer.example", show_default=True)
+def demo(rep: str, customer: str) -> None:
+    """APPEND a sample BCC'd recap to the mailbox, as a rep's mail client would deliver it."""
+    from service.demo import append_demo_recap
+
+    click.echo(append_demo_recap(_services(), rep=rep, customer=customer))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

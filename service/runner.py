@@ -1,0 +1,126 @@
+"""`keepwarm run`: the whole service on one machine, with private servers for whatever is not configured."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from service.db import upgrade
+from service.devstack import DovecotServer, MailCatcher, RedisServer, free_port
+from service.settings import Settings
+
+DEMO_PASSWORD = "keepwarm"
+
+
+def run_all(settings: Settings, *, host: str, port: int) -> int:
+    """Start what is missing, then web + worker + poller; stop everything on Ctrl-C or SIGTERM."""
+    with contextlib.ExitStack() as stack:
+        settings, started = _start_private_servers(settings, stack)
+        upgrade(settings.database_url)
+        children = _spawn_children(settings, host, port)
+        stack.callback(_stop_children, children)
+        _print_banner(settings, started, host, port)
+        return _supervise(children)
+
+
+def _start_private_servers(settings: Settings, stack: contextlib.ExitStack) -> tuple[Settings, list[str]]:
+    devstack = settings.instance_dir / "devstack"
+    started: list[str] = []
+    if not settings.redis_url:
+        redis = stack.enter_context(RedisServer(devstack / "redis", persistent=True))
+        settings = replace(settings, redis_url=redis.url)
+        started.append(f"Redis          {redis.url}  (data in {redis.folder})")
+    if not settings.imap_url:
+        settings, line = _start_demo_mailbox(settings, devstack / "imap", stack)
+        started.append(line)
+    if not settings.smtp_url:
+        catcher = stack.enter_context(MailCatcher(settings.instance_dir / "mail"))
+        settings = replace(settings, smtp_url=catcher.url)
+        started.append(f"Mail catcher   {catcher.url}  (every email sent is saved in {catcher.folder}/)")
+    return settings, started
+
+
+def _start_demo_mailbox(settings: Settings, folder: Path, stack) -> tuple[Settings, str]:
+    port = _stable_port(folder)
+    mailbox = stack.enter_context(DovecotServer(folder, port, users={settings.intake_address: DEMO_PASSWORD}))
+    line = (f"Demo mailbox   imap://127.0.0.1:{mailbox.port}  login {settings.intake_address} / {DEMO_PASSWORD}"
+            f"  (mail in {folder}/home)")
+    return replace(settings, imap_url=mailbox.url()), line
+
+
+def _stable_port(folder: Path) -> int:
+    """The demo mailbox keeps its port across runs, so a mail client set up once keeps working."""
+    remembered = folder / "port"
+    if remembered.exists():
+        port = int(remembered.read_text())
+        with contextlib.suppress(OSError):
+            import socket
+
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port))
+            return port
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    remembered.write_text(str(port))
+    return port
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"KEEPWARM_REDIS_URL": settings.redis_url or "", "KEEPWARM_IMAP_URL": settings.imap_url or "",
+                "KEEPWARM_SMTP_URL": settings.smtp_url or "", "KEEPWARM_DATABASE_URL": settings.database_url,
+                "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir)})
+    return env
+
+
+def _spawn_children(settings: Settings, host: str, port: int) -> dict[str, subprocess.Popen]:
+    base = [sys.executable, "-m", "service.cli"]
+    commands = {"web": [*base, "web", "--host", host, "--port", str(port)],
+                "worker": [*base, "worker"], "poller": [*base, "poll"]}
+    env = _child_env(settings)
+    return {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}
+
+
+def _print_banner(settings: Settings, started: list[str], host: str, port: int) -> None:
+    lines = ["", "Keepwarm is running.", f"  Web            http://{host}:{port}/  (health: /healthz)",
+             f"  BCC address    {settings.intake_address}", *[f"  {s}" for s in started],
+             f"  Database       {settings.database_url}",
+             "", "Try it: `.venv/bin/keepwarm demo` appends a sample recap to the mailbox;",
+             "        `.venv/bin/keepwarm inbox list` shows what was read.  Ctrl-C stops everything.", ""]
+    click.echo("\n".join(lines))
+
+
+def _supervise(children: dict[str, subprocess.Popen]) -> int:
+    """Wait until a signal arrives or a child dies; either way everything stops."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        dead = [name for name, child in children.items() if child.poll() is not None]
+        if dead:
+            click.echo(f"{', '.join(dead)} stopped unexpectedly; shutting down", err=True)
+            return 1
+        stop.wait(0.5)
+    return 0
+
+
+def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,255 @@
+"""Typed settings from `KEEPWARM_*` environment variables and `.env`; tests pass a mapping instead.
+
+Every value is parsed by a small helper that fails loudly on junk, so a typo stops the start instead of
+silently running with a default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class ServerURL:
+    """A parsed `imap://user:pass@host:port/FOLDER` or `smtp://…?starttls=1` URL."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    path: str
+    query: dict[str, str]
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme.endswith("s")
+
+    @property
+    def starttls(self) -> bool:
+        return self.query.get("starttls", "0").lower() in {"1", "true", "yes"}
+
+    def redacted(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"{self.scheme}://{user}{self.host}:{self.port}{self.path}"
+
+
+_DEFAULT_PORTS = {"imap": 143, "imaps": 993, "smtp": 25, "smtps": 465}
+
+
+def parse_server_url(url: str, schemes: tuple[str, ...]) -> ServerURL:
+    """Parse an IMAP/SMTP URL, or raise SettingsError naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError(f"{url!r}: expected {'/'.join(schemes)}://[user:pass@]host[:port]")
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    return ServerURL(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or _DEFAULT_PORTS[parts.scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        path=unquote(parts.path),
+        query=query,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    # SQLAlchemy URL of the database, the source of truth.
+    database_url: str = "sqlite:///instance/keepwarm.db"
+    # Redis for RQ; None means `keepwarm run` starts a private one.
+    redis_url: str | None = None
+    # The mailbox reps BCC; None means `keepwarm run` starts a local demo mailbox.
+    imap_url: str | None = None
+    # Where emails leave; None means `keepwarm run` starts a local mail catcher.
+    smtp_url: str | None = None
+    # The address reps BCC or forward to.
+    intake_address: str = "followup@example.com"
+    # Our own domains: addresses there are never customers (default: the intake address's domain).
+    internal_domains: tuple[str, ...] = ()
+    # Public URL used for links in emails.
+    base_url: str = "http://127.0.0.1:5000"
+    # Signs links and sessions; generated into the instance folder on first run when unset.
+    secret_key: str | None = None
+    # Organisation default time zone, for reps without one.
+    timezone: str = "UTC"
+    # Send as the rep's own address (company relay) instead of the intake address with Reply-To the rep.
+    send_as_rep: bool = False
+    # Folder for the SQLite file, the generated secret and the mail catcher's messages.
+    instance_dir: Path = Path("instance")
+    # Seconds between safety-net polls of the mailbox (IDLE wakes the poller sooner when offered).
+    poll_interval: int = 60
+    # Seconds one IDLE lasts before it is renewed (RFC 2177 asks for under 29 minutes; we renew every 5).
+    idle_timeout: int = 300
+    # UIDs fetched per IMAP command.
+    fetch_batch: int = 200
+    # Processing attempts before a message is quarantined.
+    max_attempts: int = 3
+    # Messages larger than this many bytes are kept but quarantined unread.
+    max_message_bytes: int = 40 * 1024 * 1024
+    # Debug mode: the web app's debugger and relaxed secret-key checks.
+    debug: bool = False
+    # Log lines as JSON objects instead of text.
+    log_json: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def intake_domain(self) -> str:
+        return self.intake_address.rsplit("@", 1)[-1].lower()
+
+    @property
+    def own_domains(self) -> tuple[str, ...]:
+        return self.internal_domains or (self.intake_domain,)
+
+    @property
+    def message_id_domain(self) -> str:
+        """Domain of the Message-IDs we mint: recognising it is how our own mail is spotted."""
+        return f"keepwarm.{self.intake_domain}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def imap(self) -> ServerURL:
+        if not self.imap_url:
+            raise SettingsError("KEEPWARM_IMAP_URL is not set")
+        return parse_server_url(self.imap_url, ("imap", "imaps"))
+
+    def smtp(self) -> ServerURL:
+        if not self.smtp_url:
+            raise SettingsError("KEEPWARM_SMTP_URL is not set")
+        return parse_server_url(self.smtp_url, ("smtp", "smtps"))
+
+    def with_overrides(self, **values) -> Settings:
+        return replace(self, **values)
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _optional(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{raw!r} is not a boolean (use true/false)")
+
+
+def _integer(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{raw!r} is not a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{raw!r} must not be negative")
+    return value
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    return tuple(d.strip().lower().lstrip("@") for d in raw.split(",") if d.strip())
+
+
+def _address(raw: str) -> str:
+    value = raw.strip().lower()
+    if value.count("@") != 1 or any(c.isspace() for c in value):
+        raise SettingsError(f"{raw!r} is not an email address")
+    return value
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{raw!r} is not an IANA time zone (e.g. Europe/Rome)") from None
+    return raw.strip()
+
+
+_PARSERS = {
+    "database_url": _text,
+    "redis_url": _optional,
+    "imap_url": _optional,
+    "smtp_url": _optional,
+    "intake_address": _address,
+    "internal_domains": _domains,
+    "base_url": lambda raw: raw.strip().rstrip("/"),
+    "secret_key": _optional,
+    "timezone": _timezone,
+    "send_as_rep": _boolean,
+    "instance_dir": lambda raw: Path(raw.strip()),
+    "poll_interval": _integer,
+    "idle_timeout": _integer,
+    "fetch_batch": _integer,
+    "max_attempts": _integer,
+    "max_message_bytes": _integer,
+    "debug": _boolean,
+    "log_json": _boolean,
+}
+
+
+def load_settings(overrides: Mapping[str, object] | None = None, *, environ: Mapping[str, str] | None = None,
+                  env_file: str | None = ".env") -> Settings:
+    """Settings from `.env`, then the environment, then `overrides` (already typed, or strings)."""
+    source = {**(dotenv_values(env_file) if env_file and Path(env_file).exists() else {}),
+              **(os.environ if environ is None else environ)}
+    values: dict[str, object] = {}
+    for name, parse in _PARSERS.items():
+        raw = source.get(f"KEEPWARM_{name.upper()}")
+        if raw is not None:
+            values[name] = _parse_named(name, parse, raw)
+    for name, value in (overrides or {}).items():
+        values[name] = _parse_named(name, _PARSERS[name], value) if isinstance(value, str) else value
+    return _finish(Settings(**values))
+
+
+def _parse_named(name: str, parse, raw: str):
+    try:
+        return parse(raw)
+    except SettingsError as exc:
+        raise SettingsError(f"KEEPWARM_{name.upper()}: {exc}") from None
+
+
+def _finish(settings: Settings) -> Settings:
+    """Make the instance folder absolute and give the SQLite default a path inside it."""
+    instance = settings.instance_dir.resolve()
+    database_url = settings.database_url
+    if database_url == Settings.database_url:
+        database_url = f"sqlite:///{instance / 'keepwarm.db'}"
+    for name, check in (("imap_url", settings.imap), ("smtp_url", settings.smtp)):
+        if getattr(settings, name):
+            try:
+                check()
+            except SettingsError as exc:
+                raise SettingsError(f"KEEPWARM_{name.upper()}: {exc}") from None
+    return replace(settings, instance_dir=instance, database_url=database_url)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """The configured secret, else one generated once into the instance folder (mode 600) and reused."""
+    if settings.secret_key:
+        return settings
+    path = settings.instance_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return replace(settings, secret_key=path.read_text().strip())

@@ -1,0 +1,125 @@
+"""Fixtures: private real servers (Redis, Dovecot, SMTP) started once per session, a fresh database per test."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+from redis import Redis
+
+from service import context
+from service.db import make_engine, upgrade
+from service.devstack import DovecotServer, MailCatcher, RedisServer
+from service.devstack.servers import dovecot_binary
+from service.reps import save_rep
+from service.settings import Settings, load_settings
+
+TESTS = Path(__file__).parent
+INTAKE = "followup@acme.example"
+REPS = [
+    ("anna.bianchi@acme.example", "Anna Bianchi", "Europe/Rome", ("anna@acme.example",)),
+    ("tom.baker@acme.example", "Tom Baker", "Europe/London", ()),
+    ("luca.moretti@acme.example", "Luca Moretti", "Europe/Rome", ()),
+    ("sarah.chen@acme.example", "Sarah Chen", "America/New_York", ()),
+]
+_users = itertools.count(1)
+_MAILBOXES = 400
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_server) -> Redis:
+    connection = Redis.from_url(redis_server.url)
+    connection.flushall()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    if dovecot_binary() is None:
+        pytest.skip("dovecot is not installed (make install as root installs dovecot-imapd)")
+    # Users are all created up front: Dovecot notices a changed passwd-file only by its mtime (whole seconds).
+    users = {INTAKE: "keepwarm", **{f"intake{n}@acme.example": "secret" for n in range(1, _MAILBOXES + 1)}}
+    with DovecotServer(tmp_path_factory.mktemp("dovecot"), users=users) as server:
+        yield server
+
+
+@pytest.fixture
+def mailbox_user(dovecot) -> str:
+    """A fresh, empty mailbox for this test: a Dovecot user no other test has used."""
+    number = next(_users)
+    assert number <= _MAILBOXES, "more mailbox tests than prepared users: raise _MAILBOXES"
+    return f"intake{number}@acme.example"
+
+
+@pytest.fixture
+def imap(dovecot, mailbox_user):
+    """An IMAP client logged into this test's mailbox, for APPENDing and looking."""
+    client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
+    client.login(mailbox_user, "secret")
+    yield client
+    try:
+        client.logout()
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="session")
+def mail_catcher():
+    with MailCatcher() as catcher:
+        yield catcher
+
+
+@pytest.fixture
+def smtp(mail_catcher):
+    mail_catcher.clear()
+    return mail_catcher
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """One migrated SQLite file, copied for each test: migrations run once, every test starts clean."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path, migrated_template, request) -> Settings:
+    database = tmp_path / "keepwarm.db"
+    shutil.copy(migrated_template, database)
+    values = {"database_url": f"sqlite:///{database}", "intake_address": INTAKE,
+              "internal_domains": ("acme.example",), "instance_dir": tmp_path, "secret_key": "test-secret",
+              "base_url": "http://keepwarm.test", "poll_interval": 60}
+    for name in ("redis_server", "mail_catcher"):
+        if name in request.fixturenames:
+            server = request.getfixturevalue(name)
+            values["redis_url" if name == "redis_server" else "smtp_url"] = server.url
+    if "mailbox_user" in request.fixturenames:
+        dovecot = request.getfixturevalue("dovecot")
+        values["imap_url"] = dovecot.url(request.getfixturevalue("mailbox_user"))
+    loaded = load_settings(values, environ={}, env_file=None)
+    context.configure(loaded)
+    return loaded
+
+
+@pytest.fixture
+def engine(settings):
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def reps(engine):
+    """The reps of tests/corpus/CONVENTIONS.md."""
+    return [save_rep(engine, email, name=name, timezone=tz, aliases=aliases) for email, name, tz, aliases in REPS]

@@ -1,0 +1,93 @@
+"""The `keepwarm` command, run as a user would (a subprocess with KEEPWARM_* in its environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.mail import recap
+
+CORPUS = Path(__file__).parents[1] / "corpus" / "intake"
+CONTRACT = {"file", "message_id", "accepted", "ignored_reason", "rep", "customers", "outcome", "cause", "reasons",
+            "recontact_on", "decision_makers", "note", "language", "confidence"}
+
+
+@pytest.fixture
+def keepwarm(settings, engine, reps):
+    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url,
+           "KEEPWARM_INTAKE_ADDRESS": settings.intake_address, "KEEPWARM_INTERNAL_DOMAINS": "acme.example",
+           "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir), "KEEPWARM_SECRET_KEY": "test"}
+    if settings.imap_url:
+        env["KEEPWARM_IMAP_URL"] = settings.imap_url
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=settings.instance_dir)
+        if check and done.returncode != 0:
+            raise AssertionError(f"keepwarm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    return run
+
+
+def test_parse_prints_one_contract_object_per_file_and_goes_on_after_an_unreadable_one(keepwarm, tmp_path):
+    good = tmp_path / "recap.eml"
+    good.write_bytes(recap(1))
+    stranger = tmp_path / "stranger.eml"
+    stranger.write_bytes(recap(2, sender="x@elsewhere.example"))
+    done = keepwarm("parse", str(good), str(tmp_path / "missing.eml"), str(stranger))
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 3
+    assert CONTRACT <= set(lines[0]) and lines[0]["accepted"] is True
+    assert lines[0]["rep"] == {"email": "tom.baker@acme.example", "name": "Tom Baker"}
+    assert lines[0]["customers"] == [{"email": "jane@globex.example", "name": "Jane"}]
+    assert set(lines[1]) == {"file", "error"} and lines[1]["file"].endswith("missing.eml")
+    assert lines[2]["ignored_reason"] == "unknown_sender" and CONTRACT <= set(lines[2])
+
+
+def test_parse_changes_nothing_and_ingest_stores(keepwarm, tmp_path):
+    path = tmp_path / "recap.eml"
+    path.write_bytes(recap(1))
+    keepwarm("parse", str(path))
+    assert json.loads(keepwarm("inbox", "list", "--json").stdout) == []
+    assert "processed" in keepwarm("ingest", str(path), str(path)).stdout
+    rows = json.loads(keepwarm("inbox", "list", "--json").stdout)
+    assert [(r["status"], r["reason"]) for r in rows] == [("ignored", "duplicate"), ("processed", None)]
+    assert {"id", "message_id", "status", "reason", "received_at"} <= set(rows[0])
+    only_ignored = json.loads(keepwarm("inbox", "list", "--json", "--status", "ignored").stdout)
+    assert len(only_ignored) == 1
+
+
+def test_reps_add_and_list_and_clear_errors(keepwarm):
+    keepwarm("reps", "add", "New.Rep@acme.example", "--name", "New Rep", "--timezone", "Europe/Rome",
+             "--alias", "nr@acme.example")
+    listed = json.loads(keepwarm("reps", "list", "--json").stdout)
+    assert {"email": "new.rep@acme.example", "name": "New Rep", "timezone": "Europe/Rome", "active": True,
+            "aliases": ["nr@acme.example"]} in listed
+    bad = keepwarm("reps", "add", "x@acme.example", "--name", "X", "--timezone", "Nowhere/Land", check=False)
+    assert bad.returncode != 0 and "IANA" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_poll_once_reads_the_mailbox(keepwarm, imap, mailbox_user):
+    imap.append("INBOX", recap(7))
+    assert "fetched 1, read 1, failed 0, moved 1" in keepwarm("poll", "--once").stdout
+    assert json.loads(keepwarm("inbox", "list", "--json").stdout)[0]["status"] == "processed"
+
+
+def test_every_subcommand_has_help(keepwarm):
+    for args in (["--help"], ["parse", "--help"], ["ingest", "--help"], ["reps", "add", "--help"],
+                 ["reps", "list", "--help"], ["poll", "--help"], ["worker", "--help"], ["inbox", "list", "--help"],
+                 ["run", "--help"], ["web", "--help"], ["db", "upgrade", "--help"], ["demo", "--help"]):
+        assert "Usage:" in keepwarm(*args).stdout
+
+
+def test_a_database_without_tables_gets_advice_not_a_traceback(keepwarm, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "service.cli", "inbox", "list"], capture_output=True, text=True,
+                          env={**os.environ, "KEEPWARM_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
+                               "KEEPWARM_INSTANCE_DIR": str(tmp_path)}, cwd=tmp_path)
+    assert done.returncode != 0 and "keepwarm db upgrade" in done.stderr

@@ -1,0 +1,50 @@
+"""Reading MIME defensively: charsets, encodings, broken structure, missing headers."""
+
+from __future__ import annotations
+
+from service.intake.mime import decode_bytes, read_letter, synthetic_message_id
+
+
+def test_mislabeled_and_unknown_charsets_still_decode():
+    assert decode_bytes("perché".encode(), "us-ascii") == "perché"
+    assert decode_bytes("€ “quoted”".encode("cp1252"), "iso-8859-1") == "€ “quoted”"
+    assert decode_bytes("caffè".encode("latin-1"), "x-unknown-foo") == "caffè"
+    assert decode_bytes("Привет".encode("koi8-r"), "koi8-r") == "Привет"
+
+
+def test_cr_only_line_endings_are_read_as_lines():
+    raw = b"From: a@b.example\rSubject: Undelivered Mail\rMessage-ID: <x@y>\r\rbody line\r"
+    letter = read_letter(raw)
+    assert letter.subject == "Undelivered Mail" and letter.message_id == "<x@y>"
+    assert "body line" in letter.text
+
+
+def test_html_only_becomes_text_with_lines():
+    raw = (b"From: a@b.example\nContent-Type: text/html; charset=utf-8\n\n"
+           b"<div>Lost for now.<br>Budget frozen</div><p>Try again in <b>March</b></p>")
+    text = read_letter(raw).text
+    assert "Lost for now." in text and "Try again in March" in text
+    assert text.index("Lost") < text.index("Budget") < text.index("Try")
+
+
+def test_missing_message_id_gets_a_stable_synthetic_one():
+    raw = b"From: a@b.example\n\nhello"
+    assert read_letter(raw).message_id is None
+    assert synthetic_message_id(raw) == synthetic_message_id(raw) != synthetic_message_id(raw + b"!")
+
+
+def test_a_multipart_without_closing_boundary_or_with_bad_base64_still_reads():
+    raw = (b"From: a@b.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n"
+           b"--XX\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n!!!not base64###\n"
+           b"--XX\nContent-Type: text/plain\n\nsecond")
+    letter = read_letter(raw)
+    assert letter.defects
+    assert isinstance(letter.text, str)
+
+
+def test_encoded_words_in_names_and_subjects_are_decoded():
+    raw = (b"From: =?utf-8?q?Niccol=C3=B2_Rossi?= <n@x.example>\nTo: =?iso-8859-1?q?J=F6rg?= <j@y.example>\n"
+           b"Subject: =?utf-8?b?R3JhemllIHBlciBs4oCZaW5jb250cm8=?=\n\nx")
+    letter = read_letter(raw)
+    assert letter.sender.name == "Niccolò Rossi" and letter.to[0].name == "Jörg"
+    assert letter.subject == "Grazie per l’incontro"
