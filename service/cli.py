@@ -107,22 +107,25 @@ def reps_list(as_json: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def parse(files: tuple[Path, ...]) -> None:
     """How each raw email would be read: one JSON object per line. Changes nothing."""
-    from service.intake.inbox import DbDirectory
+    from service.intake.inbox import BatchDirectory, directory_for
     from service.intake.reading import read_raw
 
     services = _services()
     with session_scope(services.engine) as session:
-        directory = DbDirectory(session)
+        directory: BatchDirectory = directory_for(session, [])
         for path in files:
             click.echo(json.dumps(_parse_one(path, services.settings, directory, read_raw), ensure_ascii=False))
 
 
 def _parse_one(path: Path, settings, directory, read_raw) -> dict:
+    """Read one file; Message-IDs already in the database, or earlier in this run, read as duplicates."""
     try:
-        reading = read_raw(path.read_bytes(), settings, directory).to_json()
+        raw = path.read_bytes()
+        reading = read_raw(raw, settings, directory)
     except Exception as error:  # one unreadable file must not stop the others
         return {"file": str(path), "error": f"{type(error).__name__}: {error}"}
-    return {"file": str(path), **reading}
+    directory.first_ids.setdefault(reading.message_id, 0)
+    return {"file": str(path), **reading.to_json()}
 
 
 @main.command()

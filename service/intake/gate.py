@@ -31,6 +31,9 @@ _AUTO_SUBJECT = re.compile(
 )
 _PRECEDENCE_AUTO = {"bulk", "junk", "list", "auto_reply"}
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_QMAIL_RECIPIENT = re.compile(r"^<([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>:", re.M)
+_ORIGINAL_MARKER = re.compile(r"^(-+ ?(Below this line|This is a copy|Original message|Undelivered message)|"
+                              r"Return-Path:|Received:)", re.I | re.M)
 _RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient:\s*(?:rfc822;)?\s*(\S+)", re.I | re.M)
 _FEEDBACK_FIELD = re.compile(r"^original-rcpt-to:\s*(\S+)", re.I | re.M)
 
@@ -81,8 +84,16 @@ def bounced_addresses(letter: Letter) -> tuple[str, ...]:
         if part.get_content_type() in {"message/delivery-status", "message/global-delivery-status"}:
             found += [a.lower().strip("<>;") for a in _RECIPIENT_FIELD.findall(_report_text(part))]
     if not found:
-        found = [a.lower() for a in _ADDRESS.findall(letter.text[:8000])]
+        found = [a.lower() for a in _QMAIL_RECIPIENT.findall(letter.text[:8000])]
+    if not found:
+        found = [a.lower() for a in _ADDRESS.findall(_before_original(letter.text[:8000]))]
     return tuple(dict.fromkeys(a for a in found if "@" in a))
+
+
+def _before_original(text: str) -> str:
+    """The bounce's own explanation, without the copy of our message that follows it."""
+    match = _ORIGINAL_MARKER.search(text)
+    return text[:match.start()] if match else text
 
 
 def complained_addresses(letter: Letter) -> tuple[str, ...]:

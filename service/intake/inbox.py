@@ -1,42 +1,38 @@
-"""The inbox in the database: store raw bytes first, then read them, record the verdict and its effects."""
+"""The inbox in the database: store raw bytes first, then read them, record the verdict and its effects.
+
+Reading is pure and happens outside the transaction; the verdicts of a whole batch are then written in one
+commit. A message whose reading raises is counted (and quarantined at the last attempt) without touching the
+others.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.db import session_scope
-from service.intake.mime import read_letter, synthetic_message_id
+from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
 from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-
-class DbDirectory:
-    """Reps and seen Message-IDs, from the database; reps are loaded once per directory."""
-
-    def __init__(self, session: Session, *, exclude_id: int | None = None):
-        self._session = session
-        self._exclude_id = exclude_id
-        self._reps = _load_reps(session)
-
-    def rep(self, address: str) -> RepInfo | None:
-        return self._reps.get(address.lower())
-
-    def seen(self, message_id: str) -> bool:
-        query = select(InboundMessage.id).where(InboundMessage.message_id == message_id)
-        if self._exclude_id is not None:
-            query = query.where(InboundMessage.id < self._exclude_id)
-        return self._session.exec(query.limit(1)).first() is not None
+_MSGID = re.compile(rb"<[^<>\s]+>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
-def _load_reps(session: Session) -> dict[str, RepInfo]:
-    reps = {r.id: r for r in session.exec(select(Rep).where(Rep.active == True))}  # noqa: E712
+def load_reps(session: Session) -> dict[str, RepInfo]:
+    """Every active rep by each of their addresses (lowercased)."""
+    reps = {r.id: r for r in session.exec(select(Rep).where(Rep.active == sa.true()))}
     found = {r.email.lower(): RepInfo(r.id, r.email, r.name, r.timezone) for r in reps.values()}
     for alias in session.exec(select(RepAddress)):
         if alias.rep_id in reps:
@@ -45,12 +41,41 @@ def _load_reps(session: Session) -> dict[str, RepInfo]:
     return found
 
 
+@dataclass
+class BatchDirectory:
+    """Reps, and which Message-IDs arrived before a given row: everything a batch needs, loaded at once."""
+
+    reps: dict[str, RepInfo]
+    first_ids: dict[str, int]
+    current_id: int | None = None
+
+    def rep(self, address: str) -> RepInfo | None:
+        return self.reps.get(address.lower())
+
+    def seen(self, message_id: str) -> bool:
+        first = self.first_ids.get(message_id)
+        return first is not None and (self.current_id is None or first < self.current_id)
+
+
+def directory_for(session: Session, message_ids: Iterable[str]) -> BatchDirectory:
+    ids = list(set(message_ids))
+    first: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        query = select(InboundMessage.message_id, sa.func.min(InboundMessage.id)).where(
+            InboundMessage.message_id.in_(ids[start:start + 500])).group_by(InboundMessage.message_id)
+        first.update(dict(session.exec(query).all()))
+    return BatchDirectory(load_reps(session), first)
+
+
 def message_id_of(raw: bytes) -> str:
     """The Message-ID a row is keyed by (a stable synthetic one when the header is missing)."""
+    head = _HEADER_END.split(raw[:131072], maxsplit=1)[0]
     try:
-        return read_letter(raw[:65536]).message_id or synthetic_message_id(raw)
+        value = BytesHeaderParser().parsebytes(head + b"\n\n").get("Message-ID", "")
     except Exception:  # a header block so broken it cannot be read: still keyed, never lost
-        return synthetic_message_id(raw)
+        value = ""
+    match = _MSGID.search(str(value).encode("utf-8", "replace"))
+    return match.group(0).decode("utf-8", "replace") if match else synthetic_message_id(raw)
 
 
 def store_raw(session: Session, raw: bytes, *, mailbox: str, uidvalidity: int | None = None,
@@ -64,53 +89,75 @@ def store_raw(session: Session, raw: bytes, *, mailbox: str, uidvalidity: int | 
 
 def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> str:
     """Read one stored message and record what it is; returns the new status."""
+    return process_batch(engine, settings, [inbound_id]).get(inbound_id, "missing")
+
+
+def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> dict[int, str]:
+    """Read waiting messages and record every verdict in one commit; returns each id's new status."""
     with session_scope(engine) as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is None or row.status != "new":
-            return row.status if row else "missing"
-        if row.size > settings.max_message_bytes:
-            return _quarantine(row, f"too_large: {row.size} bytes (limit {settings.max_message_bytes})")
-        reading = read_raw(row.raw or b"", settings, DbDirectory(session, exclude_id=row.id))
-        _record(session, row, reading)
-        logger.info("inbound %s %s: %s %s", row.id, row.message_id, row.status, row.reason or "")
-        return row.status
+        rows = list(session.exec(select(InboundMessage).where(
+            InboundMessage.id.in_(inbound_ids), InboundMessage.status == "new").order_by(InboundMessage.id)))
+        directory = directory_for(session, [r.message_id for r in rows])
+        readings = {}
+        for row in rows:
+            readings[row.id] = _read_or_fail(row, settings, directory)
+        _remember_customers(session, [r for r in readings.values() if isinstance(r, Reading) and r.accepted])
+        for row in rows:
+            _record(session, row, readings[row.id], settings)
+        return {row.id: row.status for row in rows}
+
+
+def _read_or_fail(row: InboundMessage, settings: Settings, directory: BatchDirectory) -> Reading | BaseException:
+    if row.size > settings.max_message_bytes:
+        return OverflowError(f"too_large: {row.size} bytes (limit {settings.max_message_bytes})")
+    directory.current_id = row.id
+    try:
+        return read_raw(row.raw or b"", settings, directory)
+    except Exception as error:  # counted on the row; the rest of the batch goes on
+        logger.exception("inbound %s %s: reading failed", row.id, row.message_id)
+        return error
+
+
+def _record(session: Session, row: InboundMessage, outcome: Reading | BaseException, settings: Settings) -> None:
+    if isinstance(outcome, OverflowError):
+        _quarantine(row, str(outcome))
+    elif isinstance(outcome, BaseException):
+        _count_failure(row, outcome, settings)
+    else:
+        _record_reading(session, row, outcome)
+    logger.info("inbound %s %s: %s %s", row.id, row.message_id, row.status, row.reason or "")
+
+
+def _count_failure(row: InboundMessage, error: BaseException, settings: Settings) -> None:
+    """Count a failed attempt; quarantine once the attempts are used up, so the rest are never blocked."""
+    row.attempts += 1
+    row.error = f"{type(error).__name__}: {error}"[:2000]
+    if row.attempts >= settings.max_attempts:
+        _quarantine(row, f"failed {row.attempts} times: {row.error}"[:500])
 
 
 def record_failure(engine: Engine, settings: Settings, inbound_id: int, error: BaseException) -> str:
-    """Count a failed attempt; quarantine once the attempts are used up, so the rest are never blocked."""
+    """Count a failure that happened outside the reading (e.g. the batch's commit itself failed)."""
     with session_scope(engine) as session:
         row = session.get(InboundMessage, inbound_id)
-        row.attempts += 1
-        row.error = f"{type(error).__name__}: {error}"[:2000]
-        if row.attempts >= settings.max_attempts:
-            _quarantine(row, f"failed {row.attempts} times: {row.error}"[:500])
-        logger.warning("inbound %s attempt %s failed: %s", row.id, row.attempts, row.error)
+        _count_failure(row, error, settings)
         return row.status
 
 
-def _quarantine(row: InboundMessage, reason: str) -> str:
+def _quarantine(row: InboundMessage, reason: str) -> None:
     row.status, row.reason, row.processed_at = "quarantined", reason, datetime.now(UTC)
-    return row.status
 
 
-def _record(session: Session, row: InboundMessage, reading: Reading) -> None:
+def _record_reading(session: Session, row: InboundMessage, reading: Reading) -> None:
     row.reading = reading.to_json()
     row.message_id = reading.message_id
-    row.rep_id = _rep_id(session, reading)
+    row.rep_id = reading.rep_id
     row.status = "processed" if reading.accepted else "ignored"
     row.reason = reading.ignored_reason
     row.processed_at = datetime.now(UTC)
     if reading.ignored_reason == "bounce":
         _mark_undeliverable(session, reading.bounced)
         _suppress(session, reading.complained, "spam complaint (feedback report)")
-    if reading.accepted:
-        _remember_customers(session, reading)
-
-
-def _rep_id(session: Session, reading: Reading) -> int | None:
-    if not reading.rep:
-        return None
-    return session.exec(select(Rep.id).where(Rep.email == reading.rep["email"])).first()
 
 
 def _mark_undeliverable(session: Session, addresses: list[str]) -> None:
@@ -126,15 +173,16 @@ def _suppress(session: Session, addresses: list[str], reason: str) -> None:
         session.add(Suppression(email=address, reason=reason))
 
 
-def _remember_customers(session: Session, reading: Reading) -> None:
-    emails = [c["email"] for c in reading.customers]
-    known = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(emails)))}
-    for person in reading.customers:
-        customer = known.get(person["email"])
+def _remember_customers(session: Session, readings: list[Reading]) -> None:
+    """Create the customers met in these readings (one query for the batch), filling in missing names."""
+    people = {c["email"]: (c["name"], r.language) for r in readings for c in r.customers}
+    known = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(list(people))))}
+    for email, (name, language) in people.items():
+        customer = known.get(email)
         if customer is None:
-            session.add(Customer(email=person["email"], name=person["name"], language=reading.language))
-        elif person["name"] and not customer.name:
-            customer.name = person["name"]
+            session.add(Customer(email=email, name=name, language=language))
+        elif name and not customer.name:
+            customer.name = name
 
 
 def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, str, str | None]]:
@@ -145,10 +193,7 @@ def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, s
             row = store_raw(session, path.read_bytes(), mailbox="cli")
             session.flush()
             inbound_id = row.id
-        try:
-            status = process_inbound(engine, settings, inbound_id)
-        except Exception as error:  # counted and reported; the next file still goes through
-            status = record_failure(engine, settings, inbound_id, error)
+        status = process_inbound(engine, settings, inbound_id)
         with session_scope(engine) as session:
             row = session.get(InboundMessage, inbound_id)
             results.append((str(path), status, row.reason))

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from service.db import session_scope
-from service.intake.inbox import process_inbound, record_failure, store_raw
+from service.intake.inbox import process_batch, record_failure, store_raw
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -138,16 +138,20 @@ class Mailbox:
             return state.last_uid
 
     def _read_waiting(self, uidvalidity: int, stats: PassStats) -> None:
-        """Read each stored message still waiting; one bad message never stops the others."""
-        for inbound_id in self._waiting_ids():
-            try:
-                status = process_inbound(self.engine, self.settings, inbound_id)
-                stats.processed += 1
-            except Exception as error:  # recorded on the row; quarantined after max_attempts
-                logger.exception("inbound %s: reading failed", inbound_id)
-                status = record_failure(self.engine, self.settings, inbound_id, error)
-                stats.failed += 1
-            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+        """Read the stored messages still waiting, a batch per commit; one bad message never stops the others."""
+        waiting = self._waiting_ids()
+        for start in range(0, len(waiting), self.settings.fetch_batch):
+            for status in self._read_batch(waiting[start:start + self.settings.fetch_batch]).values():
+                stats.statuses[status] = stats.statuses.get(status, 0) + 1
+                stats.processed += status != "new"
+                stats.failed += status in ("new", "quarantined")
+
+    def _read_batch(self, ids: list[int]) -> dict[int, str]:
+        try:
+            return process_batch(self.engine, self.settings, ids)
+        except Exception as error:  # the batch's commit failed: each message is counted on its own
+            logger.exception("mailbox %s: a batch of %s could not be recorded", self.key, len(ids))
+            return {i: record_failure(self.engine, self.settings, i, error) for i in ids}
 
     def _waiting_ids(self) -> list[int]:
         with session_scope(self.engine) as session:

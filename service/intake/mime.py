@@ -61,7 +61,38 @@ def read_letter(raw: bytes) -> Letter:
     """Parse raw bytes into a Letter; never raises for bad content, only records defects."""
     raw = _normalise_line_endings(raw)
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in message.defects):
+        message = _reparse(_mend_header_block(raw), message.defects)
+    if message.get_content_maintype() == "multipart" and not message.is_multipart():
+        message = _with_guessed_boundary(message)
     return _letter_from(message)
+
+
+def _reparse(raw: bytes, defects: list) -> Message:
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    message.defects.extend(defects)
+    return message
+
+
+_HEADER_NAME = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+
+
+def _mend_header_block(raw: bytes) -> bytes:
+    """A header line without a colon is a wrapped line whose indent was lost: indent it again."""
+    head, separator, body = raw.partition(b"\n\n") if b"\r\n\r\n" not in raw else raw.partition(b"\r\n\r\n")
+    lines = head.splitlines(keepends=True)
+    mended = [line if _HEADER_NAME.match(line) or line[:1] in (b" ", b"\t") else b" " + line for line in lines]
+    return b"".join(mended) + separator + body
+
+
+def _with_guessed_boundary(message: Message) -> Message:
+    """A multipart without its boundary parameter: take the boundary from the first delimiter line."""
+    payload = message.get_payload()
+    match = re.search(r"^--([^\s]{1,70}?)\s*$", payload if isinstance(payload, str) else "", re.M)
+    if not match:
+        return message
+    message.set_param("boundary", match.group(1))
+    return _reparse(message.as_bytes(), message.defects)
 
 
 def synthetic_message_id(raw: bytes) -> str:

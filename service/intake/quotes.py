@@ -7,6 +7,7 @@ short lines, so a multi-megabyte body costs one linear pass.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -15,23 +16,29 @@ from datetime import datetime, timedelta, timezone
 
 @dataclass(frozen=True)
 class Person:
+    """Someone named in a forwarded header."""
+
     name: str | None
     email: str  # lowercased
 
 
 @dataclass(frozen=True)
 class Forward:
-    note: str
-    sender: Person | None
-    to: tuple[Person, ...]
-    cc: tuple[Person, ...]
-    date: datetime | None
+    """A message the rep forwarded, with the rep's own note above it."""
+
+    note: str  # the forwarder's own words above the forward marker (quotes/signature removed; "" if none)
+    sender: Person | None  # the forwarded mail's From
+    to: tuple[Person, ...]  # its To
+    cc: tuple[Person, ...]  # its Cc
+    date: datetime | None  # its Date, aware if a zone was given; None when unreadable
     subject: str | None
-    body: str
+    body: str  # the forwarded message's own text, its own quoted history and signature removed
 
 
 @dataclass(frozen=True)
 class _Boundary:
+    """Where the author's own text stops, and why."""
+
     kind: str  # quote | reply | original | outlook | forward | signature
     start: int  # first line that is no longer the author's
     end: int  # first line after the marker (the quoted run's end, or the header block's first line)
@@ -81,6 +88,7 @@ _APPLE_FORWARD = re.compile(
 )
 _DELIMITER_ROW = re.compile(r"^(?:_{8,}|-{8,}|={8,})$")
 _SIGNATURE_DELIMITER = re.compile(r"^--$")
+_ROW_STARTS = frozenset("-_=")  # rows and markers start with these; checking first keeps the per-line cost low
 
 _DEVICE = (
     r"(?:i-?phone|ipad|android|samsung|galaxy|huawei|xiaomi|pixel|oneplus|motorola|nokia|blackberry|outlook|"
@@ -88,28 +96,35 @@ _DEVICE = (
     r"tablet|telefon\w*|tel[ée]fono|telefone|appareil|handy|windows|spark|airmail|bluemail|superhuman|aplikacji)"
 )
 _MINE = r"(?:(?:my|mio|mia|meinem|meiner|mon|ma|mi|mijn|meu|minha|mojego|mojej|min|mitt)\s+)?"
+# "<verb> from <my> <device>" in our languages; "Sent from my …" alone is specific enough in English.
+_FROM_DEVICE = (
+    r"inviato\s+(?:da|dal|con|tramite)",
+    r"gesendet\s+(?:von|mit|vom)",
+    r"envoy[ée]\s+(?:de|depuis|avec|à\s+partir\s+de)",
+    r"enviad[oa]\s+(?:desde|con|do|da|a\s+partir\s+d[eo])",
+    r"verzonden\s+(?:vanaf|met|van|via)",
+    r"wys[łl]an[eoa]\s+(?:z|ze|przy\s+u[żz]yciu)",
+    r"skickat?s?\s+fr[åa]n",
+)
 _MOBILE_FOOTER = re.compile(
     r"^(?:sent\s+(?:from|via|with|using)\s+(?:my\s+\S|" + _DEVICE + r")"
     r"|(?:get|download|scarica|ottieni|t[ée]l[ée]charger|obtenir|obtener|obtenha|h[äa]mta|pobierz)\s+outlook\b"
-    r"|inviato\s+(?:da|dal|con|tramite)\s+" + _MINE + _DEVICE +
     r"|von\s+meinem\s+\S+(?:\s+\S+){0,3}\s+gesendet"
-    r"|gesendet\s+(?:von|mit|vom)\s+" + _MINE + _DEVICE +
-    r"|envoy[ée]\s+(?:de|depuis|avec|à\s+partir\s+de)\s+" + _MINE + _DEVICE +
-    r"|enviad[oa]\s+(?:desde|con|do|da|a\s+partir\s+d[eo])\s+" + _MINE + _DEVICE +
-    r"|verzonden\s+(?:vanaf|met|van|via)\s+" + _MINE + _DEVICE +
-    r"|wys[łl]an[eoa]\s+(?:z|ze|przy\s+u[żz]yciu)\s+" + _MINE + _DEVICE +
-    r"|skickat?s?\s+fr[åa]n\s+" + _MINE + _DEVICE + r")",
+    r"|(?:" + "|".join(_FROM_DEVICE) + r")\s+" + _MINE + _DEVICE + r")",
     re.IGNORECASE,
 )
 _DISCLAIMER = re.compile(
-    r"^(?:this\s+(?:e-?mail|message|communication)(?:\s+message)?\s*(?:,|\(|and|including|together\s+with|"
-    r"is\s+confidential|contains\s+confidential|may\s+contain)"
+    r"^(?:(?:important|confidential|notice)\s*:\s*)?"
+    r"(?:this\s+(?:e-?mail|message|communication)(?:\s+message)?\s*(?:,|\(|and|including|together\s+with|"
+    r"is\s+confidential|contains\s+confidential|may\s+contain|is\s+intended|is\s+for\s+the\s+(?:sole|exclusive))"
+    r"|the\s+contents?\s+of\s+this\s+(?:e-?mail|message)"
     r"|the\s+information\s+(?:contained\s+)?in\s+this\s+(?:e-?mail|message)"
     r"|confidential(?:ity)?\s+notice|disclaimer\s*:|please\s+consider\s+the\s+environment"
     r"|questo\s+(?:messaggio|e-?mail|documento)\s+(?:e|ed)\s+(?:i\s+suoi|gli\s+eventuali|ogni)\s+allegat"
     r"|questo\s+messaggio\s+(?:è|e'|contiene)\s+(?:riservat|confidenzial|informazioni)"
     r"|le\s+informazioni\s+contenute\s+(?:in\s+)?(?:questo|questa|nella)|avviso\s+di\s+riservatezza"
-    r"|pensa\s+all'ambiente|rispetta\s+l'ambiente"
+    r"|pensa\s+all'ambiente|rispetta\s+l'ambiente|informativa\s+(?:sulla\s+)?privacy"
+    r"|ai\s+sensi\s+(?:del|dell'|degli)\s*(?:art|d\.?\s?lgs|regolamento|reg\.|gdpr)"
     r"|diese\s+e-?mail\s+(?:enth[äa]lt|kann|ist)\s+vertraulich|diese\s+nachricht\s+(?:enth[äa]lt|ist)\s+vertraulich"
     r"|ce\s+(?:message|courriel|mail)\s+(?:et\s+(?:ses|toutes\s+les|les)\s+pi[èe]ces|est\s+confidentiel)"
     r"|este\s+(?:mensaje|correo)(?:\s+electr[óo]nico)?\s+(?:y\s+sus\s+(?:anexos|adjuntos)|es\s+confidencial)"
@@ -144,6 +159,11 @@ _CONTACT = re.compile(
     r"nl|eu|io|co\.uk|example)\b",
     re.IGNORECASE,
 )
+# Image placeholders and social links that HTML signatures leave behind in text.
+_SIGNATURE_EXTRA = re.compile(
+    r"^\[(?:image|cid|immagine|bild|logo|inline)\b[^\]]*\]$|\b(?:linkedin|twitter|facebook|instagram|xing|youtube)\b",
+    re.IGNORECASE,
+)
 _KEY_VALUE = re.compile(r"^[^:]{1,24}:\s*(?P<value>.+)$")
 # Lowercase words that still belong in a title or address line ("Head of Sales", "Via della Spiga").
 _SIGNATURE_WORDS = frozenset(
@@ -156,14 +176,20 @@ _SIGNATURE_WORDS = frozenset(
 _HEADER_LINE = re.compile(
     r"^\*{0,2}(?P<key>[^\W\d_][^:*]{0,24}?)\s?\*{0,2}\s?:\*{0,2}(?:\s+|$)(?P<value>.*)$"
 )
+# Keys as they read lowercased and without accents ("Envoyé" → "envoye", "Ämne" → "amne").
 _FIELD_KEYS = {
     "from": "from da von de van od fran fra mittente absender remitente expediteur afsender",
-    "date": "date sent data inviato datum gesendet envoye enviado fecha verzonden skickat sendt wysłano wysłane",
+    "date": "date sent data inviato datum gesendet envoye enviado fecha verzonden skickat sendt wysłano wysłane "
+    "enviado_el enviada_em enviado_em envoye_le sent_on",
     "to": "to a an para aan do till til pour destinatario destinatari destinataire empfanger",
     "cc": "cc kopie copie copia kopia ccn bcc",
     "subject": "subject oggetto betreff objet sujet asunto onderwerp assunto temat amne emne",
     "other": "reply-to importance importanza priorita wichtigkeit priorite prioridad attachments allegati "
-    "anlagen adjuntos anexos organization organisation",
+    "anlagen adjuntos anexos organization organisation rispondi_a antwort_an repondre_a responder_a "
+    "pieces_jointes",
+}
+_FIELD_BY_KEY = {
+    key.replace("_", " "): field for field, keys in _FIELD_KEYS.items() for key in keys.split()
 }
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _COMPANY_SUFFIX = re.compile(r"^(?:inc|ltd|llc|plc|gmbh|ag|sa|s\.?p\.?a|s\.?r\.?l|bv|nv|co)\.?$", re.IGNORECASE)
@@ -194,7 +220,9 @@ _ZONE_NAMES = {
     "eet": 2, "eest": 3, "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
 }
 _ZONE_NAME = re.compile(r"\b(?:" + "|".join(_ZONE_NAMES) + r")\b", re.IGNORECASE)
-_TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ampm>[ap])\.?\s?m\b\.?)?", re.IGNORECASE)
+_TIME = re.compile(
+    r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ampm>[ap])\.?\s?m\b\.?)?", re.IGNORECASE
+)
 _ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
 _NUMERIC_DATE = re.compile(r"\b(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4}|\d{2})\b")
 _DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+")
@@ -238,7 +266,8 @@ def _split_lines(text: str) -> list[str]:
 
 def _probe(line: str) -> str:
     """The line as the classifiers see it: exotic spaces made plain, outer whitespace gone."""
-    return line.translate(_SPACES).strip()
+    stripped = line.strip()
+    return stripped if stripped.isascii() else stripped.translate(_SPACES).strip()
 
 
 def _render(lines: list[str]) -> str:
@@ -312,24 +341,30 @@ def _boundary_at(probes: list[str], index: int, floor: int) -> _Boundary | None:
         return _Boundary("quote", index, _end_of_quote_run(probes, index))
     if len(probe) > _MAX_MARKER_LINE:
         return None
-    if _SIGNATURE_DELIMITER.match(probe) or _MOBILE_FOOTER.match(probe) or _DISCLAIMER.match(probe):
+    if probe[0] in _ROW_STARTS:
+        return _row_boundary(probes, index)
+    if _MOBILE_FOOTER.match(probe) or _DISCLAIMER.match(probe):
         return _Boundary("signature", index, index + 1)
-    if _FORWARD_ROW.match(probe) or _APPLE_FORWARD.match(probe):
+    if _APPLE_FORWARD.match(probe):
         return _Boundary("forward", index, index + 1)
-    return _header_block_boundary(probes, index) or _reply_boundary(probes, index, floor)
+    if _is_header_block(probes, index):
+        return _Boundary("outlook", index, index)
+    return _reply_boundary(probes, index, floor)
 
 
-def _header_block_boundary(probes: list[str], index: int) -> _Boundary | None:
-    """An Outlook From:/Sent:/To:/Subject: block, with the delimiter row or "Original Message" row above it."""
+def _row_boundary(probes: list[str], index: int) -> _Boundary | None:
+    """A line of dashes or underscores: "-- ", a forward marker, "Original Message", or a row above a header block."""
     probe = probes[index]
+    if _SIGNATURE_DELIMITER.match(probe):
+        return _Boundary("signature", index, index + 1)
+    if _FORWARD_ROW.match(probe):
+        return _Boundary("forward", index, index + 1)
     is_original = bool(_ORIGINAL_ROW.match(probe))
     if is_original or _DELIMITER_ROW.match(probe):
         block = _next_filled(probes, index + 1, limit=2)
         if block < len(probes) and _is_header_block(probes, block):
             return _Boundary("outlook", index, block)
         return _Boundary("original", index, index + 1) if is_original else None
-    if _is_header_block(probes, index):
-        return _Boundary("outlook", index, index)
     return None
 
 
@@ -339,9 +374,10 @@ def _is_header_block(probes: list[str], index: int) -> bool:
         return False
     seen: set[str] = set()
     for probe in probes[index + 1 : index + 12]:
-        if not probe:
-            break
-        seen.add(_header_field(probe) or "continuation")
+        field = _header_field(probe) if probe else "from"
+        if field == "from":
+            break  # a blank line or the next From: ends the block; it also keeps the scan linear on junk input
+        seen.add(field or "continuation")
     return len(seen & {"date", "to", "cc", "subject"}) >= 2 and bool(seen & {"date", "subject"})
 
 
@@ -365,8 +401,8 @@ def _reply_header_start(probes: list[str], end: int, floor: int) -> int | None:
     """The first line of a reply header ending at `end`, which mail clients wrap over up to three lines."""
     for start in range(end, max(floor, end - 2) - 1, -1):
         probe = probes[start]
-        if not probe or (start < end and probe.startswith(">")):
-            break
+        if not probe or (start < end and (probe.startswith(">") or probe[-1] in ".!?")):
+            break  # a blank, quoted or finished sentence above the header is the author's, not the header's
         if _REPLY_OPENER.match(probe) or _DATE_OPENER.match(probe):
             return start if sum(map(len, probes[start : end + 1])) <= _MAX_MARKER_LINE else None
     # No opener: "Maria Rossi <maria@x.example> wrote:", possibly with the address wrapped onto its own line.
@@ -436,10 +472,10 @@ def _valediction_cut(lines: list[str]) -> int | None:
 def _contact_block_cut(lines: list[str]) -> int | None:
     """The start of a last paragraph that is a name plus contact details (no valediction), when content precedes."""
     start = len(lines)
-    while start > 0 and lines[start - 1].strip():
+    while start > max(0, len(lines) - 7) and lines[start - 1].strip():
         start -= 1
     block = [_probe(line) for line in lines[start:]]
-    if not 2 <= len(block) <= 6 or not _has_content(lines[:start]):
+    if not 2 <= len(block) <= 6 or (start and lines[start - 1].strip()) or not _has_content(lines[:start]):
         return None
     if _CONTACT.search(block[0]) or not any(_CONTACT.search(probe) for probe in block):
         return None
@@ -457,15 +493,15 @@ def _looks_like_signature_line(probe: str) -> bool:
         return True
     if len(probe) > 80:
         return False
-    if _CONTACT.search(probe):
+    if _CONTACT.search(probe) or _SIGNATURE_EXTRA.search(probe):
         return True
-    if probe[-1] in "?!:" or len(probe.split()) > 7:
+    words = [word for word in probe.split() if any(char.isalnum() for char in word)]
+    if probe[-1] in "?!:" or len(words) > 8:
         return False
     key_value = _KEY_VALUE.match(probe)
     if key_value and not re.search(r"\d", key_value["value"]):
         return False  # "Outcome: lost" is the rep talking, "Tel: 02 1234" is a signature
-    words = [word for word in probe.split() if word[0].isalpha()]
-    return all(word[0].isupper() or word.lower() in _SIGNATURE_WORDS for word in words)
+    return all(word[0].isupper() or word.lower() in _SIGNATURE_WORDS for word in words if word[0].isalpha())
 
 
 # --- forwards -------------------------------------------------------------------------------------------------
@@ -520,12 +556,17 @@ def _read_header_block(lines: list[str]) -> tuple[dict[str, str], list[str]]:
     return fields, lines[40:]
 
 
+@functools.lru_cache(maxsize=64)  # a block scan reads each line twice: as a block's start and as its follower
 def _header_field(probe: str) -> str | None:
     """Which field a header line carries ("from", "date", "to", "cc", "subject", "other"), if any."""
     match = _HEADER_LINE.match(probe)
-    if match is None:
-        return None
-    return _FIELD_BY_KEY.get(" ".join(_fold(match["key"]).split()))
+    return None if match is None else _field_for_key(match["key"])
+
+
+@functools.lru_cache(maxsize=512)
+def _field_for_key(key: str) -> str | None:
+    """The field a header key names, in any of our languages ("Envoyé" → "date")."""
+    return _FIELD_BY_KEY.get(" ".join(_fold(key).split()))
 
 
 def _header_value(probe: str) -> str:
@@ -540,13 +581,6 @@ def _fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-_FIELD_BY_KEY = {key: field for field, keys in _FIELD_KEYS.items() for key in _fold(keys).split()}
-_FIELD_BY_KEY.update(
-    {"enviado el": "date", "enviada em": "date", "enviado em": "date", "envoye le": "date", "sent on": "date",
-     "rispondi a": "other", "antwort an": "other", "repondre a": "other", "responder a": "other",
-     "pieces jointes": "other"}
-)
-
 
 # --- people ---------------------------------------------------------------------------------------------------
 def _parse_people(value: str) -> tuple[Person, ...]:
@@ -554,7 +588,7 @@ def _parse_people(value: str) -> tuple[Person, ...]:
     people = []
     pending = ""
     for chunk in _split_addresses(value):
-        chunk = f"{pending},{chunk}" if pending else chunk
+        chunk = f"{pending}, {chunk}" if pending else chunk
         found = _EMAIL.search(chunk)
         if found is None:
             pending = chunk  # "Rossi, Maria <…>" was split at its comma: join with what follows
@@ -623,16 +657,27 @@ def _parse_date(value: str) -> datetime | None:
 def _take_zone(text: str) -> tuple[timezone | None, str]:
     """The time zone named in a date (offset or abbreviation), and the text without it."""
     offset = _ZONE_OFFSET.search(text)
-    if offset is not None:
-        sign, hours, minutes = offset["sign"] or offset["sign2"], offset["h"] or offset["h2"], offset["m"] or offset["m2"]
-        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
-        if delta < timedelta(hours=15):
-            return timezone(-delta if sign == "-" else delta), text[: offset.start()] + " " + text[offset.end() :]
+    zone = _offset_zone(offset) if offset else None
+    if zone is not None:
+        return zone, _without_match(text, offset)
     name = _ZONE_NAME.search(text)
     if name is not None:
-        hours = _ZONE_NAMES[name.group().lower()]
-        return timezone(timedelta(hours=hours)), text[: name.start()] + " " + text[name.end() :]
+        return timezone(timedelta(hours=_ZONE_NAMES[name.group().lower()])), _without_match(text, name)
     return None, text
+
+
+def _offset_zone(offset: re.Match[str]) -> timezone | None:
+    """The zone for "+0100", "-05:00" or "GMT+1"; None for offsets no real zone has."""
+    hours, minutes = offset["h"] or offset["h2"], offset["m"] or offset["m2"] or 0
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if delta >= timedelta(hours=15):
+        return None
+    return timezone(-delta if (offset["sign"] or offset["sign2"]) == "-" else delta)
+
+
+def _without_match(text: str, match: re.Match[str]) -> str:
+    """The text with a matched part blanked out."""
+    return text[: match.start()] + " " + text[match.end() :]
 
 
 def _take_time(text: str) -> tuple[tuple[int, int, int], str]:
@@ -643,8 +688,7 @@ def _take_time(text: str) -> tuple[tuple[int, int, int], str]:
     hour = int(match["h"])
     if match["ampm"]:
         hour = hour % 12 + (12 if match["ampm"].lower() == "p" else 0)
-    clock = (hour, int(match["m"]), int(match["s"] or 0))
-    return clock, text[: match.start()] + " " + text[match.end() :]
+    return (hour, int(match["m"]), int(match["s"] or 0)), _without_match(text, match)
 
 
 def _read_day(text: str) -> tuple[int, int, int] | None:

@@ -51,6 +51,7 @@ class Reading:
     note: str
     language: str
     confidence: float
+    rep_id: int | None = None
     subject: str = ""
     sent_at: str | None = None
     forwarded: bool = False
@@ -81,6 +82,7 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
         accepted=reason is None,
         ignored_reason=reason,
         rep={"email": rep.email, "name": rep.name} if rep else None,
+        rep_id=rep.id if rep else None,
         customers=[{"email": c.email, "name": c.name} for c in customers],
         outcome=understood.outcome,
         cause=understood.cause,
@@ -106,7 +108,9 @@ def _judge(letter: Letter, settings: Settings, rep: RepInfo | None, customers: l
            directory: Directory) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
     """The gate, in order; the first reason that applies wins."""
     if gate.is_bounce(letter):
-        return "bounce", gate.bounced_addresses(letter), gate.complained_addresses(letter)
+        complained = gate.complained_addresses(letter)
+        bounced = [a for a in gate.bounced_addresses(letter) + complained if _is_external(a, settings)]
+        return "bounce", tuple(dict.fromkeys(bounced)), complained
     if gate.is_auto_reply(letter):
         return "auto_reply", (), ()
     if gate.is_own_mail(letter, settings.intake_address, settings.message_id_domain):

@@ -33,6 +33,7 @@ class Phrases:
     cause_internal: re.Pattern
     cause_external: re.Pattern
     reasons: dict[str, tuple[re.Pattern, ...]]
+    signature: re.Pattern
 
 
 def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
@@ -66,6 +67,7 @@ def _build_phrases(table: dict) -> Phrases:
         cause_internal=compile_phrase(table["cause"]["internal"]),
         cause_external=compile_phrase(table["cause"]["external"]),
         reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()},
+        signature=compile_phrase(table["signature"], re.I | re.M),
     )
 
 

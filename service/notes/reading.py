@@ -1,4 +1,8 @@
-"""The reading of a note (the contract), and a first simple reader; the notes issue makes it good."""
+"""The reading of a note (the contract) and `understand`, which puts the readers together.
+
+Order of authority: plus-address commands, then labelled lines, then the rep's prose, then the forwarded
+customer's words (used where the rep's note says nothing about a field).
+"""
 
 from __future__ import annotations
 
@@ -7,51 +11,169 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-OUTCOMES = ("won", "lost", "unknown")
-CAUSES = ("external", "internal", "unknown")
-REASONS = ("budget", "timing", "consult", "competitor", "no_need", "price", "unconvinced", "relationship", "fit", "other")
+from service.notes.dates import find_recontact
+from service.notes.language import detect_language
+from service.notes.model import (
+    CAUSES,
+    OUTCOMES,
+    REASONS,
+    Commands,
+    DecisionMaker,
+    Evidence,
+    NoteReading,
+)
+from service.notes.outcome import OutcomeScore, score_outcome
+from service.notes.people import find_decision_makers
+from service.notes.phrases import all_phrases, phrases_for
+from service.notes.reasons import default_cause, find_reasons, read_cause
+from service.notes.structured import Structured, command_outcome, command_recontact, read_structured
+from service.notes.text import Text, blank, make_text, without_signature
 
+__all__ = ["CAUSES", "OUTCOMES", "REASONS", "Commands", "DecisionMaker", "Evidence", "NoteReading", "understand"]
 
-@dataclass(frozen=True)
-class Commands:
-    """What plus-address commands said (`followup+lost+3m@…`); they override everything read from text."""
-
-    outcome: str | None = None
-    recontact: str | None = None  # "3m", "2w", "90d" or an ISO date "2027-03-01"
-    noemail: bool = False
-
-
-@dataclass(frozen=True)
-class DecisionMaker:
-    name: str | None
-    role: str | None
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Why a field got its value: the phrase read and where it stands in the text it was read from."""
-
-    field: str
-    phrase: str
-    start: int
-    end: int
-    value: str
+_REASON_WEIGHT = 1.5  # a reason for not buying is itself a sign of a lost sale
+_FORWARD_HEADER = re.compile(
+    r"^[ \t>]*(?:from|da|sent|inviato|date|data|to|a|cc|subject|oggetto|reply-to)[ \t]*:.*$"
+    r"|^[ \t>]*-{2,}[^\n]*(?:forwarded|original|inoltrato|originale)[^\n]*-*[ \t]*$"
+    r"|^[ \t>]*(?:inizio messaggio inoltrato|begin forwarded message)[^\n]*$|^[ \t]*_{10,}[ \t]*$",
+    re.I | re.M,
+)
 
 
 @dataclass
-class NoteReading:
-    outcome: str = "unknown"
-    cause: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    recontact_on: date | None = None
-    decision_makers: list[DecisionMaker] = field(default_factory=list)
-    language: str = "en"
-    confidence: float = 0.0
-    evidence: list[Evidence] = field(default_factory=list)
+class _Part:
+    """What one text (the rep's note or the forwarded answer) says on its own."""
+
+    text: Text
+    score: OutcomeScore
+    reasons: list[str]
+    cause: str | None
+    recontact: date | None
+    no_recontact: bool
+    decision_makers: list[DecisionMaker]
+    evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """The outcome this text points to on its own."""
+        return self.score.decide(_REASON_WEIGHT if self.reasons else 0.0)
 
 
-_LOST = re.compile(r"\b(lost|no budget|not now|perso|non (?:ora|adesso))\b", re.I)
-_WON = re.compile(r"\b(won|signed|vinto|firmato)\b", re.I)
+def _prepare(original: str, spans: list[tuple[int, int]] | None = None) -> Text:
+    """Normalise, detect the language, blank labelled lines and the signature."""
+    probe = make_text(original, phrases_for("en"))
+    probe = without_signature(probe, all_phrases())
+    language = detect_language(probe.clean)
+    text = make_text(original, phrases_for(language))
+    clean = blank(probe.clean, spans or [])
+    return Text(original, clean, text.phrases, text.starts)
+
+
+def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
+    """Every field as this text alone says it."""
+    reasons, reason_evidence = find_reasons(text, source)
+    cause, cause_evidence = read_cause(text, source)
+    recontact, recontact_evidence, no_recontact = find_recontact(text, today, day_first, source)
+    people, people_evidence = find_decision_makers(text, source)
+    score = score_outcome(text, source)
+    evidence = {"outcome": score.evidence, "reasons": reason_evidence, "cause": [cause_evidence] if cause_evidence else [],
+                "recontact_on": [recontact_evidence] if recontact_evidence else [], "decision_makers": people_evidence}
+    return _Part(text, score, reasons, cause, recontact, no_recontact, people, evidence)
+
+
+def _forwarded_text(forwarded: str) -> str:
+    """The customer's words without the forward's header lines (offsets kept)."""
+    return _FORWARD_HEADER.sub(lambda match: " " * len(match.group()), forwarded)
+
+
+def _word_count(text: Text) -> int:
+    """How many words the text has once blanked."""
+    return len(text.clean.split())
+
+
+def _merge(note: _Part, forwarded: _Part | None) -> NoteReading:
+    """The rep's note wins where it speaks; the forwarded answer fills in the rest."""
+    primary = note
+    if forwarded and note.outcome == "unknown" and forwarded.outcome != "unknown":
+        primary = forwarded
+    reading = NoteReading(outcome=primary.outcome, language=_language_of(note, forwarded))
+    reading.reasons = note.reasons or (forwarded.reasons if forwarded else [])
+    reading.cause = note.cause
+    reading.recontact_on = note.recontact
+    if note.recontact is None and not note.no_recontact and forwarded:
+        reading.recontact_on = forwarded.recontact
+    reading.decision_makers = note.decision_makers or (forwarded.decision_makers if forwarded else [])
+    reading.evidence = _merged_evidence(note, forwarded, reading)
+    return reading
+
+
+def _language_of(note: _Part, forwarded: _Part | None) -> str:
+    """The note's language, or the forwarded text's when the note has hardly any words."""
+    if forwarded and _word_count(note.text) < 4:
+        return forwarded.text.phrases.language
+    return note.text.phrases.language
+
+
+def _merged_evidence(note: _Part, forwarded: _Part | None, reading: NoteReading) -> list[Evidence]:
+    """The evidence behind the values kept, from whichever text gave them."""
+    chosen = []
+    for name in ("outcome", "reasons", "cause", "recontact_on", "decision_makers"):
+        items = note.evidence[name] or (forwarded.evidence[name] if forwarded else [])
+        chosen.extend(item for item in items if name != "outcome" or item.value == reading.outcome)
+    return chosen
+
+
+def _apply_structured(reading: NoteReading, found: Structured) -> None:
+    """Labelled lines override the prose."""
+    if found.outcome:
+        reading.outcome = found.outcome
+    if found.reasons is not None:
+        reading.reasons = found.reasons
+    if found.cause:
+        reading.cause = found.cause
+    if found.recontact or found.no_recontact:
+        reading.recontact_on = found.recontact
+    if found.decision_makers is not None:
+        reading.decision_makers = found.decision_makers
+    overridden = {item.field for item in found.evidence}
+    reading.evidence = [item for item in reading.evidence if item.field not in overridden] + found.evidence
+
+
+def _apply_commands(reading: NoteReading, commands: Commands | None, today: date) -> None:
+    """Plus-address commands override everything; noemail changes nothing in the reading."""
+    outcome = command_outcome(commands)
+    if outcome:
+        reading.outcome = outcome
+        reading.evidence = [item for item in reading.evidence if item.field != "outcome"]
+        reading.evidence.append(Evidence("outcome", f"+{outcome}", 0, 0, outcome, "command"))
+    day = command_recontact(commands.recontact, today) if commands and commands.recontact else None
+    if day:
+        reading.recontact_on = day
+        reading.evidence = [item for item in reading.evidence if item.field != "recontact_on"]
+        reading.evidence.append(Evidence("recontact_on", f"+{commands.recontact}", 0, 0, day.isoformat(), "command"))
+
+
+def _finish(reading: NoteReading, stated_cause: str | None, recontact_given: bool) -> None:
+    """Cause and reasons belong to a lost sale only; the cause the rep states beats the default."""
+    if reading.outcome == "won" and not recontact_given:
+        reading.recontact_on = None  # a sale made needs no recontact, whatever dates the note mentions
+        reading.evidence = [item for item in reading.evidence if item.field != "recontact_on"]
+    if reading.outcome != "lost":
+        reading.cause, reading.reasons = None, []
+        reading.evidence = [item for item in reading.evidence if item.field not in {"cause", "reasons"}]
+        return
+    reading.cause = stated_cause or default_cause(reading.reasons)
+
+
+def _confidence(reading: NoteReading, note: _Part, found: Structured, commands: Commands | None) -> float:
+    """How sure the reading is of its outcome: commands and labelled lines are certain, prose is weighed."""
+    if command_outcome(commands) or found.outcome:
+        return 0.95
+    won, lost = note.score.won, note.score.lost + (_REASON_WEIGHT if note.reasons else 0.0)
+    if reading.outcome == "unknown":
+        return 0.3 if won or lost else 0.5
+    margin = abs(won - lost)
+    return round(min(0.9, 0.45 + 0.1 * margin), 2)
 
 
 def understand(
@@ -63,12 +185,19 @@ def understand(
     commands: Commands | None = None,
 ) -> NoteReading:
     """Read the rep's note (and the forwarded customer text, if any) into a NoteReading."""
-    reading = NoteReading()
-    text = note if note.strip() else (forwarded or "")
-    if _LOST.search(text):
-        reading.outcome, reading.cause, reading.confidence = "lost", "unknown", 0.3
-    elif _WON.search(text):
-        reading.outcome, reading.confidence = "won", 0.3
-    if commands and commands.outcome:
-        reading.outcome = commands.outcome
+    today = sent_at.astimezone(tz).date()
+    day_first = not str(tz).startswith("America/")  # US reps write 3/4 for 4 March
+    probe = _prepare(note or "")
+    found = read_structured(probe, today, day_first)
+    note_part = _read_part(_prepare(note or "", found.spans), today, day_first, "note")
+    forwarded_part = None
+    if forwarded and forwarded.strip():
+        forwarded_part = _read_part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded")
+    reading = _merge(note_part, forwarded_part)
+    stated_cause = found.cause or note_part.cause
+    _apply_structured(reading, found)
+    _apply_commands(reading, commands, today)
+    recontact_given = bool(found.recontact or (commands and commands.recontact))
+    _finish(reading, stated_cause, recontact_given)
+    reading.confidence = _confidence(reading, note_part, found, commands)
     return reading

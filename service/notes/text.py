@@ -92,3 +92,34 @@ def is_dismissed(text: Text, start: int, end: int) -> bool:
     before = clause_before(text, start)
     phrases = text.phrases
     return bool(phrases.dismissed_after.search(after) or phrases.dismissed_before.search(before))
+
+
+def blank(clean: str, spans: list[tuple[int, int]]) -> str:
+    """`clean` with the spans turned to spaces (newlines kept), so that offsets stay true."""
+    chars = list(clean)
+    for start, end in spans:
+        for index in range(start, min(end, len(chars))):
+            if chars[index] != "\n":
+                chars[index] = " "
+    return "".join(chars)
+
+
+def signature_start(clean: str, phrases_list) -> int | None:
+    """Where the closing line ("Best regards,", "Cordiali saluti") starts, if the rest looks like a signature."""
+    starts = [match.start() for phrases in phrases_list for match in phrases.signature.finditer(clean)
+              if _looks_like_signature(clean[match.end():])]
+    return min(starts) if starts else None
+
+
+def _looks_like_signature(rest: str) -> bool:
+    """Short lines only (a name, a title, an address): no sentence of prose follows."""
+    lines = [line for line in rest.splitlines() if line.strip()]
+    return len(lines) <= 8 and all(len(line) < 90 for line in lines)
+
+
+def without_signature(text: Text, phrases_list) -> Text:
+    """The same text with its signature blanked out."""
+    start = signature_start(text.clean, phrases_list)
+    if start is None:
+        return text
+    return Text(text.original, blank(text.clean, [(start, len(text.clean))]), text.phrases, text.starts)

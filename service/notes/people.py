@@ -1,0 +1,195 @@
+"""Decision makers: role nouns near capitalised names ("their CFO, Maria Rossi", "Helen Park (Procurement)"),
+and roles alone ("the board") where the sentence is about deciding."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from service.notes.model import DecisionMaker, Evidence
+from service.notes.phrases import FLAGS, Phrases, all_phrases, compile_phrase
+from service.notes.text import Text
+
+_UPPER = "A-ZÀ-ÖØ-Ý"
+_LOWER = "a-zß-öø-ÿ"
+_NAME_WORD = rf"[{_UPPER}][{_LOWER}'’]+(?:-[{_UPPER}][{_LOWER}'’]+)?"
+_PARTICLE = r"(?:de|di|da|del|della|van|von|der|le|la|dos|du|mc)"
+_NAME = rf"(?P<name>{_NAME_WORD}(?:(?:[ \t]+|[ \t]*\n[ \t]*)(?:{_PARTICLE}[ \t]+)?{_NAME_WORD}){{0,2}})"
+_WINDOW = 70
+_ACRONYM = re.compile(r"^[A-Z]{2,4}$")
+
+
+@dataclass(frozen=True)
+class PeopleRules:
+    """One language's compiled rules for people."""
+
+    role_keys: tuple[str, ...]
+    roles: re.Pattern
+    acronyms: re.Pattern
+    role_then_name: re.Pattern
+    name_then_role: re.Pattern
+    ours: re.Pattern
+    context: re.Pattern
+    not_names: frozenset[str]
+
+
+def _split_top(pattern: str) -> list[str]:
+    """Split a regex on its top-level "|"."""
+    parts, depth, current = [], 0, ""
+    for char in pattern:
+        depth += char == "(" and 1 or char == ")" and -1 or 0
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def _role_alternation(roles: dict[str, str], acronyms: bool) -> str:
+    """One named group per role; acronyms ("CFO", "AD") apart, since they must match case."""
+    groups = []
+    for index, pattern in enumerate(roles.values()):
+        parts = [part for part in _split_top(pattern) if bool(_ACRONYM.match(part)) == acronyms]
+        if parts:
+            groups.append(rf"(?P<r{index}>{'|'.join(parts)})")
+    return r"\b(?:" + "|".join(groups) + r")\b"
+
+
+def _build_rules(phrases: Phrases) -> PeopleRules:
+    """Compile the people rules of one language."""
+    table = phrases.table["people"]
+    words = table["words"]
+    honorific = rf"(?:(?:{words['honorifics']})[ \t]+)?"
+    return PeopleRules(
+        role_keys=tuple(table["roles"]),
+        roles=compile_phrase(_role_alternation(table["roles"], acronyms=False)),
+        acronyms=compile_phrase(_role_alternation(table["roles"], acronyms=True), re.U),
+        role_then_name=compile_phrase(rf"^(?:{words['role_name']}){honorific}{_NAME}\b", re.U),
+        name_then_role=compile_phrase(rf"{_NAME}(?:{words['name_role']})$", re.U),
+        ours=compile_phrase(words["ours"]),
+        context=compile_phrase(words["decision_context"]),
+        not_names=frozenset(table["words"]["not_names"]),
+    )
+
+
+@cache
+def rules_for(language: str) -> PeopleRules:
+    """The compiled people rules of a language."""
+    return _build_rules(next(p for p in all_phrases() if p.language == language))
+
+
+for _phrases in all_phrases():  # compile at import, once per language
+    rules_for(_phrases.language)
+
+
+@dataclass
+class _Role:
+    start: int
+    end: int
+    key: str
+
+
+def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
+    """Every role noun in the text, longest first where they overlap."""
+    found = []
+    for pattern in (rules.roles, rules.acronyms):
+        for match in pattern.finditer(text.clean):
+            found.append(_Role(match.start(), match.end(), rules.role_keys[int(match.lastgroup[1:])]))
+    kept: list[_Role] = []
+    for role in sorted(found, key=lambda r: -(r.end - r.start)):
+        if all(role.end <= other.start or role.start >= other.end for other in kept):
+            kept.append(role)
+    return sorted(kept, key=lambda r: r.start)
+
+
+def _clean_name(name: str | None, rules: PeopleRules) -> str | None:
+    """The name without words that are not names ("The", "Monday", role words)."""
+    if not name:
+        return None
+    words = name.split()
+    for index, word in enumerate(words):  # "Maria Rossi\nThanks": a line break ends the name at a non-name
+        if word in rules.not_names and index:
+            words = words[:index]
+            break
+    while words and words[0] in rules.not_names:
+        words.pop(0)
+    while words and words[-1] in rules.not_names:
+        words.pop()
+    return " ".join(words) or None
+
+
+def _name_near(text: Text, role: _Role, rules: PeopleRules) -> tuple[str | None, int, int]:
+    """The name attached to a role, after it ("CFO, Maria Rossi") or before it ("Helen Park (Procurement)")."""
+    after = rules.role_then_name.search(text.clean[role.end:role.end + _WINDOW])
+    if after:
+        name = _clean_name(after.group("name"), rules)
+        if name:
+            return name, role.start, role.end + after.end()
+    before = rules.name_then_role.search(text.clean[max(0, role.start - _WINDOW):role.start])
+    if before and _joined_explicitly(before.group()[len(before.group("name")):]):
+        name = _clean_name(before.group("name"), rules)
+        if name:
+            return name, role.start - len(before.group()), role.end
+    return None, role.start, role.end
+
+
+def _joined_explicitly(join: str) -> bool:
+    """A name before a role needs a comma, bracket, dash or linking word ("Maria Rossi, their CFO")."""
+    return bool(re.search(r"[,(\-–]|\b\w{2,}\b", join))
+
+
+def _is_ours(text: Text, start: int, rules: PeopleRules, source: str) -> bool:
+    """"my manager", "our CFO" in the rep's words are on our side (in the customer's words they are theirs)."""
+    return source == "note" and bool(rules.ours.search(text.clean[max(0, start - 20):start]))
+
+
+def find_decision_makers(text: Text, source: str = "note") -> tuple[list[DecisionMaker], list[Evidence]]:
+    """The people who take part in the decision, with the phrase each was read from."""
+    rules = rules_for(text.phrases.language)
+    people: dict[tuple, DecisionMaker] = {}
+    evidence: list[Evidence] = []
+    for role in _find_roles(text, rules):
+        if _is_ours(text, role.start, rules, source):
+            continue
+        name, start, end = _name_near(text, role, rules)
+        if name is None and not rules.context.search(text.sentence(role.start)):
+            continue
+        person = DecisionMaker(name, role.key)
+        key = (name.lower(),) if name else ("role", role.key)
+        if key not in people:
+            people[key] = person
+            evidence.append(Evidence("decision_makers", text.original[start:end], start, end, _describe(person), source))
+    return _drop_covered_roles(list(people.values())), evidence
+
+
+def _drop_covered_roles(people: list[DecisionMaker]) -> list[DecisionMaker]:
+    """A role alone adds nothing when a named person already holds it."""
+    named_roles = {person.role for person in people if person.name}
+    return [person for person in people if person.name or person.role not in named_roles]
+
+
+def _describe(person: DecisionMaker) -> str:
+    """"Maria Rossi (cfo)" or "board"."""
+    return f"{person.name} ({person.role})" if person.name else str(person.role)
+
+
+def parse_person(item: str) -> DecisionMaker | None:
+    """One entry of a "Decision makers:" line: "Maria Rossi (CFO)", "the board", "dott. Marco Ferri, CFO"."""
+    for phrases in all_phrases():
+        rules = rules_for(phrases.language)
+        text = Text(item, item, phrases, [0])
+        roles = _find_roles(text, rules)
+        if roles:
+            name = _name_near(text, roles[0], rules)[0]
+            return DecisionMaker(name or _leftover_name(item, roles[0], rules), roles[0].key)
+    name = _leftover_name(item, None, rules_for("en"))
+    return DecisionMaker(name, None) if name else None
+
+
+def _leftover_name(item: str, role: _Role | None, rules: PeopleRules) -> str | None:
+    """The capitalised words of an entry once its role is taken out."""
+    rest = item if role is None else item[:role.start] + " " + item[role.end:]
+    match = re.search(_NAME, rest)
+    return _clean_name(match.group("name"), rules) if match else None
