@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from service import context
 from service.settings import Settings, load_settings
@@ -17,7 +18,16 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
     services = context.configure(settings)
     app = Flask(__name__, template_folder="../templates/web", static_folder="static")
     app.config.update(SECRET_KEY=services.settings.secret_key, KEEPWARM=services)
-    from service.web import health
+    app.config.update(WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=services.settings.base_url.startswith("https://"))
+    csrf.init_app(app)
+    from service.web import health, manage, unsubscribe
 
-    app.register_blueprint(health.bp)
+    for blueprint in (health.bp, manage.bp, unsubscribe.bp):
+        app.register_blueprint(blueprint)
+    # RFC 8058 one-click unsubscribe comes from mail providers: no cookie, no CSRF token, only the signed URL.
+    csrf.exempt(unsubscribe.one_click)
     return app
+
+
+csrf = CSRFProtect()

@@ -240,3 +240,54 @@ def demo(rep: str, customer: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- outbox --------------------------------------------------------------------------------------------
+@main.group()
+def outbox() -> None:
+    """Scheduled emails."""
+
+
+@outbox.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--status", type=click.Choice(["scheduled", "sending", "sent", "canceled", "failed"]), default=None)
+@click.option("--kind", type=click.Choice(["thank_you", "recontact", "rep_summary", "debrief_reminder",
+                                           "rep_notice"]), default=None)
+@click.option("--limit", default=500, show_default=True)
+def outbox_list(as_json: bool, status: str | None, kind: str | None, limit: int) -> None:
+    """Scheduled and sent emails, soonest due first."""
+    from service.outbox.admin import list_outbound
+
+    rows = list_outbound(_services().engine, status=status, kind=kind, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>6} {row['due_at'][:16]} {row['status']:<9} {row['kind']:<16} {row['to']}"
+                   f"{' (' + row['reason'] + ')' if row['reason'] else ''}")
+
+
+@outbox.command("send-now")
+@click.argument("outbound_id", type=int)
+def outbox_send_now(outbound_id: int) -> None:
+    """Move a scheduled email's due time to now and queue it; an email already sent is left alone."""
+    from service.outbox.admin import send_now
+
+    click.echo(send_now(_services(), outbound_id))
+
+
+@outbox.command("cancel")
+@click.argument("outbound_id", type=int)
+def outbox_cancel(outbound_id: int) -> None:
+    """Cancel a scheduled email."""
+    from service.outbox.admin import cancel
+
+    click.echo(cancel(_services().engine, outbound_id, reason="canceled from the command line"))
+
+
+@outbox.command("reconcile")
+def outbox_reconcile() -> None:
+    """Re-enqueue every scheduled email that is missing from Redis (also runs periodically)."""
+    from service.outbox.schedule import reconcile
+
+    click.echo(f"{reconcile(_services())} scheduled emails re-enqueued")

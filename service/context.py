@@ -33,6 +33,13 @@ class Services:
         return Redis.from_url(self.settings.redis_url, health_check_interval=30, socket_timeout=30,
                               socket_connect_timeout=5)
 
+    @classmethod
+    def with_engine(cls, settings: Settings, engine: Engine) -> Services:
+        """Services around an engine someone else made (a test's, a benchmark's)."""
+        services = cls(settings)
+        services.__dict__["engine"] = engine
+        return services
+
     def queue(self, name: str) -> Queue:
         return Queue(name, connection=self.redis, default_timeout=300)
 

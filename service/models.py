@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,3 +116,135 @@ class InboundMessage(SQLModel, table=True):
     folder: str | None = None
     processed_at: datetime | None = _when(default=None)
 
+
+
+class Outcome(SQLModel, table=True):
+    """What one meeting email told us: the outcome and the plan's inputs. A newer one for a customer supersedes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", index=True)
+    rep_id: int = Field(foreign_key="rep.id", index=True)
+    outcome: str = Field(index=True)
+    cause: str | None = None
+    reasons: list = Field(default_factory=list, sa_type=sa.JSON)
+    recontact_on: date | None = None
+    decision_makers: list = Field(default_factory=list, sa_type=sa.JSON)
+    evidence: list = Field(default_factory=list, sa_type=sa.JSON)
+    note: str = ""
+    language: str = "en"
+    noemail: bool = False
+    meeting_at: datetime = _when()
+    meeting_subject: str = ""
+    # The recap's Message-ID when the rep BCC'd it to the customer: the thank-you replies in that thread.
+    thread_message_id: str | None = None
+    thread_references: list = Field(default_factory=list, sa_type=sa.JSON)
+    superseded_by: int | None = Field(default=None, foreign_key="outcome.id")
+    debrief_submitted_at: datetime | None = _when(default=None)
+    created_at: datetime = _when(default_factory=utcnow, index=True)
+
+
+class OutcomeCustomer(SQLModel, table=True):
+    __tablename__ = "outcome_customer"
+    outcome_id: int = Field(foreign_key="outcome.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True, index=True)
+
+
+OUTBOUND_KINDS = ("thank_you", "recontact", "rep_summary", "debrief_reminder", "rep_notice")
+OUTBOUND_STATUSES = ("scheduled", "sending", "sent", "canceled", "failed")
+
+
+class OutboundEmail(SQLModel, table=True):
+    """One email Keepwarm will send, is sending or sent. Status moves only forward, by conditional UPDATEs."""
+
+    __tablename__ = "outbound_email"
+    __table_args__ = (sa.Index("ix_outbound_status_due", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outcome_id: int | None = Field(default=None, foreign_key="outcome.id", index=True)
+    kind: str
+    variant: str = "default"
+    language: str = "en"
+    rep_id: int = Field(foreign_key="rep.id")
+    customer_id: int | None = Field(default=None, foreign_key="customer.id")
+    to_address: str
+    to_name: str | None = None
+    due_at: datetime = _when()
+    status: str = "scheduled"
+    # Minted once when the row is created: a resend after a crash carries the same one, so receivers dedupe.
+    message_id: str = Field(sa_column_kwargs={"unique": True})
+    personal_line: str | None = None
+    notice: dict | None = Field(default=None, sa_type=sa.JSON)
+    attempts: int = 0
+    last_error: str | None = None
+    canceled_reason: str | None = None
+    sent_at: datetime | None = _when(default=None)
+    created_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
+class EmailTemplate(SQLModel, table=True):
+    """One version of one email template; the newest valid version of a key is the active one."""
+
+    __tablename__ = "email_template"
+    __table_args__ = (sa.UniqueConstraint("kind", "variant", "language", "version", name="uq_template_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    variant: str = "default"
+    language: str = "en"
+    version: int = 1
+    subject: str
+    text: str
+    html: str = ""
+    active: bool = True
+    author: str = "default"
+    last_error: str | None = None
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class PolicyRecord(SQLModel, table=True):
+    """The planning policy as admins set it (JSON of planning.Policy); the newest row wins."""
+
+    __tablename__ = "policy"
+    id: int | None = Field(default=None, primary_key=True)
+    values: dict = Field(default_factory=dict, sa_type=sa.JSON)
+    author: str = "default"
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class Debrief(SQLModel, table=True):
+    """The rep's own analysis of a loss (one per outcome, editable until the link expires)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    outcome_id: int = Field(foreign_key="outcome.id", sa_column_kwargs={"unique": True})
+    rep_id: int = Field(foreign_key="rep.id", index=True)
+    answers: dict = Field(default_factory=dict, sa_type=sa.JSON)
+    plan: str | None = None  # recontact_on_date | meet_decision_makers | new_proposal | stay_in_touch | no_recontact
+    recontact_on: date | None = None
+    lesson: str | None = None
+    submitted_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
+class Admin(SQLModel, table=True):
+    """Someone who may edit templates and settings; passwords are stored only as salted hashes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column_kwargs={"unique": True}, index=True)
+    password_hash: str
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = _when(default=None)
+    last_login_at: datetime | None = _when(default=None)
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action, kept for the audit log."""
+
+    __tablename__ = "audit_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    admin_id: int | None = Field(default=None, foreign_key="admin.id")
+    actor: str = ""
+    action: str = Field(index=True)
+    target: str = ""
+    detail: dict = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _when(default_factory=utcnow, index=True)

@@ -5,6 +5,7 @@ Tests script its answers per recipient (`451` a few times, then accept; `550` al
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class _Handler:
     attempts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=itertools.count)
+    # Seconds to hold the final answer after a message is stored (tests kill a client mid-send with it).
+    delay_after_data: float = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self._scripted_reply(address.lower())
@@ -62,6 +65,8 @@ class _Handler:
             number = next(self.counter)
         if self.folder is not None:
             (self.folder / f"{number:06d}.eml").write_bytes(caught.raw)
+        if self.delay_after_data:
+            await asyncio.sleep(self.delay_after_data)
         return "250 Message accepted"
 
 

@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from service.context import Services
 from service.db import session_scope
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
-from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression
+from service.models import Customer, InboundMessage, OutboundEmail, Rep, RepAddress, Suppression
+from service.outcomes import record_outcome
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,13 +89,20 @@ def store_raw(session: Session, raw: bytes, *, mailbox: str, uidvalidity: int | 
     return row
 
 
-def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> str:
-    """Read one stored message and record what it is; returns the new status."""
-    return process_batch(engine, settings, [inbound_id]).get(inbound_id, "missing")
+@dataclass
+class BatchResult:
+    statuses: dict[int, str]
+    # (outbound id, due_at) of every email planned by this batch: enqueued once the batch is committed.
+    planned: list[tuple[int, datetime]]
 
 
-def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> dict[int, str]:
-    """Read waiting messages and record every verdict in one commit; returns each id's new status."""
+def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> BatchResult:
+    """Read one stored message and record what it is."""
+    return process_batch(engine, settings, [inbound_id])
+
+
+def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> BatchResult:
+    """Read waiting messages and record every verdict, outcome and plan in one commit."""
     with session_scope(engine) as session:
         rows = list(session.exec(select(InboundMessage).where(
             InboundMessage.id.in_(inbound_ids), InboundMessage.status == "new").order_by(InboundMessage.id)))
@@ -102,9 +111,13 @@ def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) ->
         for row in rows:
             readings[row.id] = _read_or_fail(row, settings, directory)
         _remember_customers(session, [r for r in readings.values() if isinstance(r, Reading) and r.accepted])
+        planned: list[OutboundEmail] = []
         for row in rows:
             _record(session, row, readings[row.id], settings)
-        return {row.id: row.status for row in rows}
+            if row.status == "processed":
+                planned += record_outcome(session, settings, row.id, readings[row.id])
+        return BatchResult({row.id: row.status for row in rows},
+                           [(p.id, p.due_at) for p in planned if p.status == "scheduled"])
 
 
 def _read_or_fail(row: InboundMessage, settings: Settings, directory: BatchDirectory) -> Reading | BaseException:
@@ -185,6 +198,17 @@ def _remember_customers(session: Session, readings: list[Reading]) -> None:
             customer.name = name
 
 
+def enqueue_planned(services: Services, planned: list[tuple[int, datetime]]) -> None:
+    """Put freshly planned emails on RQ; if Redis is away, the reconciler does it from the database later."""
+    from service.outbox.schedule import enqueue_send
+
+    try:
+        for outbound_id, due_at in planned:
+            enqueue_send(services, outbound_id, due_at)
+    except Exception as error:  # the rows are committed: nothing is lost, only delayed until the next reconcile
+        logger.warning("could not enqueue %s planned emails now (%s); the reconciler will", len(planned), error)
+
+
 def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, str, str | None]]:
     """Store and read .eml files exactly as if they had arrived in the mailbox."""
     results = []
@@ -193,7 +217,9 @@ def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, s
             row = store_raw(session, path.read_bytes(), mailbox="cli")
             session.flush()
             inbound_id = row.id
-        status = process_inbound(engine, settings, inbound_id)
+        result = process_inbound(engine, settings, inbound_id)
+        enqueue_planned(Services.with_engine(settings, engine), result.planned)
+        status = result.statuses.get(inbound_id, "missing")
         with session_scope(engine) as session:
             row = session.get(InboundMessage, inbound_id)
             results.append((str(path), status, row.reason))

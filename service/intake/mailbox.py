@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from service.db import session_scope
-from service.intake.inbox import process_batch, record_failure, store_raw
+from service.context import Services
+from service.intake.inbox import enqueue_planned, process_batch, record_failure, store_raw
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -48,9 +49,11 @@ class PassStats:
 class Mailbox:
     """One IMAP folder that reps BCC; `poll_once` is one full pass, `run` keeps polling and idling."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, url: ServerURL | None = None, lock=None):
+    def __init__(self, settings: Settings, engine: Engine, *, url: ServerURL | None = None, lock=None,
+                 services: Services | None = None):
         self.settings = settings
         self.engine = engine
+        self.services = services or Services.with_engine(settings, engine)
         self.url = url or settings.imap()
         self.folder = self.url.path.strip("/") or "INBOX"
         self.key = f"{self.url.username}@{self.url.host}:{self.url.port}/{self.folder}"
@@ -148,10 +151,12 @@ class Mailbox:
 
     def _read_batch(self, ids: list[int]) -> dict[int, str]:
         try:
-            return process_batch(self.engine, self.settings, ids)
+            result = process_batch(self.engine, self.settings, ids)
         except Exception as error:  # the batch's commit failed: each message is counted on its own
             logger.exception("mailbox %s: a batch of %s could not be recorded", self.key, len(ids))
             return {i: record_failure(self.engine, self.settings, i, error) for i in ids}
+        enqueue_planned(self.services, result.planned)
+        return result.statuses
 
     def _waiting_ids(self) -> list[int]:
         with session_scope(self.engine) as session:

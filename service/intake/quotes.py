@@ -383,18 +383,22 @@ def _is_header_block(probes: list[str], index: int) -> bool:
 
 def _reply_boundary(probes: list[str], index: int, floor: int) -> _Boundary | None:
     """An "On <date>, <name> wrote:" header (in any of our languages) that ends on line `index`."""
-    if not probes[index].endswith(":") or not _WROTE_END.search(_joined_header(probes, index, floor)):
+    if not probes[index].endswith(":"):
+        return None
+    joined = _joined_header(probes, index, floor)
+    # Every real header names a date or an address; testing that first is cheap and rejects "As she wrote:".
+    if not _HAS_DATEISH.search(joined) or not _WROTE_END.search(joined):
         return None
     start = _reply_header_start(probes, index, floor)
     return None if start is None else _Boundary("reply", start, index + 1)
 
 
 def _joined_header(probes: list[str], end: int, floor: int) -> str:
-    """Line `end` joined to up to two non-blank lines above it: the verb may sit before a wrapped address."""
-    start = end
-    while start > max(floor, end - 2) and probes[start - 1] and not probes[start - 1].startswith(">"):
+    """Line `end` joined to up to two short lines above it: the verb may sit before a wrapped address."""
+    start, lowest = end, max(floor, end - 2)
+    while start > lowest and 0 < len(probes[start - 1]) <= _MAX_MARKER_LINE and probes[start - 1][0] != ">":
         start -= 1
-    return " ".join(probe for probe in probes[start : end + 1] if len(probe) <= _MAX_MARKER_LINE)
+    return " ".join(probes[start : end + 1])
 
 
 def _reply_header_start(probes: list[str], end: int, floor: int) -> int | None:

@@ -55,6 +55,8 @@ class Reading:
     subject: str = ""
     sent_at: str | None = None
     forwarded: bool = False
+    # The rep wrote to the customer directly (a BCC'd recap): replies belong in that thread.
+    to_customer: bool = False
     commands: dict | None = None
     bounced: list[str] = field(default_factory=list)
     complained: list[str] = field(default_factory=list)
@@ -95,6 +97,7 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
         subject=letter.subject,
         sent_at=(letter.date or now or datetime.now(UTC)).astimezone(UTC).isoformat(),
         forwarded=forward is not None,
+        to_customer=any(_is_external(p.email, settings) for p in letter.recipients),
         commands=asdict(commands) if commands else None,
         bounced=list(bounced),
         complained=list(complained),

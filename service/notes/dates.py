@@ -22,8 +22,8 @@ _PREP_WINDOW = 45
 _CUE_BEFORE = 60
 _CUE_AFTER = 35
 _MIN_SCORE = 1.0
-_BASE_SCORE = {"explicit": 1.2, "iso": 1.2, "numeric": 0.9, "month": 1.0, "season": 1.0, "quarter": 1.0,
-               "next_quarter": 1.0, "half": 0.9, "year_next": 1.0, "year_end": 0.8, "year_number": 0.8,
+_BASE_SCORE = {"explicit": 1.2, "iso": 1.2, "numeric": 0.9, "month": 1.2, "season": 1.0, "quarter": 1.0,
+               "next_quarter": 1.0, "half": 0.6, "year_next": 1.0, "year_end": 0.8, "year_number": 1.0,
                "holidays": 1.0, "summer_break": 1.0, "next_month": 0.8, "next_week": 0.2, "relative": 1.0,
                "fiscal": 1.8, "weekday": 0.0}
 _NEEDS_CUE = frozenset({"weekday", "next_week"})  # "by Thursday", "from next week" are errands, not recontacts
@@ -38,6 +38,7 @@ class DateHit:
     day: date
     form: str
     score: float = 0.0
+    modified: bool = False  # "early", "metà", "end of": as telling as a preposition
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class DateRules:
     ordinals: dict[str, int]
     seasons: dict[str, int]
     forms: dict[str, re.Pattern]
+    triggers: dict[str, re.Pattern]
     prep: re.Pattern
     relative_prep: re.Pattern
     relative_past_before: re.Pattern
@@ -85,7 +87,7 @@ def _form_sources(vocab: dict) -> dict[str, str]:
         "iso": r"\b(?P<year>20\d\d)-(?P<mnum>[01]\d)-(?P<dnum>[0-3]\d)\b",
         "numeric": r"(?<![\d/.,€$£#-])\b(?P<a>[0-3]?\d)[/.](?P<b>[01]?\d)(?:[/.](?P<y>(?:20)?\d\d))?\b(?![/.,]?\d|%)",
         "month": rf"(?:{mod}{mod_join}{article})?{nxt}\b{month}(?:\s+(?P<next2>{vocab['next']}))?(?:\s+{year})?",
-        "season": rf"(?:{mod}{mod_join}{article})?{nxt}{article}\b(?P<season>{_alternation(vocab['seasons'])})\b"
+        "season": rf"(?:{mod}{mod_join}{article})?(?:(?P<next>{vocab['next']}|{vocab['this']})\s+)?{article}\b(?P<season>{_alternation(vocab['seasons'])})\b"
                   rf"(?:\s+(?P<next2>{vocab['next']}))?(?:\s+{year})?",
         "quarter": rf"(?:{mod}{mod_join}{article})?(?:\bQ(?P<q>[1-4])\b|\b(?P<qord>{ordinal})\s+(?:{vocab['quarter']})\b"
                    rf"|\b(?:{vocab['quarter']})\s+(?P<qord2>{ordinal})\b)(?:\s+(?:of\s+|del\s+)?{year})?",
@@ -93,7 +95,7 @@ def _form_sources(vocab: dict) -> dict[str, str]:
         "half": rf"\b{vocab['half']}(?P<hnext>\s+(?:of\s+)?(?:the\s+)?(?:(?:next|following)\s+year|(?:del(?:l')?\s*)?(?:prossimo\s+anno|anno\s+prossimo)))?",
         "year_next": rf"(?:{mod}{mod_join})?\b(?:{vocab['year_next']})\b",
         "year_end": rf"\b(?:{vocab['year_end']})\b",
-        "year_number": rf"(?<![\d/.-]){year}\b(?![/.-]\d)",
+        "year_number": rf"(?:{mod}{mod_join})?(?<![\d/.-]){year}\b(?![/.-]\d)",
         "holidays": rf"\b(?:{vocab['holidays']})\b",
         "summer_break": rf"\b(?:{vocab['summer_break']})\b",
         "next_month": rf"\b(?:{vocab['next_month']})\b",
@@ -102,6 +104,17 @@ def _form_sources(vocab: dict) -> dict[str, str]:
         "fiscal": rf"(?:{vocab['fiscal']})[^.;\n]{{0,40}}?\b(?:(?P<fstart>{vocab['fiscal_start']})|(?P<fend>{vocab['fiscal_end']}))\b[^.;\n\d]{{0,20}}?{month}",
         "weekday": rf"\b(?:{vocab['weekday_spans']})\b",
     }
+
+
+def _build_triggers(vocab: dict) -> dict[str, re.Pattern]:
+    """Cheap words a form cannot match without: a note with no month name skips the month forms."""
+    month = compile_phrase(rf"\b(?:{_alternation(vocab['months'])})(?![\w'])")
+    return {"explicit": month, "explicit_md": month, "month": month, "fiscal": month,
+            "season": compile_phrase(rf"\b(?:{_alternation(vocab['seasons'])})\b"),
+            "relative": compile_phrase(rf"\b(?:{_alternation(vocab['units'])})\b"),
+            "quarter": compile_phrase(rf"\bq[1-4]\b|\b(?:{vocab['quarter']})\b"),
+            "next_quarter": compile_phrase(rf"\b(?:{vocab['quarter']})\b"),
+            "iso": re.compile(r"\d"), "numeric": re.compile(r"\d[/.]\d"), "year_number": re.compile(r"\b20\d\d\b")}
 
 
 def _build_rules(phrases: Phrases) -> DateRules:
@@ -117,6 +130,7 @@ def _build_rules(phrases: Phrases) -> DateRules:
         ordinals={name.lower(): number for name, number in vocab["ordinals"].items()},
         seasons={name.lower(): number for name, number in vocab["seasons"].items()},
         forms={name: compile_phrase(source) for name, source in _form_sources(vocab).items()},
+        triggers=_build_triggers(vocab),
         prep=compile_phrase(prep),
         relative_prep=compile_phrase(vocab["relative_prep"]),
         relative_past_before=compile_phrase(vocab["relative_past_before"]),
@@ -280,7 +294,9 @@ def _quarter_number(ctx: _Context, match) -> int:
 
 
 def _resolve_quarter(ctx: _Context, match) -> date | None:
-    """"Q3" → 1 Jul; "after Q3" / "end of Q3" → 1 Oct."""
+    """"Q3" → 1 Jul; "after Q3" / "end of Q3" → 1 Oct; a bare "Q3 release" is no time to call."""
+    if not (_prep_of(ctx, match.start()) or _modifier(match) or _year_of(match)):
+        return None
     return _period_start(ctx, match, _quarter_number(ctx, match) * 3 - 2, 3)
 
 
@@ -317,10 +333,10 @@ def _resolve_year_end(ctx: _Context, match) -> date | None:
 
 def _resolve_year_number(ctx: _Context, match) -> date | None:
     """"in 2027" → 1 Jan 2027, only after a preposition and when it is a future year."""
-    year = int(match.group("year"))
-    if year <= ctx.today.year or not _prep_of(ctx, match.start()):
+    year, part = int(match.group("year")), _modifier(match)
+    if year <= ctx.today.year or not (part or _prep_of(ctx, match.start())):
         return None
-    return date(year, 1, 1)
+    return {"mid": date(year, 7, 1), "end": date(year, 12, 31)}.get(part, date(year, 1, 1))
 
 
 def _resolve_holidays(ctx: _Context, match) -> date | None:
@@ -413,10 +429,15 @@ def _find_hits(ctx: _Context) -> list[DateHit]:
     """Every time phrase in the text with the day it stands for."""
     hits = []
     for form, pattern in ctx.rules.forms.items():
+        trigger = ctx.rules.triggers.get(form)
+        if trigger and not trigger.search(ctx.text.clean):
+            continue
         for match in pattern.finditer(ctx.text.clean):
+            if form == "weekday" and not ctx.rules.recontact_cue.search(ctx.text.sentence(match.start())):
+                continue  # dateparser is slow: only a weekday a recontact verb points at is worth reading
             day = _RESOLVERS[form](ctx, match)
             if day and day > ctx.today:
-                hits.append(DateHit(match.start(), match.end(), day, form.removesuffix("_md")))
+                hits.append(DateHit(match.start(), match.end(), day, form.removesuffix("_md"), modified=bool(_modifier(match))))
     return _drop_overlaps(hits)
 
 
@@ -438,10 +459,10 @@ def _score(ctx: _Context, hit: DateHit) -> float:
     after = clean[hit.end:min(sentence_end, hit.end + _CUE_AFTER)]
     score = _BASE_SCORE[hit.form]
     if hit.form not in _NEEDS_CUE:
-        score += {"after": 1.0, "until": 1.0, "near": 0.3, None: 0.0}[_prep_of(ctx, hit.start)]
+        score += {"after": 1.0, "until": 1.0, "near": 0.3, None: 0.3 if hit.modified else 0.0}[_prep_of(ctx, hit.start)]
     if ctx.rules.recontact_cue.search(before):
         score += 2.0
-    elif ctx.rules.recontact_cue.search(after):
+    elif ctx.rules.recontact_cue.search(after) and hit.form not in _NEEDS_CUE:
         score += 1.2
     elif hit.form in _NEEDS_CUE:
         return 0.0

@@ -16,10 +16,13 @@ class OutcomeScore:
 
     won: float = 0.0
     lost: float = 0.0
+    still_open: bool = False
     evidence: list[Evidence] = field(default_factory=list)
 
     def decide(self, lost_bonus: float = 0.0) -> str:
         """The outcome the scores point to; `lost_bonus` is what the reasons add."""
+        if self.still_open and not self.won and not self.lost:
+            return "unknown"  # "no decision yet": reasons mentioned along the way are not a loss
         lost = self.lost + lost_bonus
         if self.won > lost + _MARGIN:
             return "won"
@@ -31,6 +34,8 @@ class OutcomeScore:
 def score_outcome(text: Text, source: str = "note") -> OutcomeScore:
     """Weigh every won and lost phrase of `text`."""
     score = OutcomeScore()
+    opening = text.phrases.still_open.search(text.clean)
+    score.still_open = bool(opening and not is_negated(text, opening.start()))
     for weight, pattern in text.phrases.won:
         for match in pattern.finditer(text.clean):
             _weigh_won(text, match, weight, score, source)

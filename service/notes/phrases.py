@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import regex  # dateparser's own dependency: the same syntax as `re`, and over twice as fast on our alternations
+
 PHRASES_DIR = Path(__file__).with_name("phrases")
 FLAGS = re.I | re.U
 
@@ -30,17 +32,22 @@ class Phrases:
     dismissed_before: re.Pattern
     won: tuple[tuple[float, re.Pattern], ...]
     lost: tuple[tuple[float, re.Pattern], ...]
+    still_open: re.Pattern
     cause_internal: re.Pattern
     cause_external: re.Pattern
     reasons: dict[str, tuple[re.Pattern, ...]]
     signature: re.Pattern
+    lost_on: re.Pattern
+    reason_words: dict[str, re.Pattern]
 
 
 def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
-    """Compile one table pattern, naming the language file in the error when it is broken."""
+    """Compile one table pattern (re flags are accepted: regex shares their values); fail loudly when broken."""
+    if flags & re.I:
+        pattern = pattern.replace("[A-Z]", "(?-i:[A-Z])")  # a capital still means a name under IGNORECASE
     try:
-        return re.compile(pattern, flags)
-    except re.error as exc:  # a broken table must fail loudly at import, not at the first note
+        return regex.compile(pattern, flags | regex.V0)
+    except regex.error as exc:  # a broken table must fail loudly at import, not at the first note
         raise ValueError(f"bad phrase pattern {pattern!r}: {exc}") from exc
 
 
@@ -64,9 +71,13 @@ def _build_phrases(table: dict) -> Phrases:
         dismissed_before=compile_phrase(negation["dismissed_before"]),
         won=_compile_weighted(table["outcome"]["won"]),
         lost=_compile_weighted(table["outcome"]["lost"]),
+        still_open=compile_phrase(table["outcome"]["open"]),
         cause_internal=compile_phrase(table["cause"]["internal"]),
         cause_external=compile_phrase(table["cause"]["external"]),
-        reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()},
+        reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()
+                 if reason != "lost_on"},
+        lost_on=compile_phrase(table["reasons"]["lost_on"]),
+        reason_words={reason: compile_phrase(rf"\b(?:{pattern})\b") for reason, pattern in table["structured"]["reasons"].items()},
         signature=compile_phrase(table["signature"], re.I | re.M),
     )
 

@@ -27,11 +27,12 @@ from service.notes.people import find_decision_makers
 from service.notes.phrases import all_phrases, phrases_for
 from service.notes.reasons import default_cause, find_reasons, read_cause
 from service.notes.structured import Structured, command_outcome, command_recontact, read_structured
-from service.notes.text import Text, blank, make_text, without_signature
+from service.notes.text import Text, blank, find_sentence_starts, normalise, signature_start
 
 __all__ = ["CAUSES", "OUTCOMES", "REASONS", "Commands", "DecisionMaker", "Evidence", "NoteReading", "understand"]
 
 _REASON_WEIGHT = 1.5  # a reason for not buying is itself a sign of a lost sale
+_FORWARD_SENDER = re.compile(r"^[ \t>]*(?:from|da)[ \t]*:[ \t]*\"?([^<\"\n@]+?)\"?[ \t]*(?:<|\[|$)", re.I | re.M)
 _FORWARD_HEADER = re.compile(
     r"^[ \t>]*(?:from|da|sent|inviato|date|data|to|a|cc|subject|oggetto|reply-to)[ \t]*:.*$"
     r"|^[ \t>]*-{2,}[^\n]*(?:forwarded|original|inoltrato|originale)[^\n]*-*[ \t]*$"
@@ -59,14 +60,25 @@ class _Part:
         return self.score.decide(_REASON_WEIGHT if self.reasons else 0.0)
 
 
-def _prepare(original: str, spans: list[tuple[int, int]] | None = None) -> Text:
-    """Normalise, detect the language, blank labelled lines and the signature."""
-    probe = make_text(original, phrases_for("en"))
-    probe = without_signature(probe, all_phrases())
-    language = detect_language(probe.clean)
-    text = make_text(original, phrases_for(language))
-    clean = blank(probe.clean, spans or [])
-    return Text(original, clean, text.phrases, text.starts)
+def _prepare(original: str) -> Text:
+    """Normalise, blank the signature, detect the language."""
+    clean = normalise(original)
+    start = signature_start(clean, all_phrases())
+    if start is not None:
+        clean = blank(clean, [(start, len(clean))])
+    return Text(original, clean, phrases_for(detect_language(clean)), find_sentence_starts(clean))
+
+
+def _without_lines(text: Text, spans: list[tuple[int, int]]) -> Text:
+    """The text with its labelled lines blanked, so the prose readers do not read them twice."""
+    return Text(text.original, blank(text.clean, spans), text.phrases, text.starts) if spans else text
+
+
+def _needs_forwarded(note: _Part) -> bool:
+    """The forwarded answer is read only where the rep's note leaves a field open."""
+    outcome = note.outcome
+    return outcome == "unknown" or (outcome == "lost" and not note.reasons) \
+        or (outcome != "won" and note.recontact is None and not note.no_recontact) or not note.decision_makers
 
 
 def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
@@ -84,6 +96,17 @@ def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
 def _forwarded_text(forwarded: str) -> str:
     """The customer's words without the forward's header lines (offsets kept)."""
     return _FORWARD_HEADER.sub(lambda match: " " * len(match.group()), forwarded)
+
+
+def _forwarded_sender(forwarded: str) -> str | None:
+    """The name on the forward's From:/Da: line: the customer who wrote, not a third party to meet."""
+    match = _FORWARD_SENDER.search(forwarded)
+    return match.group(1).strip().lower() if match else None
+
+
+def _without_sender(people: list[DecisionMaker], sender: str | None) -> list[DecisionMaker]:
+    """Decision makers other than the forwarded message's author (their signature names them with a role)."""
+    return [person for person in people if not (sender and person.name and person.name.lower() in sender)]
 
 
 def _word_count(text: Text) -> int:
@@ -187,12 +210,13 @@ def understand(
     """Read the rep's note (and the forwarded customer text, if any) into a NoteReading."""
     today = sent_at.astimezone(tz).date()
     day_first = not str(tz).startswith("America/")  # US reps write 3/4 for 4 March
-    probe = _prepare(note or "")
-    found = read_structured(probe, today, day_first)
-    note_part = _read_part(_prepare(note or "", found.spans), today, day_first, "note")
+    text = _prepare(note or "")
+    found = read_structured(text, today, day_first)
+    note_part = _read_part(_without_lines(text, found.spans), today, day_first, "note")
     forwarded_part = None
-    if forwarded and forwarded.strip():
+    if forwarded and forwarded.strip() and _needs_forwarded(note_part):
         forwarded_part = _read_part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded")
+        forwarded_part.decision_makers = _without_sender(forwarded_part.decision_makers, _forwarded_sender(forwarded))
     reading = _merge(note_part, forwarded_part)
     stated_cause = found.cause or note_part.cause
     _apply_structured(reading, found)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from service.notes.model import EXTERNAL_REASONS, INTERNAL_REASONS, REASONS, Evidence
 from service.notes.text import Text, is_dismissed, is_hypothetical, is_negated
 
+_WEAK = "_weak"
+
 def find_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evidence]]:
     """The reasons the text gives, in vocabulary order, with the phrase behind each."""
     found: dict[str, Evidence] = {}
@@ -12,8 +14,32 @@ def find_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evid
         evidence = _first_asserted(text, reason, patterns, source)
         if evidence:
             found[reason] = evidence
+    for reason, evidence in _lost_on(text, source):
+        found.setdefault(reason, evidence)
+    _use_fallbacks(found)
     reasons = [reason for reason in REASONS if reason in found]
     return reasons, [found[reason] for reason in reasons]
+
+
+def _lost_on(text: Text, source: str):
+    """"lost on price", "perso per il budget": the word after names the reason in the vocabulary's own words."""
+    for match in text.phrases.lost_on.finditer(text.clean):
+        for reason, words in text.phrases.reason_words.items():
+            if words.match(match.group("word")) and not is_negated(text, match.start()):
+                start, end = match.span("word")
+                yield reason, Evidence("reasons", text.original[match.start():end], match.start(), end, reason, source)
+                break
+
+
+def _use_fallbacks(found: dict[str, Evidence]) -> None:
+    """`<reason>_weak` phrases (bare deferrals such as "next year") count only when nothing else explains the loss."""
+    weak = {key: evidence for key, evidence in found.items() if key.endswith(_WEAK)}
+    for key in weak:
+        del found[key]
+    if not found:
+        for key, evidence in weak.items():
+            reason = key.removesuffix(_WEAK)
+            found[reason] = Evidence(evidence.field, evidence.phrase, evidence.start, evidence.end, reason, evidence.source)
 
 
 def _first_asserted(text: Text, reason: str, patterns, source: str) -> Evidence | None:

@@ -67,10 +67,11 @@ def _read_reason(item: str) -> str | None:
     key = item.strip().lower().replace(" ", "_").replace("-", "_")
     if key in REASONS:
         return key
-    for phrases in all_phrases():
-        for reason, pattern in phrases.table["structured"]["reasons"].items():
-            if re.fullmatch(rf"(?:{pattern})", item.strip(), re.I):
-                return reason
+    for match in (re.fullmatch, re.search):  # an exact word first, then a word inside ("approvazione del CdA")
+        for phrases in all_phrases():
+            for reason, pattern in phrases.table["structured"]["reasons"].items():
+                if match(rf"\b(?:{pattern})\b", item.strip(), re.I):
+                    return reason
     return None
 
 
@@ -99,7 +100,19 @@ def _read_people(value: str) -> list[DecisionMaker]:
     if _value_matches(value, "none"):
         return []
     people = [parse_person(item) for item in re.split(r"\s*[;,]\s*(?![^()]*\))|\s+\band\b\s+|\s+\be\b\s+", value)]
-    return [person for person in people if person]
+    return _join_name_and_role([person for person in people if person])
+
+
+def _join_name_and_role(people: list[DecisionMaker]) -> list[DecisionMaker]:
+    """"dott. Marco Ferri, direttore finanziario" was split at the comma: a bare role completes the name before it."""
+    joined: list[DecisionMaker] = []
+    for person in people:
+        previous = joined[-1] if joined else None
+        if previous and previous.role is None and person.name is None:
+            joined[-1] = DecisionMaker(previous.name, person.role)
+        else:
+            joined.append(person)
+    return joined
 
 
 def read_structured(text: Text, today: date, day_first: bool) -> Structured:

@@ -45,10 +45,10 @@ def normalise(text: str) -> str:
 def make_text(original: str, phrases: Phrases) -> Text:
     """Prepare `original` for reading in the language of `phrases`."""
     clean = normalise(original)
-    return Text(original=original, clean=clean, phrases=phrases, starts=_find_sentence_starts(clean))
+    return Text(original=original, clean=clean, phrases=phrases, starts=find_sentence_starts(clean))
 
 
-def _find_sentence_starts(clean: str) -> list[int]:
+def find_sentence_starts(clean: str) -> list[int]:
     """Offsets where sentences start; a full stop after "dott." or "Mr." does not end one."""
     starts = [0]
     for match in _SENTENCE_END.finditer(clean):

@@ -1,0 +1,43 @@
+"""Times `understand` on the corpus notes repeated to 1,000: prints notes/s and ms/note.
+
+    python bench/notes.py [tests/notes]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from itertools import cycle, islice
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from service.notes import understand  # noqa: E402
+from service.notes.evaluate import load_eml  # noqa: E402
+
+NOTES = 1000
+
+
+def main() -> None:
+    """Load the corpus once, then time 1,000 readings."""
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/notes") / "cases"
+    loaded = [load_eml(path) for path in sorted(folder.glob("*.eml"))]
+    if not loaded:
+        raise SystemExit(f"no .eml files in {folder}")
+    cold = _time_notes(loaded)  # the first run pays dateparser's start-up, as `keepwarm parse` does
+    warm = _time_notes(loaded)
+    for label, elapsed in (("cold", cold), ("warm", warm)):
+        print(f"{label}: {NOTES} notes ({len(loaded)} distinct) in {elapsed:.2f} s: {NOTES / elapsed:.0f} notes/s, "
+              f"{1000 * elapsed / NOTES:.2f} ms/note")
+
+
+def _time_notes(loaded) -> float:
+    """Seconds to read the corpus notes repeated to NOTES."""
+    started = time.perf_counter()
+    for note in islice(cycle(loaded), NOTES):
+        understand(note.note, sent_at=note.sent_at, tz=note.tz, forwarded=note.forwarded, commands=note.commands)
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

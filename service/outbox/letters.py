@@ -1,0 +1,143 @@
+"""What a template sees: the customer, the rep, the meeting, the outcome in words, and the signed links."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from service.models import Customer, OutboundEmail, Outcome, Rep
+from service.settings import Settings
+from service.tokens import Signer
+
+MONTHS = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
+           "novembre", "dicembre"),
+}
+REASON_WORDS = {
+    "en": {"budget": "budget", "timing": "timing", "consult": "others to consult", "competitor": "a competitor",
+           "no_need": "no current need", "price": "price", "unconvinced": "not convinced yet",
+           "relationship": "relationship still young", "fit": "fit", "other": "other"},
+    "it": {"budget": "budget", "timing": "tempistiche", "consult": "altre persone da consultare",
+           "competitor": "un concorrente", "no_need": "nessuna esigenza attuale", "price": "prezzo",
+           "unconvinced": "non ancora convinti", "relationship": "relazione ancora giovane", "fit": "adeguatezza",
+           "other": "altro"},
+}
+KIND_WORDS = {
+    "en": {"thank_you": "thank-you", "recontact": "recontact", "rep_summary": "summary",
+           "debrief_reminder": "debrief reminder", "rep_notice": "delivery notice"},
+    "it": {"thank_you": "ringraziamento", "recontact": "ricontatto", "rep_summary": "riepilogo",
+           "debrief_reminder": "promemoria debrief", "rep_notice": "avviso di consegna"},
+}
+AND = {"en": "and", "it": "e"}
+
+
+def date_text(day: date | None, language: str) -> str | None:
+    if day is None:
+        return None
+    return f"{day.day} {MONTHS.get(language, MONTHS['en'])[day.month - 1]} {day.year}"
+
+
+def when_text(moment: datetime, zone: ZoneInfo, language: str) -> str:
+    local = moment.astimezone(zone)
+    return f"{date_text(local.date(), language)}, {local:%H:%M} ({zone.key})"
+
+
+def _first_name(name: str | None) -> str | None:
+    return name.split()[0] if name and name.split() else None
+
+
+def _people_text(people: list[dict], language: str) -> str:
+    words = [f"{p['name']} ({p['role']})" if p.get("name") and p.get("role") else (p.get("name") or p.get("role"))
+             for p in people]
+    words = [w for w in words if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {AND.get(language, 'and')} {words[-1]}"
+
+
+def outcome_words(outcome: Outcome | None, language: str) -> dict:
+    if outcome is None:
+        return {"outcome": "unknown", "cause": None, "reasons": [], "reasons_text": "", "recontact_text": None,
+                "decision_makers": [], "decision_makers_text": ""}
+    words = REASON_WORDS.get(language, REASON_WORDS["en"])
+    return {"outcome": outcome.outcome, "cause": outcome.cause, "reasons": list(outcome.reasons),
+            "reasons_text": ", ".join(words.get(r, r) for r in outcome.reasons),
+            "recontact_text": date_text(outcome.recontact_on, language),
+            "decision_makers": list(outcome.decision_makers),
+            "decision_makers_text": _people_text(list(outcome.decision_makers), language)}
+
+
+def template_context(session: Session, row: OutboundEmail, settings: Settings) -> dict:
+    """Everything the row's template may use (see templates/email/ for the names)."""
+    rep = session.get(Rep, row.rep_id)
+    outcome = session.get(Outcome, row.outcome_id) if row.outcome_id else None
+    customer = session.get(Customer, row.customer_id) if row.customer_id else _first_customer(session, outcome)
+    language = row.language
+    signer = Signer(settings)
+    context = {
+        "customer": {"name": customer.name if customer else None,
+                     "first_name": _first_name(customer.name) if customer else None,
+                     "email": customer.email if customer else ""},
+        "rep": {"name": rep.name, "first_name": _first_name(rep.name), "email": rep.email},
+        "meeting": {"subject": outcome.meeting_subject if outcome else "",
+                    "date_text": date_text(outcome.meeting_at.astimezone(ZoneInfo(rep.timezone)).date(), language)
+                    if outcome else ""},
+        "outcome": outcome_words(outcome, language),
+        "personal_line": row.personal_line,
+        "links": {"unsubscribe": unsubscribe_url(signer, row.to_address) if row.customer_id else "",
+                  "debrief": debrief_url(signer, outcome, rep) if outcome else "", "manage": []},
+        "planned": [], "evidence": [], "notice": row.notice or {"address": "", "error": ""},
+    }
+    if row.kind == "rep_summary" and outcome is not None:
+        _add_summary(session, context, outcome, rep, signer, language)
+    return context
+
+
+def _first_customer(session: Session, outcome: Outcome | None) -> Customer | None:
+    if outcome is None:
+        return None
+    from service.models import OutcomeCustomer
+
+    link = session.exec(select(OutcomeCustomer).where(OutcomeCustomer.outcome_id == outcome.id)).first()
+    return session.get(Customer, link.customer_id) if link else None
+
+
+def _add_summary(session: Session, context: dict, outcome: Outcome, rep: Rep, signer: Signer, language: str) -> None:
+    """The rep's summary: what was planned (with cancel/postpone links) and why Keepwarm read it so."""
+    zone = ZoneInfo(rep.timezone)
+    kinds = KIND_WORDS.get(language, KIND_WORDS["en"])
+    rows = session.exec(select(OutboundEmail).where(OutboundEmail.outcome_id == outcome.id,
+                                                    OutboundEmail.kind.in_(("thank_you", "recontact")))
+                        .order_by(OutboundEmail.due_at))
+    for planned in rows:
+        item = {"kind_text": kinds.get(planned.kind, planned.kind), "to": planned.to_address,
+                "due_text": when_text(planned.due_at, zone, language), "status": planned.status}
+        context["planned"].append(item)
+        if planned.status == "scheduled":
+            context["links"]["manage"].append({**item, **manage_urls(signer, planned.id, rep.id)})
+    context["evidence"] = [{"field": e.get("field"), "phrase": e.get("phrase"), "value_text": _value_text(e)}
+                           for e in outcome.evidence]
+
+
+def _value_text(evidence: dict) -> str:
+    value = evidence.get("value")
+    if value is None:
+        return ""
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def unsubscribe_url(signer: Signer, address: str) -> str:
+    return signer.url("/unsubscribe", signer.make("unsubscribe", {"email": address}))
+
+
+def debrief_url(signer: Signer, outcome: Outcome, rep: Rep) -> str:
+    return signer.url("/debrief", signer.make("debrief", {"outcome": outcome.id, "rep": rep.id}))
+
+
+def manage_urls(signer: Signer, outbound_id: int, rep_id: int) -> dict:
+    token = signer.make("manage", {"outbound": outbound_id, "rep": rep_id})
+    return {"cancel": signer.url("/manage/cancel", token), "postpone": signer.url("/manage/postpone", token)}

@@ -1,0 +1,90 @@
+"""Putting sends on RQ, and the reconciler that rebuilds whatever Redis lost from the database."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from rq import Retry
+from rq.job import Job, JobStatus
+from sqlmodel import select
+
+from service.context import Services
+from service.db import session_scope
+from service.models import OutboundEmail
+
+logger = logging.getLogger(__name__)
+
+SEND_JOB = "jobs.outbox.send_email"
+SEND_TIMEOUT = 120
+# 4xx answers are retried after these many seconds; after the last one the row is marked failed.
+RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
+# A row left in `sending` longer than this was abandoned by a crashed worker: it is sent again, same Message-ID.
+STALE_SENDING = timedelta(seconds=SEND_TIMEOUT * 2 + 60)
+MAX_ABANDONED = 6
+_LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+
+
+def job_id(outbound_id: int) -> str:
+    return f"send-{outbound_id}"
+
+
+def enqueue_send(services: Services, outbound_id: int, due_at: datetime) -> Job:
+    """Queue the send for due_at (aware UTC only); due now or past goes straight on the queue."""
+    if due_at.tzinfo is None:
+        raise ValueError("naive datetime: RQ would read it as the server's local time")
+    queue = services.queue("outbox")
+    options = {"job_id": job_id(outbound_id), "job_timeout": SEND_TIMEOUT, "result_ttl": 86400,
+               "failure_ttl": 30 * 86400, "retry": Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)}
+    if due_at <= datetime.now(UTC):
+        return queue.enqueue(SEND_JOB, outbound_id, **options)
+    return queue.enqueue_at(due_at.astimezone(UTC), SEND_JOB, outbound_id, **options)
+
+
+def reconcile(services: Services, *, now: datetime | None = None) -> int:
+    """Re-enqueue every scheduled row whose job is missing from Redis; revive abandoned `sending` rows."""
+    now = now or datetime.now(UTC)
+    revived = _revive_stale(services, now)
+    with session_scope(services.engine) as session:
+        rows = list(session.exec(select(OutboundEmail.id, OutboundEmail.due_at)
+                                 .where(OutboundEmail.status == "scheduled")))
+    # A revived row's job may still look `started` (its worker died holding it): it is re-enqueued regardless.
+    revived_ids = {r[0] for r in revived}
+    missing = [r for r in _missing(services, rows) if r[0] not in revived_ids] + revived
+    for outbound_id, due_at in missing:
+        enqueue_send(services, outbound_id, due_at)
+    if missing:
+        logger.info("reconcile: %s re-enqueued, %s of them abandoned sends revived", len(missing), len(revived))
+    return len(missing)
+
+
+def _missing(services: Services, rows: list) -> list:
+    missing = []
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        jobs = Job.fetch_many([job_id(r[0]) for r in chunk], connection=services.redis)
+        missing += [row for row, job in zip(chunk, jobs, strict=True) if job is None or _dead(job)]
+    return missing
+
+
+def _dead(job: Job) -> bool:
+    try:
+        return job.get_status(refresh=False) not in _LIVE
+    except Exception:  # a job hash half gone (evicted, flushed mid-read) counts as missing
+        return True
+
+
+def _revive_stale(services: Services, now: datetime) -> list[tuple[int, datetime]]:
+    """Rows stuck in `sending` (their worker died mid-send) go back to `scheduled` to be sent again.
+
+    A row abandoned MAX_ABANDONED times is a crash that repeats, not bad luck: it is failed instead.
+    """
+    stale = (OutboundEmail.status == "sending", OutboundEmail.updated_at < now - STALE_SENDING)
+    with session_scope(services.engine) as session:
+        session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= MAX_ABANDONED)
+                        .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times"))
+        revived = list(session.exec(select(OutboundEmail.id, OutboundEmail.due_at).where(*stale)))
+        session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_([r[0] for r in revived]))
+                        .values(status="scheduled", updated_at=now, last_error="revived after an abandoned send"))
+        return [(r[0], r[1]) for r in revived]

@@ -1,0 +1,100 @@
+"""Recontact dates: every form, resolved against a fixed email Date in the rep's zone."""
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.notes import Commands, understand
+
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)  # Friday 27 Nov 2026
+ROME = ZoneInfo("Europe/Rome")
+
+
+def recontact(note: str, **kwargs) -> date | None:
+    """The recontact date read from `note`."""
+    return understand(note, sent_at=kwargs.pop("sent_at", SENT), tz=kwargs.pop("tz", ROME), **kwargs).recontact_on
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("Lost. Call them back on 2 February.", date(2027, 2, 2)),
+        ("Perso, ricontattare il 15 gennaio 2027.", date(2027, 1, 15)),
+        ("No budget. Follow up in 3 months.", date(2027, 2, 27)),
+        ("Niente budget, ci risentiamo tra due mesi.", date(2027, 1, 27)),
+        ("Not now - try again in 90 days.", date(2027, 2, 25)),
+        ("Not now, call in 2 weeks.", date(2026, 12, 11)),
+        ("Perso, tra due settimane li richiamo.", date(2026, 12, 11)),
+        ("Budget frozen until March, call them then.", date(2027, 3, 1)),
+        ("Perso, li richiamo a settembre.", date(2027, 9, 1)),
+        ("Lost, recontact mid-March.", date(2027, 3, 15)),
+        ("Lost, call them at the end of January.", date(2027, 1, 31)),
+        ("Lost on budget; the board meets in early December.", date(2026, 12, 1)),
+        ("Lost on timing, call after the summer.", date(2027, 9, 1)),
+        ("Lost on timing, try next spring.", date(2027, 3, 1)),
+        ("Perso: mi farò sentire in autunno.", date(2027, 9, 1)),
+        ("Lost, reach out this winter.", date(2026, 12, 1)),
+        ("Lost, call after Christmas.", date(2027, 1, 7)),
+        ("Perso, li sento dopo le feste.", date(2027, 1, 7)),
+        ("No budget until Q3.", date(2027, 7, 1)),
+        ("Lost, recontact after Q3.", date(2027, 10, 1)),
+        ("Lost, call at the end of Q1.", date(2027, 4, 1)),
+        ("Lost, try again next quarter.", date(2027, 1, 1)),
+        ("Lost, call at the start of next quarter.", date(2027, 1, 1)),
+        ("No budget: their fiscal year starts in April.", date(2027, 4, 1)),
+        ("Niente budget, il loro anno fiscale riparte a luglio.", date(2027, 7, 1)),
+        ("Lost, try again next year.", date(2027, 1, 1)),
+        ("Perso, ricontattare l'anno prossimo.", date(2027, 1, 1)),
+        ("The board meets on 3 December, I'll call them after that.", date(2026, 12, 3)),
+        ("Lost. Recontact 2027-03-01.", date(2027, 3, 1)),
+    ],
+)
+def test_date_forms(note, expected):
+    assert recontact(note) == expected
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Lost, they only need 3 users.",
+        "Lost. Call Maria on +39 02 1234 5678 if anything changes.",
+        "Lost, they are on version 2.1 and happy with it.",
+        "Lost on price: they wanted 30% off on 1,200 licences.",
+        "Lost, they handle 1,200 returns a week.",
+        "Lost, they want a 30-day trial first.",
+        "We met 3 months ago and they went with a competitor.",
+    ],
+)
+def test_numbers_that_are_not_dates(note):
+    assert recontact(note) is None
+
+
+def test_date_is_resolved_in_the_reps_time_zone():
+    late_in_london = datetime(2026, 3, 31, 22, 45, tzinfo=timezone.utc)  # already 1 April in Rome
+    assert recontact("Niente soldi, riprovare tra tre mesi.", sent_at=late_in_london) == date(2026, 7, 1)
+
+
+def test_recontact_prefers_the_phrase_with_a_recontact_verb():
+    note = "Their contract ends at the end of March 2027, so I'll call them in February."
+    assert recontact(note, sent_at=datetime(2026, 5, 20, 9, tzinfo=timezone.utc)) == date(2027, 2, 1)
+
+
+def test_month_already_past_rolls_to_next_year():
+    assert recontact("Lost, call in November.") == date(2027, 11, 1)
+
+
+def test_us_rep_reads_numeric_dates_month_first():
+    note = "Lost, call them back on 3/4/2027."
+    assert recontact(note, tz=ZoneInfo("America/New_York")) == date(2027, 3, 4)
+    assert recontact(note) == date(2027, 4, 3)
+
+
+@pytest.mark.parametrize(("command", "expected"), [("3m", date(2027, 2, 27)), ("2w", date(2026, 12, 11)),
+                                                   ("90d", date(2027, 2, 25)), ("2027-05-04", date(2027, 5, 4))])
+def test_command_recontact_overrides_the_note(command, expected):
+    assert recontact("Lost, call in March.", commands=Commands(recontact=command)) == expected
+
+
+def test_won_sale_has_no_recontact():
+    assert recontact("Won! They signed; kickoff on 12 January.") is None
