@@ -21,10 +21,12 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
     app.config.update(WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=services.settings.base_url.startswith("https://"))
     csrf.init_app(app)
-    from service.web import health, manage, unsubscribe
+    from service.web import admin, debrief, health, manage, unsubscribe
 
     for blueprint in (health.bp, manage.bp, unsubscribe.bp):
         app.register_blueprint(blueprint)
+    admin.init_app(app)
+    debrief.init_app(app)
     # RFC 8058 one-click unsubscribe comes from mail providers: no cookie, no CSRF token, only the signed URL.
     csrf.exempt(unsubscribe.one_click)
     return app

@@ -100,6 +100,8 @@ class Settings:
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
     max_message_bytes: int = 40 * 1024 * 1024
+    # Days a debrief link works (the rep can edit the answers until then).
+    debrief_link_days: int = 30
     # Debug mode: the web app's debugger and relaxed secret-key checks.
     debug: bool = False
     # Log lines as JSON objects instead of text.
@@ -200,6 +202,7 @@ _PARSERS = {
     "fetch_batch": _integer,
     "max_attempts": _integer,
     "max_message_bytes": _integer,
+    "debrief_link_days": _integer,
     "debug": _boolean,
     "log_json": _boolean,
 }
