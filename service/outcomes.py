@@ -1,21 +1,26 @@
-"""From an accepted reading to an Outcome and its planned emails; a newer outcome replaces older plans."""
+"""From accepted readings to Outcomes and their planned emails; a newer outcome replaces older plans.
+
+A mailbox batch is recorded together: reps, customers, suppressions and the policy are loaded once, and rows are
+written with bulk INSERTs, because building ORM objects one by one cost more than reading the mail.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.intake.reading import Reading
-from service.models import Customer, OutboundEmail, Outcome, OutcomeCustomer, PolicyRecord, Rep, Suppression
+from service.models import (Customer, OutboundEmail, Outcome, OutcomeCustomer, PolicyRecord, Rep, Suppression,
+                            utcnow)
 from service.planning import CustomerFacts, OutcomeFacts, PlannedEmail, Policy, plan
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-CUSTOMER_KINDS = ("thank_you", "recontact")
 
 
 def current_policy(session: Session) -> Policy:
@@ -32,95 +37,171 @@ def mint_message_id(settings: Settings) -> str:
 def new_outbound(settings: Settings, *, kind: str, rep: Rep, to_address: str, to_name: str | None,
                  due_at: datetime, outcome_id: int | None, language: str, customer_id: int | None = None,
                  variant: str = "default", canceled_reason: str | None = None) -> OutboundEmail:
-    return OutboundEmail(kind=kind, variant=variant, language=language, rep_id=rep.id, customer_id=customer_id,
-                         to_address=to_address, to_name=to_name, due_at=due_at, outcome_id=outcome_id,
-                         message_id=mint_message_id(settings),
-                         status="canceled" if canceled_reason else "scheduled", canceled_reason=canceled_reason)
+    return OutboundEmail(**outbound_values(settings, kind=kind, rep_id=rep.id, to_address=to_address,
+                                           to_name=to_name, due_at=due_at, outcome_id=outcome_id, language=language,
+                                           customer_id=customer_id, variant=variant,
+                                           canceled_reason=canceled_reason))
+
+
+def outbound_values(settings: Settings, *, kind: str, rep_id: int, to_address: str, to_name: str | None,
+                    due_at: datetime, outcome_id: int | None, language: str, customer_id: int | None = None,
+                    variant: str = "default", canceled_reason: str | None = None) -> dict:
+    """The column values of a new outbound row: born scheduled, or canceled with its reason."""
+    now = utcnow()
+    return {"kind": kind, "variant": variant, "language": language, "rep_id": rep_id, "customer_id": customer_id,
+            "to_address": to_address, "to_name": to_name, "due_at": due_at, "outcome_id": outcome_id,
+            "message_id": mint_message_id(settings), "status": "canceled" if canceled_reason else "scheduled",
+            "canceled_reason": canceled_reason, "attempts": 0, "created_at": now, "updated_at": now}
+
+
+@dataclass
+class _Batch:
+    """What every outcome of a batch needs, loaded once."""
+
+    reps: dict[int, Rep]
+    customers: dict[str, Customer]
+    suppressed: set[str]
+    policy: Policy
+    # Customers with an outcome not yet superseded: only their new outcomes have older plans to replace.
+    with_plans: set[int]
+
+
+_OUTCOMES, _LINKS, _OUTBOUND = Outcome.__table__, OutcomeCustomer.__table__, OutboundEmail.__table__
 
 
 def record_outcome(session: Session, settings: Settings, inbound_id: int | None, reading: Reading,
-                   *, now: datetime | None = None) -> list[OutboundEmail]:
-    """Store the outcome, replace older plans for the same customers, and plan the new emails."""
+                   *, now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """Record one accepted reading (see record_outcomes)."""
+    return record_outcomes(session, settings, [(inbound_id, reading)], now=now)
+
+
+def record_outcomes(session: Session, settings: Settings, items: list[tuple[int | None, Reading]],
+                    *, now: datetime | None = None) -> list[tuple[int, datetime]]:
+    """Store each outcome in order, replace older plans for its customers, plan its emails.
+
+    Returns (id, due_at) of every new scheduled row, to enqueue once the caller has committed.
+    """
+    if not items:
+        return []
     now = now or datetime.now(UTC)
-    rep = session.get(Rep, reading.rep_id)
-    customers = _customers(session, reading)
-    outcome = _outcome_row(inbound_id, reading, rep)
-    session.add(outcome)
     session.flush()
-    for customer in customers:
-        session.add(OutcomeCustomer(outcome_id=outcome.id, customer_id=customer.id))
-    _supersede(session, outcome, customers)
-    rows = _planned_rows(session, settings, outcome, rep, customers, reading, now)
-    session.add_all(rows)
-    session.flush()
-    return rows
+    batch = _load_batch(session, [reading for _, reading in items])
+    scheduled: list[tuple[int, datetime]] = []
+    for inbound_id, reading in items:
+        scheduled += _record_one(session, settings, batch, inbound_id, reading, now)
+    return scheduled
 
 
-def _customers(session: Session, reading: Reading) -> list[Customer]:
-    emails = [c["email"] for c in reading.customers]
-    found = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(emails)))}
-    return [found[e] for e in emails if e in found]
+def _load_batch(session: Session, readings: list[Reading]) -> _Batch:
+    emails = list({c["email"] for r in readings for c in r.customers})
+    rep_ids = list({r.rep_id for r in readings})
+    customers = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(emails)))}
+    with_plans = session.execute(sa.select(OutcomeCustomer.customer_id).join(
+        Outcome, Outcome.id == OutcomeCustomer.outcome_id).where(
+        Outcome.superseded_by.is_(None), OutcomeCustomer.customer_id.in_([c.id for c in customers.values()])))
+    return _Batch(
+        reps={r.id: r for r in session.exec(select(Rep).where(Rep.id.in_(rep_ids)))},
+        customers=customers,
+        suppressed=set(session.exec(select(Suppression.email).where(Suppression.email.in_(emails)))),
+        policy=current_policy(session), with_plans=set(with_plans.scalars()))
 
 
-def _outcome_row(inbound_id: int | None, reading: Reading, rep: Rep) -> Outcome:
+def _record_one(session: Session, settings: Settings, batch: _Batch, inbound_id: int | None, reading: Reading,
+                now: datetime) -> list[tuple[int, datetime]]:
+    rep = batch.reps[reading.rep_id]
+    customers = [batch.customers[c["email"]] for c in reading.customers if c["email"] in batch.customers]
+    values = _outcome_values(inbound_id, reading, rep)
+    # Core statements on the session's connection: same transaction, none of the ORM's per-object cost.
+    connection = session.connection()
+    outcome_id = connection.execute(_OUTCOMES.insert().returning(_OUTCOMES.c.id), values).scalar_one()
+    if customers:
+        connection.execute(_LINKS.insert(), [{"outcome_id": outcome_id, "customer_id": c.id} for c in customers])
+    customer_ids = {c.id for c in customers}
+    if customer_ids & batch.with_plans:
+        _supersede(session, outcome_id, reading.outcome, customer_ids)
+    batch.with_plans |= customer_ids
+    rows = _planned_values(settings, batch, outcome_id, values, rep, customers, now)
+    if not rows:
+        return []
+    ids = connection.execute(_OUTBOUND.insert().returning(_OUTBOUND.c.id, sort_by_parameter_order=True),
+                             rows).scalars().all()
+    return [(i, r["due_at"]) for i, r in zip(ids, rows, strict=True) if r["status"] == "scheduled"]
+
+
+def _outcome_values(inbound_id: int | None, reading: Reading, rep: Rep) -> dict:
     threaded = reading.to_customer
-    return Outcome(
-        inbound_id=inbound_id, rep_id=rep.id, outcome=reading.outcome, cause=reading.cause,
-        reasons=list(reading.reasons),
-        recontact_on=date.fromisoformat(reading.recontact_on) if reading.recontact_on else None,
-        decision_makers=list(reading.decision_makers), evidence=list(reading.evidence), note=reading.note[:20000],
-        language=reading.language, noemail=bool(reading.commands and reading.commands.get("noemail")),
-        meeting_at=datetime.fromisoformat(reading.sent_at) if reading.sent_at else datetime.now(UTC),
-        meeting_subject=reading.subject[:500],
-        thread_message_id=reading.message_id if threaded else None,
-        thread_references=(list(reading.references)[-10:] if threaded else []))
+    return {
+        "inbound_id": inbound_id, "rep_id": rep.id, "outcome": reading.outcome, "cause": reading.cause,
+        "reasons": list(reading.reasons),
+        "recontact_on": date.fromisoformat(reading.recontact_on) if reading.recontact_on else None,
+        "decision_makers": list(reading.decision_makers), "evidence": list(reading.evidence),
+        "note": reading.note[:20000], "language": reading.language,
+        "noemail": bool(reading.commands and reading.commands.get("noemail")),
+        "meeting_at": datetime.fromisoformat(reading.sent_at) if reading.sent_at else datetime.now(UTC),
+        "meeting_subject": reading.subject[:500],
+        "thread_message_id": reading.message_id if threaded else None,
+        "thread_references": list(reading.references)[-10:] if threaded else [],
+        "created_at": utcnow()}
 
 
-def _supersede(session: Session, outcome: Outcome, customers: list[Customer]) -> None:
+def _supersede(session: Session, outcome_id: int, outcome: str, customer_ids: set[int]) -> None:
     """Pending emails of older outcomes for these customers are canceled; fully covered outcomes are superseded."""
-    ids = {c.id for c in customers}
-    older = session.exec(select(Outcome).join(OutcomeCustomer, OutcomeCustomer.outcome_id == Outcome.id).where(
-        OutcomeCustomer.customer_id.in_(ids), Outcome.id != outcome.id, Outcome.superseded_by.is_(None))).all()
-    for old in {o.id: o for o in older}.values():
-        _cancel_pending(session, old, ids, f"superseded by outcome {outcome.id} ({outcome.outcome})")
-        covered = set(session.exec(select(OutcomeCustomer.customer_id).where(OutcomeCustomer.outcome_id == old.id)))
-        if covered <= ids:
-            old.superseded_by = outcome.id
+    if not customer_ids:
+        return
+    links = session.execute(sa.select(OutcomeCustomer.outcome_id, OutcomeCustomer.customer_id)
+                            .join(Outcome, Outcome.id == OutcomeCustomer.outcome_id)
+                            .where(Outcome.superseded_by.is_(None), Outcome.id < outcome_id,
+                                   Outcome.id.in_(sa.select(OutcomeCustomer.outcome_id).where(
+                                       OutcomeCustomer.customer_id.in_(customer_ids))))).all()
+    covered: dict[int, set[int]] = {}
+    for old_id, customer_id in links:
+        covered.setdefault(old_id, set()).add(customer_id)
+    reason = f"superseded by outcome {outcome_id} ({outcome})"
+    for old_id, old_customers in covered.items():
+        _cancel_pending(session, old_id, customer_ids, whole=old_customers <= customer_ids, reason=reason)
+        if old_customers <= customer_ids:
+            session.execute(sa.update(Outcome).where(Outcome.id == old_id).values(superseded_by=outcome_id))
 
 
-def _cancel_pending(session: Session, old: Outcome, customer_ids: set[int], reason: str) -> None:
-    rows = session.exec(select(OutboundEmail).where(OutboundEmail.outcome_id == old.id,
-                                                    OutboundEmail.status == "scheduled"))
-    for row in rows:
-        if row.customer_id in customer_ids or (row.customer_id is None and row.kind == "debrief_reminder"):
-            row.status, row.canceled_reason, row.updated_at = "canceled", reason, datetime.now(UTC)
-            logger.info("outbound %s canceled: %s", row.id, reason)
+def _cancel_pending(session: Session, old_id: int, customer_ids: set[int], *, whole: bool, reason: str) -> None:
+    """The old outcome's scheduled emails to these customers (and its rep reminder, once it is wholly replaced)."""
+    for_customers = OutboundEmail.customer_id.in_(customer_ids)
+    which = sa.or_(for_customers, OutboundEmail.kind == "debrief_reminder") if whole else for_customers
+    result = session.execute(sa.update(OutboundEmail).where(
+        OutboundEmail.outcome_id == old_id, OutboundEmail.status == "scheduled", which)
+        .values(status="canceled", canceled_reason=reason, updated_at=utcnow()))
+    if result.rowcount:
+        logger.info("outcome %s: %s scheduled emails canceled (%s)", old_id, result.rowcount, reason)
 
 
-def _planned_rows(session: Session, settings: Settings, outcome: Outcome, rep: Rep, customers: list[Customer],
-                  reading: Reading, now: datetime) -> list[OutboundEmail]:
-    facts = _facts(session, outcome, rep, customers)
+def _planned_values(settings: Settings, batch: _Batch, outcome_id: int, outcome: dict, rep: Rep,
+                    customers: list[Customer], now: datetime) -> list[dict]:
+    facts = _facts(batch, outcome, rep, customers)
     by_email = {c.email: c for c in customers}
-    return [_row_for(settings, planned, outcome, rep, by_email) for planned in plan(facts, current_policy(session), now)]
+    return [_row_values(settings, planned, outcome_id, outcome["language"], rep, by_email)
+            for planned in plan(facts, batch.policy, now)]
 
 
-def _facts(session: Session, outcome: Outcome, rep: Rep, customers: list[Customer]) -> OutcomeFacts:
-    suppressed = set(session.exec(select(Suppression.email).where(
-        Suppression.email.in_([c.email for c in customers]))))
+def _facts(batch: _Batch, outcome: dict, rep: Rep, customers: list[Customer]) -> OutcomeFacts:
     return OutcomeFacts(
-        outcome=outcome.outcome, cause=outcome.cause, reasons=tuple(outcome.reasons),
-        recontact_on=outcome.recontact_on, meeting_at=outcome.meeting_at, rep_timezone=rep.timezone,
+        outcome=outcome["outcome"], cause=outcome["cause"], reasons=tuple(outcome["reasons"]),
+        recontact_on=outcome["recontact_on"], meeting_at=outcome["meeting_at"], rep_timezone=rep.timezone,
         customers=tuple(CustomerFacts(email=c.email, name=c.name, timezone=c.timezone,
-                                      blocked="suppressed" if c.email in suppressed else
-                                      ("undeliverable" if c.undeliverable else None)) for c in customers),
-        noemail=outcome.noemail)
+                                      blocked=_blocked(c, batch.suppressed)) for c in customers),
+        noemail=outcome["noemail"])
 
 
-def _row_for(settings: Settings, planned: PlannedEmail, outcome: Outcome, rep: Rep,
-             by_email: dict[str, Customer]) -> OutboundEmail:
+def _blocked(customer: Customer, suppressed: set[str]) -> str | None:
+    if customer.email in suppressed:
+        return "suppressed"
+    return "undeliverable" if customer.undeliverable else None
+
+
+def _row_values(settings: Settings, planned: PlannedEmail, outcome_id: int, language: str, rep: Rep,
+                by_email: dict[str, Customer]) -> dict:
     customer = by_email.get(planned.to) if planned.to else None
-    return new_outbound(settings, kind=planned.kind, rep=rep, variant=planned.variant,
-                        to_address=customer.email if customer else rep.email,
-                        to_name=(customer.name if customer else rep.name), due_at=planned.due_at,
-                        outcome_id=outcome.id, language=outcome.language,
-                        customer_id=customer.id if customer else None, canceled_reason=planned.canceled_reason)
+    return outbound_values(settings, kind=planned.kind, rep_id=rep.id, variant=planned.variant,
+                           to_address=customer.email if customer else rep.email,
+                           to_name=customer.name if customer else rep.name, due_at=planned.due_at,
+                           outcome_id=outcome_id, language=language, customer_id=customer.id if customer else None,
+                           canceled_reason=planned.canceled_reason)

@@ -22,8 +22,8 @@ from service.context import Services
 from service.db import session_scope
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
-from service.models import Customer, InboundMessage, OutboundEmail, Rep, RepAddress, Suppression
-from service.outcomes import record_outcome
+from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression
+from service.outcomes import record_outcomes
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,17 @@ def message_id_of(raw: bytes) -> str:
     return match.group(0).decode("utf-8", "replace") if match else synthetic_message_id(raw)
 
 
+def inbound_values(raw: bytes, *, mailbox: str, uidvalidity: int | None, uid: int | None, folder: str | None,
+                   **overrides) -> dict:
+    """Column values of a new inbound row (for bulk INSERTs of a fetched batch)."""
+    now = datetime.now(UTC)
+    values = {"mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid, "message_id": None, "raw": raw,
+              "size": len(raw), "received_at": now, "status": "new", "reason": None, "attempts": 0,
+              "folder": folder, **overrides}
+    values["message_id"] = values["message_id"] or message_id_of(raw)
+    return values
+
+
 def store_raw(session: Session, raw: bytes, *, mailbox: str, uidvalidity: int | None = None,
               uid: int | None = None, folder: str | None = None) -> InboundMessage:
     """Keep the raw bytes as a new row (the caller commits); reading comes later."""
@@ -111,13 +122,10 @@ def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) ->
         for row in rows:
             readings[row.id] = _read_or_fail(row, settings, directory)
         _remember_customers(session, [r for r in readings.values() if isinstance(r, Reading) and r.accepted])
-        planned: list[OutboundEmail] = []
         for row in rows:
             _record(session, row, readings[row.id], settings)
-            if row.status == "processed":
-                planned += record_outcome(session, settings, row.id, readings[row.id])
-        return BatchResult({row.id: row.status for row in rows},
-                           [(p.id, p.due_at) for p in planned if p.status == "scheduled"])
+        accepted = [(row.id, readings[row.id]) for row in rows if row.status == "processed"]
+        return BatchResult({row.id: row.status for row in rows}, record_outcomes(session, settings, accepted))
 
 
 def _read_or_fail(row: InboundMessage, settings: Settings, directory: BatchDirectory) -> Reading | BaseException:

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from service.db import session_scope
 from service.context import Services
-from service.intake.inbox import enqueue_planned, process_batch, record_failure, store_raw
+from service.intake.inbox import enqueue_planned, inbound_values, process_batch, record_failure
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -113,20 +113,19 @@ class Mailbox:
         wanted = [u for u in batch if sizes.get(u, 0) <= self.settings.max_message_bytes]
         bodies = {uid: data[b"BODY[]"] for uid, data in client.fetch(wanted, ["BODY.PEEK[]"]).items()} if wanted else {}
         with session_scope(self.engine) as session:
-            for uid in batch:
-                self._store(session, uidvalidity, uid, bodies.get(uid), sizes.get(uid, 0))
+            session.connection().execute(InboundMessage.__table__.insert(), [
+                self._row_values(uidvalidity, uid, bodies.get(uid), sizes.get(uid, 0)) for uid in batch])
             state = _state(session, self.key)
             state.uidvalidity, state.last_uid = uidvalidity, max(batch)
             state.updated_at = datetime.now(UTC)
         return len(batch)
 
-    def _store(self, session, uidvalidity: int, uid: int, raw: bytes | None, size: int) -> None:
+    def _row_values(self, uidvalidity: int, uid: int, raw: bytes | None, size: int) -> dict:
         if raw is None:  # too large to fetch: keep a row that says so; the mail itself stays on the server
-            session.add(InboundMessage(mailbox=self.key, uidvalidity=uidvalidity, uid=uid, size=size,
-                                       message_id=f"<uid-{uidvalidity}-{uid}@too-large.invalid>", folder=self.folder,
-                                       status="quarantined", reason=f"too_large: {size} bytes"))
-            return
-        store_raw(session, raw, mailbox=self.key, uidvalidity=uidvalidity, uid=uid, folder=self.folder)
+            return inbound_values(b"", mailbox=self.key, uidvalidity=uidvalidity, uid=uid, folder=self.folder,
+                                  size=size, status="quarantined", reason=f"too_large: {size} bytes",
+                                  message_id=f"<uid-{uidvalidity}-{uid}@too-large.invalid>")
+        return inbound_values(raw, mailbox=self.key, uidvalidity=uidvalidity, uid=uid, folder=self.folder)
 
     def _last_uid(self, uidvalidity: int) -> int:
         """Where to resume; a changed UIDVALIDITY means every UID is new again (rows dedupe by Message-ID)."""

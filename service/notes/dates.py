@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 from dateutil.relativedelta import relativedelta
 
 from service.notes.model import Evidence
-from service.notes.phrases import FLAGS, Phrases, all_phrases, compile_phrase
+from service.notes.phrases import Phrases, all_phrases, compile_phrase
 from service.notes.text import Text
 
 _PREP_WINDOW = 45
@@ -295,7 +295,8 @@ def _quarter_number(ctx: _Context, match) -> int:
 
 def _resolve_quarter(ctx: _Context, match) -> date | None:
     """"Q3" → 1 Jul; "after Q3" / "end of Q3" → 1 Oct; a bare "Q3 release" is no time to call."""
-    if not (_prep_of(ctx, match.start()) or _modifier(match) or _year_of(match)):
+    cued = ctx.rules.recontact_cue.search(ctx.text.clean[max(0, match.start() - 25):match.start()])
+    if not (_prep_of(ctx, match.start()) or _modifier(match) or _year_of(match) or cued):
         return None
     return _period_start(ctx, match, _quarter_number(ctx, match) * 3 - 2, 3)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from service.notes.model import DecisionMaker, Evidence
-from service.notes.phrases import FLAGS, Phrases, all_phrases, compile_phrase
+from service.notes.phrases import Phrases, all_phrases, compile_phrase
 from service.notes.text import Text
 
 _UPPER = "A-ZÀ-ÖØ-Ý"

@@ -61,11 +61,10 @@ class _Part:
 
 
 def _prepare(original: str) -> Text:
-    """Normalise, blank the signature, detect the language."""
+    """Normalise, cut the signature off, detect the language."""
     clean = normalise(original)
     start = signature_start(clean, all_phrases())
-    if start is not None:
-        clean = blank(clean, [(start, len(clean))])
+    clean = clean[:start].rstrip()  # offsets before the signature stay true; the readers never scan the rest
     return Text(original, clean, phrases_for(detect_language(clean)), find_sentence_starts(clean))
 
 

@@ -62,10 +62,8 @@ def clause_before(text: Text, pos: int) -> str:
     """The words of the clause that lead up to `pos` ("but" and sentence ends cut it)."""
     start, _ = text.sentence_span(pos)
     head = text.clean[start:pos]
-    cut = None
-    for cut in text.phrases.clause_breaks.finditer(head):
-        pass
-    return head[cut.end():] if cut else head
+    ends = [match.end() for match in text.phrases.clause_breaks.finditer(head)]
+    return head[ends[-1]:] if ends else head
 
 
 def _last_words(head: str, count: int = _WORDS_BEFORE) -> str:
@@ -74,8 +72,14 @@ def _last_words(head: str, count: int = _WORDS_BEFORE) -> str:
     return " ".join(words[-count:]) + (" " if head.endswith((" ", "\n")) else "")
 
 
-def is_negated(text: Text, pos: int) -> bool:
-    """True when a negation ("not", "didn't", "non") stands just before `pos` in the same clause."""
+def is_negated(text: Text, pos: int, phrase: str = "") -> bool:
+    """True when a negation ("not", "didn't", "non") stands just before `pos` in the same clause.
+
+    A phrase that is itself negative ("non potete impegnare spese") is read whole: a "non" before it belongs
+    to another verb far more often than it makes a double negative.
+    """
+    if phrase and text.phrases.negator.search(" ".join(phrase.split()[:2])):
+        return False
     window = _last_words(clause_before(text, pos))
     window = text.phrases.not_a_negation.sub(" ", window)
     return bool(text.phrases.negator.search(window))
@@ -115,11 +119,3 @@ def _looks_like_signature(rest: str) -> bool:
     """Short lines only (a name, a title, an address): no sentence of prose follows."""
     lines = [line for line in rest.splitlines() if line.strip()]
     return len(lines) <= 8 and all(len(line) < 90 for line in lines)
-
-
-def without_signature(text: Text, phrases_list) -> Text:
-    """The same text with its signature blanked out."""
-    start = signature_start(text.clean, phrases_list)
-    if start is None:
-        return text
-    return Text(text.original, blank(text.clean, [(start, len(text.clean))]), text.phrases, text.starts)

@@ -1,13 +1,13 @@
 """Recontact dates: every form, resolved against a fixed email Date in the rep's zone."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.notes import Commands, understand
 
-SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)  # Friday 27 Nov 2026
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # Friday 27 Nov 2026
 ROME = ZoneInfo("Europe/Rome")
 
 
@@ -71,13 +71,13 @@ def test_numbers_that_are_not_dates(note):
 
 
 def test_date_is_resolved_in_the_reps_time_zone():
-    late_in_london = datetime(2026, 3, 31, 22, 45, tzinfo=timezone.utc)  # already 1 April in Rome
+    late_in_london = datetime(2026, 3, 31, 22, 45, tzinfo=UTC)  # already 1 April in Rome
     assert recontact("Niente soldi, riprovare tra tre mesi.", sent_at=late_in_london) == date(2026, 7, 1)
 
 
 def test_recontact_prefers_the_phrase_with_a_recontact_verb():
     note = "Their contract ends at the end of March 2027, so I'll call them in February."
-    assert recontact(note, sent_at=datetime(2026, 5, 20, 9, tzinfo=timezone.utc)) == date(2027, 2, 1)
+    assert recontact(note, sent_at=datetime(2026, 5, 20, 9, tzinfo=UTC)) == date(2027, 2, 1)
 
 
 def test_month_already_past_rolls_to_next_year():

@@ -1,6 +1,6 @@
 """Language detection per message, and evidence spans that point at the phrase read."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,7 +9,7 @@ from service.notes import understand
 from service.notes.language import detect_language
 from service.notes.phrases import languages
 
-SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
 
 

@@ -1,13 +1,13 @@
 """Outcome: won / lost / unknown, with the traps of negation, hedges and quoted budget talk."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.notes import Commands, understand
 
-SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
 
 

@@ -1,13 +1,13 @@
 """Decision makers: named with a role, role-only, and people who are not part of the decision."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.notes import DecisionMaker, understand
 
-SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
 
 

@@ -1,13 +1,13 @@
 """Reasons (each in English and Italian), cause by default and by the rep's own words, negation traps."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.notes import understand
 
-SENT = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
 
 

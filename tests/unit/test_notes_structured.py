@@ -1,11 +1,11 @@
 """Labelled lines override the prose; plus-address commands override the labelled lines."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from service.notes import Commands, DecisionMaker, understand
 
-SENT = datetime(2026, 10, 14, 12, 40, tzinfo=timezone.utc)
+SENT = datetime(2026, 10, 14, 12, 40, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")
 
 NOTE = """They liked it and I think they'll come round in spring, but for the system:
