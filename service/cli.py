@@ -139,6 +139,25 @@ def ingest(files: tuple[Path, ...]) -> None:
         click.echo(f"{path}: {status}{' (' + reason + ')' if reason else ''}")
 
 
+@main.command("eval-notes")
+@click.argument("folder", required=False, default="tests/notes", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--reps", "reps_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON list of the corpus's reps (default: FOLDER/reps.json, else the database's reps).")
+def eval_notes(folder: Path, reps_file: Path | None) -> None:
+    """Score the note reader on a labelled corpus: a per-field accuracy table, then every miss."""
+    from service.evaluation import evaluate_folder, format_scores, reps_from_file
+    from service.intake.inbox import load_reps
+
+    services = _services()
+    reps_file = reps_file or folder / "reps.json"
+    if reps_file.exists():
+        reps = reps_from_file(reps_file)
+    else:
+        with session_scope(services.engine) as session:
+            reps = load_reps(session)
+    click.echo(format_scores(evaluate_folder(folder, services.settings, reps)))
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Fetch what is there, read it, file it, then exit.")
 def poll(once: bool) -> None:
@@ -291,3 +310,27 @@ def outbox_reconcile() -> None:
     from service.outbox.schedule import reconcile
 
     click.echo(f"{reconcile(_services())} scheduled emails re-enqueued")
+
+
+# -- admins --------------------------------------------------------------------------------------------
+@main.group()
+def admins() -> None:
+    """Admin logins for the web pages under /admin/."""
+
+
+@admins.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def admins_create(email: str, password_stdin: bool) -> None:
+    """Create an admin login, or set a new password for an existing one (which also unlocks it)."""
+    from service.admins import create_admin
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        admin = create_admin(_services().engine, email, password)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"admin {admin.email} can log in at {_services().settings.base_url.rstrip('/')}/admin/")

@@ -96,6 +96,8 @@ class Settings:
     idle_timeout: int = 300
     # UIDs fetched per IMAP command.
     fetch_batch: int = 200
+    # Processes that read mail in parallel (0: one per core, at most 4; 1: read in the poller itself).
+    read_workers: int = 0
     # Processing attempts before a message is quarantined.
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
@@ -200,6 +202,7 @@ _PARSERS = {
     "poll_interval": _integer,
     "idle_timeout": _integer,
     "fetch_batch": _integer,
+    "read_workers": _integer,
     "max_attempts": _integer,
     "max_message_bytes": _integer,
     "debrief_link_days": _integer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,14 @@ def dovecot(tmp_path_factory):
         pytest.skip("dovecot is not installed (make install as root installs dovecot-imapd)")
     # Users are all created up front: Dovecot notices a changed passwd-file only by its mtime (whole seconds).
     users = {INTAKE: "keepwarm", **{f"intake{n}@acme.example": "secret" for n in range(1, _MAILBOXES + 1)}}
-    with DovecotServer(tmp_path_factory.mktemp("dovecot"), users=users) as server:
-        yield server
+    # Not under pytest's temp root: another pytest run resets that folder to 0700, and Dovecot's mail processes
+    # (nobody, when we are root) must be able to walk down to the mail.
+    folder = Path(tempfile.mkdtemp(prefix="kw-dovecot-"))
+    try:
+        with DovecotServer(folder, users=users) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -99,7 +106,7 @@ def settings(tmp_path, migrated_template, request) -> Settings:
     shutil.copy(migrated_template, database)
     values = {"database_url": f"sqlite:///{database}", "intake_address": INTAKE,
               "internal_domains": ("acme.example",), "instance_dir": tmp_path, "secret_key": "test-secret",
-              "base_url": "http://keepwarm.test", "poll_interval": 60}
+              "base_url": "http://keepwarm.test", "poll_interval": 60, "read_workers": 1}
     for name in ("redis_server", "mail_catcher"):
         if name in request.fixturenames:
             server = request.getfixturevalue(name)

@@ -114,13 +114,38 @@ def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> Batc
 
 def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> BatchResult:
     """Read waiting messages and record every verdict, outcome and plan in one commit."""
+    return record_batch(engine, settings, read_batch(load_batch(engine, inbound_ids), settings))
+
+
+@dataclass
+class LoadedBatch:
+    """The raw messages of a batch and what reading them needs to know: picklable, for a reader process."""
+
+    messages: list[tuple[int, str, int, bytes]]  # id, message_id, size, raw
+    directory: BatchDirectory
+
+
+def load_batch(engine: Engine, inbound_ids: list[int]) -> LoadedBatch:
+    with session_scope(engine) as session:
+        rows = session.exec(select(InboundMessage.id, InboundMessage.message_id, InboundMessage.size,
+                                   InboundMessage.raw).where(InboundMessage.id.in_(inbound_ids),
+                                                             InboundMessage.status == "new")
+                            .order_by(InboundMessage.id)).all()
+        directory = directory_for(session, [r[1] for r in rows])
+    return LoadedBatch([(r[0], r[1], r[2], r[3] or b"") for r in rows], directory)
+
+
+def read_batch(batch: LoadedBatch, settings: Settings) -> dict[int, Reading | BaseException]:
+    """Pure: each message's Reading, or the exception its reading raised (the others go on)."""
+    return {inbound_id: _read_or_fail(inbound_id, message_id, size, raw, settings, batch.directory)
+            for inbound_id, message_id, size, raw in batch.messages}
+
+
+def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading | BaseException]) -> BatchResult:
+    """Write the verdicts, customers, outcomes and plans of a batch in one transaction."""
     with session_scope(engine) as session:
         rows = list(session.exec(select(InboundMessage).where(
-            InboundMessage.id.in_(inbound_ids), InboundMessage.status == "new").order_by(InboundMessage.id)))
-        directory = directory_for(session, [r.message_id for r in rows])
-        readings = {}
-        for row in rows:
-            readings[row.id] = _read_or_fail(row, settings, directory)
+            InboundMessage.id.in_(list(readings)), InboundMessage.status == "new").order_by(InboundMessage.id)))
         _remember_customers(session, [r for r in readings.values() if isinstance(r, Reading) and r.accepted])
         for row in rows:
             _record(session, row, readings[row.id], settings)
@@ -128,14 +153,15 @@ def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) ->
         return BatchResult({row.id: row.status for row in rows}, record_outcomes(session, settings, accepted))
 
 
-def _read_or_fail(row: InboundMessage, settings: Settings, directory: BatchDirectory) -> Reading | BaseException:
-    if row.size > settings.max_message_bytes:
-        return OverflowError(f"too_large: {row.size} bytes (limit {settings.max_message_bytes})")
-    directory.current_id = row.id
+def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, settings: Settings,
+                  directory: BatchDirectory) -> Reading | BaseException:
+    if size > settings.max_message_bytes:
+        return OverflowError(f"too_large: {size} bytes (limit {settings.max_message_bytes})")
+    directory.current_id = inbound_id
     try:
-        return read_raw(row.raw or b"", settings, directory)
+        return read_raw(raw, settings, directory)
     except Exception as error:  # counted on the row; the rest of the batch goes on
-        logger.exception("inbound %s %s: reading failed", row.id, row.message_id)
+        logger.exception("inbound %s %s: reading failed", inbound_id, message_id)
         return error
 
 

@@ -24,7 +24,8 @@ from sqlmodel import select
 
 from service.db import session_scope
 from service.context import Services
-from service.intake.inbox import enqueue_planned, inbound_values, process_batch, record_failure
+from service.intake.inbox import enqueue_planned, inbound_values, load_batch, record_batch, record_failure
+from service.intake.readers import Readers
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -58,6 +59,7 @@ class Mailbox:
         self.folder = self.url.path.strip("/") or "INBOX"
         self.key = f"{self.url.username}@{self.url.host}:{self.url.port}/{self.folder}"
         self.lock = lock
+        self.readers = Readers(settings)
         self.client: IMAPClient | None = None
         self._delimiter = "/"
 
@@ -76,6 +78,7 @@ class Mailbox:
         return client
 
     def close(self) -> None:
+        self.readers.close()
         client, self.client = self.client, None
         if client is not None:
             try:
@@ -140,17 +143,27 @@ class Mailbox:
             return state.last_uid
 
     def _read_waiting(self, uidvalidity: int, stats: PassStats) -> None:
-        """Read the stored messages still waiting, a batch per commit; one bad message never stops the others."""
+        """Read the waiting messages a batch per commit, reading the next batch while recording this one."""
         waiting = self._waiting_ids()
-        for start in range(0, len(waiting), self.settings.fetch_batch):
-            for status in self._read_batch(waiting[start:start + self.settings.fetch_batch]).values():
-                stats.statuses[status] = stats.statuses.get(status, 0) + 1
-                stats.processed += status != "new"
-                stats.failed += status in ("new", "quarantined")
+        chunks = [waiting[i:i + self.settings.fetch_batch] for i in range(0, len(waiting), self.settings.fetch_batch)]
+        loaded = load_batch(self.engine, chunks[0]) if chunks else None
+        futures = self.readers.submit(loaded) if loaded else []
+        for index, ids in enumerate(chunks):
+            readings = self.readers.collect(futures, loaded)
+            if index + 1 < len(chunks):
+                loaded = load_batch(self.engine, chunks[index + 1])
+                futures = self.readers.submit(loaded)
+            self._count(self._record_batch(ids, readings), stats)
 
-    def _read_batch(self, ids: list[int]) -> dict[int, str]:
+    def _count(self, statuses: dict[int, str], stats: PassStats) -> None:
+        for status in statuses.values():
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            stats.processed += status != "new"
+            stats.failed += status in ("new", "quarantined")
+
+    def _record_batch(self, ids: list[int], readings) -> dict[int, str]:
         try:
-            result = process_batch(self.engine, self.settings, ids)
+            result = record_batch(self.engine, self.settings, readings)
         except Exception as error:  # the batch's commit failed: each message is counted on its own
             logger.exception("mailbox %s: a batch of %s could not be recorded", self.key, len(ids))
             return {i: record_failure(self.engine, self.settings, i, error) for i in ids}

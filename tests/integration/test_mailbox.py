@@ -245,3 +245,17 @@ def _wait_for(condition, seconds: float) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"not true after {seconds}s")
+
+
+def test_reading_in_worker_processes_gives_the_same_verdicts(imap, engine, settings, reps):
+    imap.append("INBOX", recap(1, sender="Stranger <someone@elsewhere.example>"))
+    for n in range(2, 30):
+        imap.append("INBOX", recap(n))
+    imap.append("INBOX", recap(5))  # a duplicate, read in another process than its first copy
+    mailbox = Mailbox(settings.with_overrides(read_workers=2, fetch_batch=10), engine)
+    stats = mailbox.poll_once()
+    mailbox.close()
+    assert (stats.processed, stats.failed) == (30, 0)
+    verdicts = Counter((r.status, r.reason) for r in _rows(engine))
+    assert verdicts == {("processed", None): 28, ("ignored", "unknown_sender"): 1, ("ignored", "duplicate"): 1}
+    assert all(r.reading["note"] for r in _rows(engine) if r.status == "processed")

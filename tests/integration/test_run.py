@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -39,7 +41,8 @@ def _healthz(port: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(dovecot_binary() is None, reason="dovecot is not installed")
-def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly(tmp_path):
+def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly():
+    tmp_path = Path(tempfile.mkdtemp(prefix="kw-run-"))  # see the dovecot fixture: not under pytest's temp root
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")}
     env.update(KEEPWARM_INSTANCE_DIR=str(tmp_path), KEEPWARM_POLL_INTERVAL="30")
     port = free_port()
@@ -61,6 +64,7 @@ def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly(tmp_path):
     assert run.returncode == 0, output
     assert "Demo mailbox" in output and "login followup@example.com" in output and "BCC address" in output
     assert _processes_mentioning(str(tmp_path)) == []
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _child_env(instance: Path, env: dict) -> dict:
