@@ -36,8 +36,15 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/keepwarm run
 
+# The whole suite on SQLite, then again on a private PostgreSQL cluster when PostgreSQL is installed.
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
+		echo "--- the same suite on PostgreSQL ---"; \
+		KEEPWARM_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider; \
+	else \
+		echo "PostgreSQL is not installed: the PostgreSQL run is skipped"; \
+	fi
 
 lint: install
 	$(BIN)/ruff check service jobs tests bench

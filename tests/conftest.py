@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from imapclient import IMAPClient
 from redis import Redis
 
 from service import context
 from service.db import make_engine, upgrade
 from service.devstack import DovecotServer, MailCatcher, RedisServer
-from service.devstack.servers import dovecot_binary
+from service.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
 from service.reps import save_rep
 from service.settings import Settings, load_settings
 
@@ -27,6 +29,9 @@ REPS = [
     ("sarah.chen@acme.example", "Sarah Chen", "America/New_York", ()),
 ]
 _users = itertools.count(1)
+_databases = itertools.count(1)
+# `make test` runs the suite twice: on SQLite, then with KEEPWARM_TEST_DATABASE=postgresql on a private cluster.
+DATABASE = os.environ.get("KEEPWARM_TEST_DATABASE", "sqlite")
 _MAILBOXES = 400
 
 
@@ -93,18 +98,55 @@ def smtp(mail_catcher):
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path:
-    """One migrated SQLite file, copied for each test: migrations run once, every test starts clean."""
+def postgres():
+    if postgres_bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (make install as root installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="kw-postgres-"))
+    try:
+        with PostgresServer(folder) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory, request) -> str:
+    """One migrated database, copied for each test: migrations run once, every test starts clean."""
+    if DATABASE == "postgresql":
+        server = request.getfixturevalue("postgres")
+        _admin(server, "CREATE DATABASE kw_template")
+        upgrade(server.url("kw_template"))
+        return server.url("kw_template")
     path = tmp_path_factory.mktemp("db") / "template.db"
     upgrade(f"sqlite:///{path}")
-    return path
+    return f"sqlite:///{path}"
+
+
+def _admin(server, statement: str) -> None:
+    engine = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(statement))
+    engine.dispose()
 
 
 @pytest.fixture
-def settings(tmp_path, migrated_template, request) -> Settings:
+def database_url(migrated_template, tmp_path, request):
+    """A fresh database for one test: a copy of the migrated template (a file, or PostgreSQL's TEMPLATE)."""
+    if DATABASE == "postgresql":
+        server = request.getfixturevalue("postgres")
+        name = f"test_{next(_databases)}"
+        _admin(server, f"CREATE DATABASE {name} TEMPLATE kw_template STRATEGY FILE_COPY")
+        yield server.url(name)
+        _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
     database = tmp_path / "keepwarm.db"
-    shutil.copy(migrated_template, database)
-    values = {"database_url": f"sqlite:///{database}", "intake_address": INTAKE,
+    shutil.copy(sa.engine.make_url(migrated_template).database, database)
+    yield f"sqlite:///{database}"
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, request) -> Settings:
+    values = {"database_url": database_url, "intake_address": INTAKE,
               "internal_domains": ("acme.example",), "instance_dir": tmp_path, "secret_key": "test-secret",
               "base_url": "http://keepwarm.test", "poll_interval": 60, "read_workers": 1}
     for name in ("redis_server", "mail_catcher"):

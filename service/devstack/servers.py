@@ -248,3 +248,50 @@ service stats {{
   }}
 }}
 """
+
+
+def postgres_bin_dir() -> Path | None:
+    """Debian's PostgreSQL programs (the newest installed major version), else initdb on the PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PostgresServer(_ChildServer):
+    """A private PostgreSQL cluster: initdb in a folder, trust auth on loopback, fsync off (it is thrown away)."""
+
+    name = "postgres"
+
+    def __init__(self, folder: Path, port: int | None = None):
+        super().__init__(folder, port)
+        self.bin = postgres_bin_dir()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://keepwarm@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PostgresServer:
+        if self.bin is None:
+            raise RuntimeError("no PostgreSQL: install Debian's postgresql")
+        data = self.folder / "data"
+        if not (data / "PG_VERSION").exists():
+            self._as_owner([str(self.bin / "initdb"), "-D", str(data), "-U", "keepwarm", "--auth=trust",
+                            "-E", "UTF8", "--locale=C.UTF-8"], check=True)
+        self._spawn(self._owner_prefix() + [str(self.bin / "postgres"), "-D", str(data), "-p", str(self.port),
+                                            "-k", str(self.folder), "-c", "listen_addresses=127.0.0.1",
+                                            "-c", "fsync=off", "-c", "synchronous_commit=off",
+                                            "-c", "full_page_writes=off", "-c", "max_connections=200"])
+        return self
+
+    def _owner_prefix(self) -> list[str]:
+        """PostgreSQL refuses to run as root: as root, run it as the `postgres` user."""
+        if os.geteuid() != 0:
+            return []
+        _let_others_traverse(self.folder)
+        shutil.chown(self.folder, "postgres", "postgres")
+        return ["runuser", "-u", "postgres", "--"]
+
+    def _as_owner(self, argv: list[str], check: bool) -> None:
+        with open(self.folder / "initdb.log", "ab") as log:
+            subprocess.run(self._owner_prefix() + argv, stdout=log, stderr=subprocess.STDOUT, check=check)

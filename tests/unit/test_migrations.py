@@ -11,7 +11,8 @@ from service.db import make_engine
 
 
 def test_migrations_match_the_models(migrated_template):
-    engine = make_engine(f"sqlite:///{migrated_template}")
+    engine = make_engine(migrated_template)
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()  # PostgreSQL copies this database for every test: nobody may stay connected to it
     assert diff == []
