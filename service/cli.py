@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -45,6 +44,18 @@ def main(verbose: bool) -> None:
 
 def _services() -> context.Services:
     return context.current()
+
+
+def _serving_services() -> context.Services:
+    """Services for a long-running role (web, worker, poller): refuses a default or missing secret key."""
+    from service.settings import check_secret_key
+
+    services = _services()
+    try:
+        check_secret_key(services.settings)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    return services
 
 
 # -- database ------------------------------------------------------------------------------------------
@@ -165,7 +176,7 @@ def poll(once: bool) -> None:
     from service.intake.lock import PollerLock
     from service.intake.mailbox import Mailbox
 
-    services = _services()
+    services = _serving_services()
     mailbox = Mailbox(services.settings, services.engine)
     if once:
         stats = mailbox.poll_once()
@@ -193,7 +204,7 @@ def worker(burst: bool) -> None:
     """An RQ worker (with the scheduler) for the intake, outbox and maintenance queues."""
     from service.worker import run_worker
 
-    run_worker(_services(), burst=burst)
+    run_worker(_serving_services(), burst=burst)
 
 
 # -- inbox ---------------------------------------------------------------------------------------------
@@ -234,7 +245,7 @@ def web(host: str, port: int) -> None:
 
     from service import create_app
 
-    run_simple(host, port, create_app(_services().settings), threaded=True, use_reloader=False)
+    run_simple(host, port, create_app(_serving_services().settings), threaded=True, use_reloader=False)
 
 
 @main.command()

@@ -248,6 +248,24 @@ def _finish(settings: Settings) -> Settings:
     return replace(settings, instance_dir=instance, database_url=database_url)
 
 
+# Values copied from examples and tutorials: signing links with one of these is as good as not signing them.
+KNOWN_DEFAULTS = {"change-me", "changeme", "secret", "dev", "development", "keepwarm", "please-change-me",
+                  "your-secret-key", "replace-me"}
+MIN_SECRET_LENGTH = 16
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Refuse to serve outside debug mode with a missing, default or short secret key."""
+    if settings.debug:
+        return
+    key = settings.secret_key or ""
+    if not key:
+        raise SettingsError("KEEPWARM_SECRET_KEY is missing (set it, or let `keepwarm run` generate one)")
+    if key.strip().lower() in KNOWN_DEFAULTS or len(key) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"KEEPWARM_SECRET_KEY is a default or shorter than {MIN_SECRET_LENGTH} characters: "
+                            "set a long random value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
     """The configured secret, else one generated once into the instance folder (mode 600) and reused."""
     if settings.secret_key:

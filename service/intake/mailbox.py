@@ -22,10 +22,11 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from service.db import session_scope
 from service.context import Services
+from service.db import session_scope
 from service.intake.inbox import enqueue_planned, inbound_values, load_batch, record_batch, record_failure
 from service.intake.readers import Readers
+from service.metrics import count_imap_error
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -229,6 +230,7 @@ class Mailbox:
                 self._wait_for_mail(stop)
             except NETWORK_ERRORS as error:
                 logger.warning("mailbox %s: %s; reconnecting in %.0fs", self.key, error, backoff)
+                count_imap_error(self.services)
                 self.close()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)

@@ -21,7 +21,7 @@ CONTRACT = {"file", "message_id", "accepted", "ignored_reason", "rep", "customer
 def keepwarm(settings, engine, reps):
     env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url,
            "KEEPWARM_INTAKE_ADDRESS": settings.intake_address, "KEEPWARM_INTERNAL_DOMAINS": "acme.example",
-           "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir), "KEEPWARM_SECRET_KEY": "test"}
+           "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir), "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef"}
     if settings.imap_url:
         env["KEEPWARM_IMAP_URL"] = settings.imap_url
 

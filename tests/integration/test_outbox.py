@@ -256,7 +256,7 @@ def test_kill_9_of_a_worker_mid_send_then_every_email_arrives_once_per_message_i
 def _worker_process(settings, tmp_path) -> subprocess.Popen:
     env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": settings.redis_url,
            "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
-           "KEEPWARM_SECRET_KEY": "test-secret", "KEEPWARM_INSTANCE_DIR": str(tmp_path),
+           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path),
            "KEEPWARM_BASE_URL": settings.base_url}
     return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
                             stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)

@@ -46,3 +46,14 @@ def test_server_urls_are_parsed_with_credentials():
     assert (imap.username, imap.password, imap.port, imap.path, imap.secure) == \
         ("u@x.example", "p:ss", 993, "/Sales", True)
     assert (smtp.port, smtp.starttls) == (587, True)
+
+
+@pytest.mark.parametrize("key", [None, "", "change-me", "secret", "short"])
+def test_serving_refuses_a_missing_default_or_short_secret(key):
+    from service.settings import check_secret_key
+
+    settings = load_settings({"secret_key": key} if key is not None else {}, environ={}, env_file=None)
+    with pytest.raises(SettingsError, match="KEEPWARM_SECRET_KEY"):
+        check_secret_key(settings)
+    check_secret_key(settings.with_overrides(debug=True))  # debug mode may run with anything
+    check_secret_key(settings.with_overrides(secret_key="a-long-random-value-0123456789"))

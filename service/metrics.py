@@ -1,0 +1,103 @@
+"""Prometheus metrics, computed at scrape time from the database and Redis.
+
+Web, workers and pollers are separate processes (and RQ forks per job), so in-process counters would each see a
+slice. The database already knows every message's gate status and every email's status and lateness, and the
+pollers count IMAP errors in Redis: one scrape of any web process gives the whole picture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+from service.context import QUEUES, Services
+from service.models import InboundMessage, OutboundEmail
+
+IMAP_ERRORS_KEY = "keepwarm:metrics:imap_errors"
+LATENESS_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+LATENESS_WINDOW = timedelta(hours=24)
+
+
+class _Collector:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def collect(self):
+        yield from _inbound(self.services)
+        yield from _outbound(self.services)
+        yield _lateness(self.services)
+        yield from _queues(self.services)
+        yield _imap_errors(self.services)
+
+
+def render_metrics(services: Services) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(_Collector(services))
+    return generate_latest(registry)
+
+
+def _inbound(services: Services):
+    family = CounterMetricFamily("keepwarm_inbound_messages", "Inbound messages by status and gate reason",
+                                 labels=["status", "reason"])
+    query = sa.select(InboundMessage.status, InboundMessage.reason, sa.func.count()).group_by(
+        InboundMessage.status, InboundMessage.reason)
+    with services.engine.connect() as connection:
+        for status, reason, count in connection.execute(query):
+            family.add_metric([status, _reason_label(reason)], count)
+    yield family
+
+
+def _reason_label(reason: str | None) -> str:
+    """Quarantine reasons carry details (sizes, errors): keep only their first word as the label."""
+    return (reason or "").split(":", 1)[0].split(" ", 1)[0]
+
+
+def _outbound(services: Services):
+    family = GaugeMetricFamily("keepwarm_outbound_emails", "Emails by kind and status", labels=["kind", "status"])
+    query = sa.select(OutboundEmail.kind, OutboundEmail.status, sa.func.count()).group_by(
+        OutboundEmail.kind, OutboundEmail.status)
+    with services.engine.connect() as connection:
+        for kind, status, count in connection.execute(query):
+            family.add_metric([kind, status], count)
+    yield family
+
+
+def _lateness(services: Services) -> HistogramMetricFamily:
+    """Seconds between due and sent, for emails sent in the last 24 hours."""
+    since = datetime.now(UTC) - LATENESS_WINDOW
+    query = sa.select(OutboundEmail.due_at, OutboundEmail.sent_at).where(
+        OutboundEmail.status == "sent", OutboundEmail.sent_at >= since)
+    with services.engine.connect() as connection:
+        late = [max((sent - due).total_seconds(), 0.0) for due, sent in connection.execute(query)]
+    buckets = [(str(b), sum(1 for x in late if x <= b)) for b in LATENESS_BUCKETS] + [("+Inf", len(late))]
+    family = HistogramMetricFamily("keepwarm_send_lateness_seconds", "Seconds sent after due (last 24h)")
+    family.add_metric([], buckets, sum_value=sum(late))
+    return family
+
+
+def _queues(services: Services):
+    depth = GaugeMetricFamily("keepwarm_queue_jobs", "RQ jobs by queue and state", labels=["queue", "state"])
+    for name in QUEUES:
+        queue = services.queue(name)
+        depth.add_metric([name, "queued"], queue.count)
+        for state, registry in (("scheduled", ScheduledJobRegistry), ("started", StartedJobRegistry),
+                                ("failed", FailedJobRegistry)):
+            depth.add_metric([name, state], registry(queue=queue).count)
+    yield depth
+
+
+def _imap_errors(services: Services) -> CounterMetricFamily:
+    family = CounterMetricFamily("keepwarm_imap_errors", "IMAP connection and command errors seen by pollers")
+    family.add_metric([], float(services.redis.get(IMAP_ERRORS_KEY) or 0))
+    return family
+
+
+def count_imap_error(services: Services) -> None:
+    try:
+        services.redis.incr(IMAP_ERRORS_KEY)
+    except Exception:  # metrics never break the poller
+        pass
