@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -345,3 +346,30 @@ def admins_create(email: str, password_stdin: bool) -> None:
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"admin {admin.email} can log in at {_services().settings.base_url.rstrip('/')}/admin/")
+
+
+# -- data care -----------------------------------------------------------------------------------------
+@main.group()
+def customers() -> None:
+    """Data-subject requests."""
+
+
+@customers.command("export")
+@click.argument("email")
+def customers_export(email: str) -> None:
+    """Print, as JSON, everything Keepwarm holds about one customer address."""
+    from service.privacy import export_customer
+
+    click.echo(json.dumps(export_customer(_services().engine, email), indent=2, ensure_ascii=False))
+
+
+@customers.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def customers_forget(email: str, yes: bool) -> None:
+    """Erase a customer's data (the address stays suppressed so nobody writes to it again)."""
+    from service.privacy import forget_customer
+
+    if not yes:
+        click.confirm(f"Erase everything about {email}?", abort=True)
+    click.echo(json.dumps(forget_customer(_services().engine, email)))

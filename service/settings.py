@@ -102,6 +102,8 @@ class Settings:
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
     max_message_bytes: int = 40 * 1024 * 1024
+    # Days after which raw mail bodies are deleted (the reading is kept); 0 keeps them forever.
+    raw_retention_days: int = 0
     # Days a debrief link works (the rep can edit the answers until then).
     debrief_link_days: int = 30
     # Debug mode: the web app's debugger and relaxed secret-key checks.
@@ -206,6 +208,7 @@ _PARSERS = {
     "max_attempts": _integer,
     "max_message_bytes": _integer,
     "debrief_link_days": _integer,
+    "raw_retention_days": _integer,
     "debug": _boolean,
     "log_json": _boolean,
 }

@@ -44,5 +44,18 @@ def reconcile_once(services: Services) -> int | None:
 
 
 def _reconcile_forever(services: Services, stop: threading.Event) -> None:
+    rounds = 0
     while not stop.wait(RECONCILE_EVERY):
         reconcile_once(services)
+        rounds += 1
+        if rounds % 60 == 1:  # hourly: delete raw bodies past their retention
+            _purge(services)
+
+
+def _purge(services: Services) -> None:
+    from service.privacy import purge_raw
+
+    try:
+        purge_raw(services.engine, services.settings.raw_retention_days)
+    except Exception:  # retried next hour
+        logger.exception("retention purge failed")

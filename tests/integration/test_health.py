@@ -1,0 +1,50 @@
+"""Health, readiness, metrics and the security headers every page carries."""
+
+from __future__ import annotations
+
+import pytest
+
+from service import create_app
+from service.intake.mailbox import Mailbox
+from tests.mail import recap
+
+
+@pytest.fixture
+def client(settings, engine, reps, redis):
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    return app.test_client()
+
+
+def test_healthz_and_readyz_answer_when_everything_is_up(client, mailbox_user):
+    assert client.get("/healthz").json == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["checks"]["imap"] == "ok"
+
+
+def test_readyz_names_what_is_down(settings, engine, redis):
+    app = create_app(settings.with_overrides(imap_url="imap://nobody:x@127.0.0.1:1/INBOX"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503 and response.json["checks"]["imap"].startswith("error")
+    assert response.json["checks"]["database"] == "ok"
+
+
+def test_metrics_count_messages_emails_and_queues(client, imap, settings, engine):
+    imap.append("INBOX", recap(1, body="Lost for now: no budget until March.\n\nTom"))
+    imap.append("INBOX", recap(2, sender="someone@elsewhere.example"))
+    Mailbox(settings, engine).poll_once()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'keepwarm_inbound_messages_total{reason="",status="processed"} 1.0' in text
+    assert 'keepwarm_inbound_messages_total{reason="unknown_sender",status="ignored"} 1.0' in text
+    assert 'keepwarm_outbound_emails{kind="thank_you",status="scheduled"} 1.0' in text
+    assert 'keepwarm_queue_jobs{queue="outbox",state="queued"}' in text
+    assert "keepwarm_send_lateness_seconds_bucket" in text and "keepwarm_imap_errors_total" in text
+
+
+def test_every_page_carries_security_headers(client):
+    for path in ("/healthz", "/unsubscribe/garbage"):
+        headers = client.get(path).headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+        assert headers["X-Content-Type-Options"] == "nosniff"
