@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -23,6 +24,7 @@ class CaughtMessage:
     envelope_from: str
     recipients: list[str]
     raw: bytes
+    received_at: float = field(default_factory=time.time)
 
     @property
     def message(self) -> EmailMessage:

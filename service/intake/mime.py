@@ -114,11 +114,11 @@ def _letter_from(message: Message) -> Letter:
         message_id=_first_msgid(header_text(message, "Message-ID")),
         subject=header_text(message, "Subject"),
         date=_date(header_text(message, "Date")),
-        sender=next(iter(_people(message, "From")), None),
-        to=_people(message, "To"),
-        cc=_people(message, "Cc"),
-        reply_to=_people(message, "Reply-To"),
-        delivered_to=tuple(p.email for p in _people(message, "Delivered-To", "X-Original-To", "Envelope-To")),
+        sender=next(iter(read_people(message, "From")), None),
+        to=read_people(message, "To"),
+        cc=read_people(message, "Cc"),
+        reply_to=read_people(message, "Reply-To"),
+        delivered_to=tuple(p.email for p in read_people(message, "Delivered-To", "X-Original-To", "Envelope-To")),
         return_path=_return_path(message),
         in_reply_to=tuple(_MSGID.findall(header_text(message, "In-Reply-To"))),
         references=tuple(_MSGID.findall(header_text(message, "References"))),
@@ -143,7 +143,7 @@ def _decode_header_value(value) -> str:
         return str(value).encode("ascii", "replace").decode("ascii") if isinstance(value, str) else ""
 
 
-def _people(message: Message, *names: str) -> tuple[Person, ...]:
+def read_people(message: Message, *names: str) -> tuple[Person, ...]:
     raw_values = [str(v) for name in names for v in (message.get_all(name) or [])]
     people: list[Person] = []
     for display, address in getaddresses(raw_values):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.intake import gate
 from service.intake.commands import is_intake_address, read_commands
-from service.intake.mime import Letter, read_letter, synthetic_message_id
+from service.intake.mime import Letter, read_letter, read_people, synthetic_message_id
 from service.intake.quotes import Forward, Person, find_forward, strip_quotes
 from service.notes import Commands, NoteReading, understand
 from service.settings import Settings
@@ -157,7 +157,9 @@ def _is_external(address: str, settings: Settings) -> bool:
 
 
 def _addressed_to(letter: Letter) -> list[str]:
-    return list(letter.delivered_to) + [p.email for p in letter.recipients]
+    """Where commands may stand: the envelope headers, To and Cc, and Bcc when a client kept it in the copy."""
+    bcc = [p.email for p in read_people(letter.message, "Bcc")]
+    return list(letter.delivered_to) + [p.email for p in letter.recipients] + bcc
 
 
 def _understand(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,

@@ -23,7 +23,7 @@ _CUE_BEFORE = 60
 _CUE_AFTER = 35
 _MIN_SCORE = 1.0
 _BASE_SCORE = {"explicit": 1.2, "iso": 1.2, "numeric": 0.9, "month": 1.2, "season": 1.0, "quarter": 1.0,
-               "next_quarter": 1.0, "half": 0.6, "year_next": 1.0, "year_end": 0.8, "year_number": 1.0,
+               "next_quarter": 1.0, "half": 0.6, "year_next": 1.0, "year_end": 0.8, "month_end": 1.0, "year_number": 1.0,
                "holidays": 1.0, "summer_break": 1.0, "next_month": 0.8, "next_week": 0.2, "relative": 1.0,
                "fiscal": 1.8, "weekday": 0.0}
 _NEEDS_CUE = frozenset({"weekday", "next_week"})  # "by Thursday", "from next week" are errands, not recontacts
@@ -95,6 +95,7 @@ def _form_sources(vocab: dict) -> dict[str, str]:
         "half": rf"\b{vocab['half']}(?P<hnext>\s+(?:of\s+)?(?:the\s+)?(?:(?:next|following)\s+year|(?:del(?:l')?\s*)?(?:prossimo\s+anno|anno\s+prossimo)))?",
         "year_next": rf"(?:{mod}{mod_join})?\b(?:{vocab['year_next']})\b",
         "year_end": rf"\b(?:{vocab['year_end']})\b",
+        "month_end": rf"\b(?:{vocab['month_end']})\b",
         "year_number": rf"(?:{mod}{mod_join})?(?<![\d/.-]){year}\b(?![/.-]\d)",
         "holidays": rf"\b(?:{vocab['holidays']})\b",
         "summer_break": rf"\b(?:{vocab['summer_break']})\b",
@@ -332,6 +333,12 @@ def _resolve_year_end(ctx: _Context, match) -> date | None:
     return _next_occurrence(ctx.today, lambda y: date(y, 12, 31))
 
 
+def _resolve_month_end(ctx: _Context, match) -> date | None:
+    """"at the end of the month", "a fine mese" → the last day of this month (of the next, on its last day)."""
+    day = _last_day(ctx.today.year, ctx.today.month)
+    return day if day > ctx.today else _last_day(*_shift_month(ctx.today.year, ctx.today.month, 1))
+
+
 def _resolve_year_number(ctx: _Context, match) -> date | None:
     """"in 2027" → 1 Jan 2027, only after a preposition and when it is a future year."""
     year, part = int(match.group("year")), _modifier(match)
@@ -407,7 +414,7 @@ _RESOLVERS = {
     "explicit": _resolve_explicit, "explicit_md": _resolve_explicit, "iso": _resolve_iso, "numeric": _resolve_numeric,
     "month": _resolve_month, "season": _resolve_season, "quarter": _resolve_quarter,
     "next_quarter": _resolve_next_quarter, "half": _resolve_half, "year_next": _resolve_year_next,
-    "year_end": _resolve_year_end, "year_number": _resolve_year_number, "holidays": _resolve_holidays,
+    "year_end": _resolve_year_end, "month_end": _resolve_month_end, "year_number": _resolve_year_number, "holidays": _resolve_holidays,
     "summer_break": _resolve_summer_break, "next_month": _resolve_next_month, "next_week": _resolve_next_week,
     "relative": _resolve_relative, "fiscal": _resolve_fiscal, "weekday": _resolve_weekday,
 }

@@ -17,6 +17,8 @@ class OutcomeScore:
     won: float = 0.0
     lost: float = 0.0
     still_open: bool = False
+    next_steps: bool = False  # a recap of next steps ("prossimi passi", "you'll take it to the CFO")
+    deferral: float = 0.0  # the part of `lost` said by "let's reconnect"-type phrases
     evidence: list[Evidence] = field(default_factory=list)
 
     def decide(self, lost_bonus: float = 0.0) -> str:
@@ -24,6 +26,8 @@ class OutcomeScore:
         if self.still_open and not self.won and not self.lost:
             return "unknown"  # "no decision yet": reasons mentioned along the way are not a loss
         lost = self.lost + lost_bonus
+        if self.next_steps:
+            lost -= self.deferral  # "we'll reconnect in two weeks" in a list of next steps is a follow-up, not a loss
         if self.won > lost + _MARGIN:
             return "won"
         if lost > 0 and lost >= self.won:
@@ -36,12 +40,18 @@ def score_outcome(text: Text, source: str = "note") -> OutcomeScore:
     score = OutcomeScore()
     opening = text.phrases.still_open.search(text.clean)
     score.still_open = bool(opening and not is_negated(text, opening.start()))
+    score.next_steps = bool(text.phrases.next_steps.search(text.clean))
     for weight, pattern in text.phrases.won:
         for match in pattern.finditer(text.clean):
             _weigh_won(text, match, weight, score, source)
     for weight, pattern in text.phrases.lost:
         for match in pattern.finditer(text.clean):
             _weigh_lost(text, match, weight, score, source)
+    for weight, pattern in text.phrases.deferral:
+        for match in pattern.finditer(text.clean):
+            before = score.lost
+            _weigh_lost(text, match, weight, score, source)
+            score.deferral += score.lost - before
     return score
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import regex  # dateparser's own dependency: the same syntax as `re`, and over twice as fast on our alternations
 
+from service.notes.prefilter import Phrase, required_literals
+
 PHRASES_DIR = Path(__file__).with_name("phrases")
 FLAGS = re.I | re.U
 
@@ -33,6 +35,8 @@ class Phrases:
     won: tuple[tuple[float, re.Pattern], ...]
     lost: tuple[tuple[float, re.Pattern], ...]
     still_open: re.Pattern
+    next_steps: re.Pattern
+    deferral: tuple[tuple[float, re.Pattern], ...]
     cause_internal: re.Pattern
     cause_external: re.Pattern
     reasons: dict[str, tuple[re.Pattern, ...]]
@@ -46,9 +50,10 @@ def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
     if flags & re.I:
         pattern = pattern.replace("[A-Z]", "(?-i:[A-Z])")  # a capital still means a name under IGNORECASE
     try:
-        return regex.compile(pattern, flags | regex.V0)
+        compiled = regex.compile(pattern, flags | regex.V0)
     except regex.error as exc:  # a broken table must fail loudly at import, not at the first note
         raise ValueError(f"bad phrase pattern {pattern!r}: {exc}") from exc
+    return Phrase(compiled, required_literals(pattern, flags))
 
 
 def _compile_weighted(entries: list) -> tuple[tuple[float, re.Pattern], ...]:
@@ -72,6 +77,8 @@ def _build_phrases(table: dict) -> Phrases:
         won=_compile_weighted(table["outcome"]["won"]),
         lost=_compile_weighted(table["outcome"]["lost"]),
         still_open=compile_phrase(table["outcome"]["open"]),
+        next_steps=compile_phrase(table["outcome"]["next_steps"]),
+        deferral=_compile_weighted(table["outcome"]["deferral"]),
         cause_internal=compile_phrase(table["cause"]["internal"]),
         cause_external=compile_phrase(table["cause"]["external"]),
         reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()

@@ -25,7 +25,7 @@ from service.notes.model import (
 from service.notes.outcome import OutcomeScore, score_outcome
 from service.notes.people import find_decision_makers
 from service.notes.phrases import all_phrases, phrases_for
-from service.notes.reasons import default_cause, find_reasons, read_cause
+from service.notes.reasons import default_cause, read_cause, read_reasons
 from service.notes.structured import Structured, command_outcome, command_recontact, read_structured
 from service.notes.text import Text, blank, find_sentence_starts, normalise, signature_start
 
@@ -53,11 +53,19 @@ class _Part:
     no_recontact: bool
     decision_makers: list[DecisionMaker]
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+    reasons_signal_loss: bool = False  # False when the only reasons are a decision process or mere mentions
 
     @property
     def outcome(self) -> str:
         """The outcome this text points to on its own."""
-        return self.score.decide(_REASON_WEIGHT if self.reasons else 0.0)
+        return self.score.decide(self.reason_weight)
+
+    @property
+    def reason_weight(self) -> float:
+        """What the reasons add to "lost": a decision process or a mere mention adds nothing to a recap of next steps."""
+        if self.reasons_signal_loss or (self.reasons and not self.score.next_steps):
+            return _REASON_WEIGHT
+        return 0.0
 
 
 def _prepare(original: str) -> Text:
@@ -82,14 +90,14 @@ def _needs_forwarded(note: _Part) -> bool:
 
 def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
     """Every field as this text alone says it."""
-    reasons, reason_evidence = find_reasons(text, source)
+    reasons, reason_evidence, signals_loss = read_reasons(text, source)
     cause, cause_evidence = read_cause(text, source)
     recontact, recontact_evidence, no_recontact = find_recontact(text, today, day_first, source)
     people, people_evidence = find_decision_makers(text, source)
     score = score_outcome(text, source)
     evidence = {"outcome": score.evidence, "reasons": reason_evidence, "cause": [cause_evidence] if cause_evidence else [],
                 "recontact_on": [recontact_evidence] if recontact_evidence else [], "decision_makers": people_evidence}
-    return _Part(text, score, reasons, cause, recontact, no_recontact, people, evidence)
+    return _Part(text, score, reasons, cause, recontact, no_recontact, people, evidence, signals_loss)
 
 
 def _forwarded_text(forwarded: str) -> str:
@@ -191,7 +199,7 @@ def _confidence(reading: NoteReading, note: _Part, found: Structured, commands: 
     """How sure the reading is of its outcome: commands and labelled lines are certain, prose is weighed."""
     if command_outcome(commands) or found.outcome:
         return 0.95
-    won, lost = note.score.won, note.score.lost + (_REASON_WEIGHT if note.reasons else 0.0)
+    won, lost = note.score.won, note.score.lost + note.reason_weight
     if reading.outcome == "unknown":
         return 0.3 if won or lost else 0.5
     margin = abs(won - lost)

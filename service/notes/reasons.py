@@ -3,22 +3,50 @@
 from __future__ import annotations
 
 from service.notes.model import EXTERNAL_REASONS, INTERNAL_REASONS, REASONS, Evidence
-from service.notes.text import Text, is_dismissed, is_hypothetical, is_negated
+from service.notes.text import Text, is_denied, is_dismissed, is_hypothetical, is_negated
 
 _WEAK = "_weak"
 
+# Reasons that describe how the customer decides rather than why they did not buy: on their own they are no
+# sign of a lost sale ("the CFO must approve it" is as true of a deal still open as of one lost).
+_PROCESS_REASONS = frozenset({"consult"})
+# Weak phrases that still show a loss: a bare deferral ("postponed", "next year") is one; a price or a vendor
+# merely mentioned ("I'll send the pricing sheet") is not.
+_DEFERRALS = frozenset({"timing"})
+# The catch-all: it stands only when no reason of the vocabulary proper explains the loss.
+_CATCH_ALL = "other"
+
+
 def find_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evidence]]:
     """The reasons the text gives, in vocabulary order, with the phrase behind each."""
+    reasons, evidence, _ = read_reasons(text, source)
+    return reasons, evidence
+
+
+def read_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evidence], bool]:
+    """The reasons, their evidence, and whether they are themselves a sign of a lost sale.
+
+    A reason the text explicitly waves away anywhere ("not a budget problem: it's the price") is dropped even
+    where another sentence seems to give it: the contrast is the rep's considered word on it.
+    """
     found: dict[str, Evidence] = {}
+    denied: set[str] = set()
     for reason, patterns in text.phrases.reasons.items():
-        evidence = _first_asserted(text, reason, patterns, source)
+        evidence, was_denied = _first_asserted(text, reason, patterns, source)
         if evidence:
             found[reason] = evidence
+        if was_denied:
+            denied.add(reason.removesuffix(_WEAK))
     for reason, evidence in _lost_on(text, source):
         found.setdefault(reason, evidence)
-    _use_fallbacks(found)
+    for reason in denied:
+        found.pop(reason, None)
+        found.pop(reason + _WEAK, None)
+    strong = _use_fallbacks(found)
     reasons = [reason for reason in REASONS if reason in found]
-    return reasons, [found[reason] for reason in reasons]
+    kinds = reasons if strong else [reason for reason in reasons if reason in _DEFERRALS]
+    signals_loss = any(reason not in _PROCESS_REASONS for reason in kinds)
+    return reasons, [found[reason] for reason in reasons], signals_loss
 
 
 def _lost_on(text: Text, source: str):
@@ -31,31 +59,34 @@ def _lost_on(text: Text, source: str):
                 break
 
 
-def _use_fallbacks(found: dict[str, Evidence]) -> None:
-    """`<reason>_weak` phrases (bare deferrals such as "next year") count only when nothing else explains the loss."""
+def _use_fallbacks(found: dict[str, Evidence]) -> bool:
+    """`<reason>_weak` phrases (bare deferrals such as "next year", a price merely mentioned) count only when
+    nothing else explains the loss, and so does the catch-all `other`; False when only such phrases were found
+    (they explain a loss known otherwise, but do not show one)."""
     weak = {key: evidence for key, evidence in found.items() if key.endswith(_WEAK)}
     for key in weak:
         del found[key]
-    if not found:
-        for key, evidence in weak.items():
-            reason = key.removesuffix(_WEAK)
-            found[reason] = Evidence(evidence.field, evidence.phrase, evidence.start, evidence.end, reason, evidence.source)
+    if _CATCH_ALL in found and len(found) > 1:
+        del found[_CATCH_ALL]
+    if found:
+        return True
+    for key, evidence in weak.items():
+        reason = key.removesuffix(_WEAK)
+        found[reason] = Evidence(evidence.field, evidence.phrase, evidence.start, evidence.end, reason, evidence.source)
+    return False
 
 
-def _first_asserted(text: Text, reason: str, patterns, source: str) -> Evidence | None:
-    """The first phrase for `reason` that is neither negated, hedged nor waved away."""
+def _first_asserted(text: Text, reason: str, patterns, source: str) -> tuple[Evidence | None, bool]:
+    """The first phrase for `reason` that is neither negated, hedged nor waved away; and whether one was waved away."""
+    denied, found = False, None
     for pattern in patterns:
         for match in pattern.finditer(text.clean):
-            if _is_asserted(text, reason, match):
-                phrase = text.original[match.start():match.end()]
-                return Evidence("reasons", phrase, match.start(), match.end(), reason, source)
-    return None
-
-
-def _is_asserted(text: Text, reason: str, match) -> bool:
-    """True when the text really gives this reason (a phrase's own "don't" is part of it, not a negation of it)."""
-    start, end = match.start(), match.end()
-    return not (is_hypothetical(text, start) or is_negated(text, start) or is_dismissed(text, start, end))
+            start, end = match.start(), match.end()
+            if is_dismissed(text, start, end):
+                denied = denied or is_denied(text, start, end)  # every phrase is read: a denial anywhere counts
+            elif found is None and not (is_hypothetical(text, start) or is_negated(text, start)):
+                found = Evidence("reasons", text.original[start:end], start, end, reason, source)
+    return found, denied
 
 
 def read_cause(text: Text, source: str = "note") -> tuple[str | None, Evidence | None]:

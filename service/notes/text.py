@@ -98,6 +98,16 @@ def is_dismissed(text: Text, start: int, end: int) -> bool:
     return bool(phrases.dismissed_after.search(after) or phrases.dismissed_before.search(before))
 
 
+def is_denied(text: Text, start: int, end: int) -> bool:
+    """True when the phrase is explicitly denied ("not a budget problem", "price was not the issue"): a dismissal
+    with a negation in it, unlike "the budget is approved", which may be a condition still to come."""
+    phrases = text.phrases
+    if phrases.dismissed_before.search(clause_before(text, start)):
+        return True
+    after = phrases.dismissed_after.search(text.clean[end:text.sentence_span(start)[1]])
+    return bool(after and phrases.negator.search(after.group()))
+
+
 def blank(clean: str, spans: list[tuple[int, int]]) -> str:
     """`clean` with the spans turned to spaces (newlines kept), so that offsets stay true."""
     chars = list(clean)
@@ -110,9 +120,25 @@ def blank(clean: str, spans: list[tuple[int, int]]) -> str:
 
 def signature_start(clean: str, phrases_list) -> int | None:
     """Where the closing line ("Best regards,", "Cordiali saluti") starts, if the rest looks like a signature."""
-    starts = [match.start() for phrases in phrases_list for match in phrases.signature.finditer(clean)
-              if _looks_like_signature(clean[match.end():])]
-    return min(starts) if starts else None
+    offset = 0
+    lines = clean.split("\n")
+    for index, line in enumerate(lines):  # line by line: an anchored match per line, not a search at every offset
+        if line.strip() and (any(phrases.signature.match(line) for phrases in phrases_list)
+                             or (offset and _is_sign_off_name(line, lines[index + 1:]))) \
+                and _looks_like_signature(clean[offset + len(line):]):
+            return offset
+        offset += len(line) + 1
+    return None
+
+
+_NAME_LINE = re.compile(r"^[ \t]*([A-ZÀ-Ý][a-zà-ÿ'-]+)(?:[ \t]+[A-ZÀ-Ý][a-zà-ÿ'-]+){0,2}[ \t]*$")
+
+
+def _is_sign_off_name(line: str, rest: list[str]) -> bool:
+    """A bare first name signing off, followed by the signature block under the full name ("Sarah" / "Sarah Chen")."""
+    match = _NAME_LINE.match(line)
+    following = next((item.strip() for item in rest if item.strip()), "")
+    return bool(match) and following.split(" ")[0] == match.group(1) and following != line.strip()
 
 
 def _looks_like_signature(rest: str) -> bool:

@@ -1,0 +1,235 @@
+"""Soak under faults: 10,000 BCCs through Dovecot → Keepwarm (1 poller, 2 workers, PostgreSQL) → aiosmtpd,
+while a chaos loop kill -9s a worker every 20 s and restarts Redis once.
+
+Prints expected vs delivered, Message-IDs delivered more than once, lost, p50/p99 lateness (all, and outside
+the 10 s after each kill or restart), and peak RSS per process. Asserts nothing.
+
+The planned emails are thank-yous on the next business morning and recontacts months away; after ingest the
+soak moves every scheduled email to a due time spread over the next two minutes and enqueues it again, so the
+sending side is exercised at full rate. Usage: .venv/bin/python bench/soak.py [N] [--sqlite]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from imapclient import IMAPClient
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from service import context  # noqa: E402
+from service.db import make_engine, upgrade  # noqa: E402
+from service.devstack import DovecotServer, MailCatcher, RedisServer  # noqa: E402
+from service.devstack.servers import PostgresServer  # noqa: E402
+from service.models import InboundMessage, OutboundEmail  # noqa: E402
+from service.outbox.schedule import enqueue_send  # noqa: E402
+from service.reps import save_rep  # noqa: E402
+from service.settings import load_settings  # noqa: E402
+from tests.mail import recap  # noqa: E402
+
+NOTES = ["Lost for now: no budget until March. Their CFO Maria Rossi must sign off.",
+         "They went with the incumbent; price was the issue. Try again in 6 months.",
+         "Not now, timing is wrong for them; after the summer.",
+         "Grazie dell'incontro, per ora non c'è budget: ci risentiamo a settembre."]
+
+
+class Fleet:
+    """The Keepwarm processes, restartable, with RSS sampling of each and of its children."""
+
+    def __init__(self, env: dict, folder: Path):
+        self.env, self.folder = env, folder
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.peak_rss: dict[str, int] = Counter()
+        self.events: list[tuple[float, str]] = []
+
+    def start(self, name: str, role: str) -> None:
+        log = open(self.folder / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", "service.cli", role], env=self.env,
+                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill9(self, name: str, role: str) -> None:
+        os.killpg(self.processes[name].pid, signal.SIGKILL)
+        self.processes[name].wait()
+        self.events.append((time.time(), f"kill -9 {name}"))
+        self.start(name, role)
+
+    def sample_rss(self) -> None:
+        for name, process in self.processes.items():
+            self.peak_rss[name] = max(self.peak_rss[name], _rss_kb(process.pid))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in self.processes.values():
+            process.wait(60)
+
+
+def _rss_kb(pid: int) -> int:
+    """RSS of the process itself (its forked work horses come and go per job and are not counted)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def chaos(fleet: Fleet, redis: RedisServer, stop: threading.Event) -> None:
+    """Every 20 s kill -9 a worker (alternating) and restart it; restart Redis once, at 50 s."""
+    started, n, redis_done = time.monotonic(), 0, False
+    while not stop.wait(1):
+        fleet.sample_rss()
+        elapsed = time.monotonic() - started
+        if elapsed > 50 and not redis_done:
+            port = redis.port
+            redis.kill()
+            redis.port = port
+            redis.start()
+            fleet.events.append((time.time(), "redis restarted"))
+            redis_done = True
+        if elapsed > 20 * (n + 1):
+            n += 1
+            fleet.kill9(f"worker{n % 2}", "worker")
+
+
+def main(count: int, use_sqlite: bool) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="kw-soak-"))
+    postgres = None if use_sqlite else PostgresServer(folder / "pg").start()
+    redis = RedisServer(folder / "redis", persistent=True).start()
+    dovecot = DovecotServer(folder / "imap", users={"followup@acme.example": "soak"}).start()
+    catcher = MailCatcher().start()
+    try:
+        run(folder, count, postgres, redis, dovecot, catcher)
+    finally:
+        catcher.stop()
+        for server in (dovecot, redis, postgres):
+            if server is not None:
+                server.stop()
+
+
+def run(folder: Path, count: int, postgres, redis, dovecot, catcher) -> None:
+    database = postgres.url() if postgres else f"sqlite:///{folder}/soak.db"
+    settings = load_settings({"database_url": database, "redis_url": redis.url, "imap_url": dovecot.url(),
+                              "smtp_url": catcher.url, "intake_address": "followup@acme.example",
+                              "secret_key": "soak-secret-0123456789abcdef", "instance_dir": folder,
+                              "poll_interval": 5}, environ={}, env_file=None)
+    upgrade(database)
+    engine = make_engine(database)
+    save_rep(engine, "tom.baker@acme.example", name="Tom Baker", timezone="Europe/London")
+    _append(dovecot, count)
+    env = {**os.environ, **{f"KEEPWARM_{k.upper()}": str(v) for k, v in {
+        "database_url": database, "redis_url": redis.url, "imap_url": dovecot.url(), "smtp_url": catcher.url,
+        "intake_address": "followup@acme.example", "secret_key": settings.secret_key,
+        "instance_dir": folder, "poll_interval": 5}.items()}}
+    fleet = Fleet(env, folder)
+    fleet.start("poller", "poll")
+    for n in range(2):
+        fleet.start(f"worker{n}", "worker")
+    stop = threading.Event()
+    threading.Thread(target=chaos, args=(fleet, redis, stop), daemon=True).start()
+    started = time.time()
+    _wait(lambda: _count(engine, InboundMessage.status != "new") >= count, 1800, "ingest")
+    print(f"ingested {count} BCCs in {time.time() - started:.0f}s (with the chaos loop running)")
+    services = context.configure(settings)
+    due = _retime(engine, services)
+    _wait(lambda: _count(engine, OutboundEmail.status.in_(("scheduled", "sending"))) == 0, 1800, "sending")
+    stop.set()
+    fleet.stop()
+    report(engine, catcher, fleet, due)
+
+
+def _append(dovecot: DovecotServer, count: int) -> None:
+    client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
+    client.login("followup@acme.example", "soak")
+    rng = random.Random(1)
+    for start in range(0, count, 250):
+        client.multiappend("INBOX", [recap(n, to=f"Customer {n} <c{n}@client{n % 97}.example>",
+                                           body=f"Hi,\n\n{rng.choice(NOTES)}\n\nTom")
+                                     for n in range(start, min(start + 250, count))])
+    client.logout()
+
+
+def _retime(engine, services) -> dict[str, datetime]:
+    """Spread every scheduled email over the next two minutes, and enqueue it for its new time."""
+    now = datetime.now(UTC)
+    due: dict[str, datetime] = {}
+    with engine.begin() as connection:
+        rows = connection.execute(sa.select(OutboundEmail.id, OutboundEmail.message_id, OutboundEmail.due_at)
+                                  .where(OutboundEmail.status == "scheduled")).all()
+        for outbound_id, message_id, old_due in rows:
+            new_due = min(old_due, now + timedelta(seconds=5 + outbound_id % 115))
+            connection.execute(sa.update(OutboundEmail).where(OutboundEmail.id == outbound_id).values(due_at=new_due))
+            due[message_id] = new_due
+    for outbound_id, message_id, _ in rows:
+        enqueue_send(services, outbound_id, due[message_id])
+    return due
+
+
+def report(engine, catcher: MailCatcher, fleet: Fleet, due: dict[str, datetime]) -> None:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(OutboundEmail.message_id, OutboundEmail.status)).all()
+    expected = {m for m, status in rows if status in ("sent", "failed")}
+    delivered = Counter(c.message["Message-ID"] for c in catcher.caught)
+    first = {}
+    for caught in catcher.caught:
+        first.setdefault(caught.message["Message-ID"], caught.received_at)
+    late = [first[m] - d.timestamp() for m, d in due.items() if m in first]
+    calm = [first[m] - d.timestamp() for m, d in due.items() if m in first and not _near(d.timestamp(), fleet)]
+    print(f"emails expected {len(expected)}, delivered (unique Message-IDs) {len(set(delivered) & expected)}, "
+          f"lost {len(expected - set(delivered))}, statuses {dict(Counter(s for _, s in rows))}")
+    twice = [m for m, c in delivered.items() if c > 1]
+    print(f"Message-IDs delivered more than once: {len(twice)} (all within 10 s of a kill or restart: "
+          f"{all(_near(first[m], fleet, 30) for m in twice)})")
+    print(f"lateness of the {len(late)} re-timed emails: p50 {_pct(late, 50):.2f}s, p99 {_pct(late, 99):.2f}s, "
+          f"max {max(late, default=0):.2f}s, early {sum(1 for x in late if x < 0)}")
+    print(f"  outside the 10 s after each kill/restart ({len(calm)}): p50 {_pct(calm, 50):.2f}s, "
+          f"p99 {_pct(calm, 99):.2f}s")
+    print("peak RSS: " + ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in sorted(fleet.peak_rss.items())))
+    print("events: " + "; ".join(f"+{t - fleet.events[0][0]:.0f}s {e}" for t, e in fleet.events))
+
+
+def _near(moment: float, fleet: Fleet, seconds: float = 10) -> bool:
+    return any(0 <= moment - t <= seconds for t, _ in fleet.events)
+
+
+def _pct(values: list[float], pct: int) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def _count(engine, condition) -> int:
+    table = condition.left.table if hasattr(condition, "left") else InboundMessage.__table__
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table).where(condition)).scalar_one()
+
+
+def _wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(1)
+    raise TimeoutError(f"{what} did not finish in {seconds}s")
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]) if args else 10_000, "--sqlite" in sys.argv)
