@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from service.context import Services
 from service.db import session_scope
+from service.debriefs import reminder_moot
 from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox.compose import Envelope, address, compose, reply_subject
 from service.outbox.letters import template_context, unsubscribe_url
@@ -70,7 +71,7 @@ def _claim(services: Services, outbound_id: int) -> bool:
 def _deliver(services: Services, outbound_id: int, retries_left: int | None) -> str:
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        blocked = blocked_reason(session, row)
+        blocked = blocked_reason(session, row) or reminder_moot(session, row)
         if blocked:
             return _finish(session, row, "canceled", canceled_reason=blocked)
         try:
