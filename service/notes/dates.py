@@ -26,7 +26,9 @@ _BASE_SCORE = {"explicit": 1.2, "iso": 1.2, "numeric": 0.9, "month": 1.2, "seaso
                "next_quarter": 1.0, "half": 0.6, "year_next": 1.0, "year_end": 0.8, "month_end": 1.0, "year_number": 1.0,
                "holidays": 1.0, "summer_break": 1.0, "next_month": 0.8, "next_week": 0.2, "relative": 1.0,
                "fiscal": 1.8, "weekday": 0.0}
-_NEEDS_CUE = frozenset({"weekday", "next_week"})  # "by Thursday", "from next week" are errands, not recontacts
+# "by Thursday", "from next week", "entro fine mese" are errands (a quote to send, a document to return), not
+# recontacts, unless a recontact verb stands before them.
+_NEEDS_CUE = frozenset({"weekday", "next_week", "month_end"})
 
 
 @dataclass

@@ -16,6 +16,7 @@ import regex  # dateparser's own dependency: the same syntax as `re`, and over t
 from service.notes.prefilter import Phrase, required_literals
 
 PHRASES_DIR = Path(__file__).with_name("phrases")
+_CONSTRUCTIONS = frozenset({"lost_on", "named", "contrast"})  # [reasons] entries that are constructions, not reasons
 FLAGS = re.I | re.U
 
 
@@ -29,19 +30,25 @@ class Phrases:
     negator: re.Pattern
     not_a_negation: re.Pattern
     hypothesis: re.Pattern
+    concord: re.Pattern | None
+    process: re.Pattern
+    process_after: re.Pattern
     clause_breaks: re.Pattern
     dismissed_after: re.Pattern
     dismissed_before: re.Pattern
-    won: tuple[tuple[float, re.Pattern], ...]
+    won: tuple[tuple[float, re.Pattern, bool], ...]  # (weight, pattern, bare): a bare "signed" names no vendor
     lost: tuple[tuple[float, re.Pattern], ...]
     still_open: re.Pattern
     next_steps: re.Pattern
     deferral: tuple[tuple[float, re.Pattern], ...]
+    other_supplier: tuple[re.Pattern, ...]
     cause_internal: re.Pattern
     cause_external: re.Pattern
     reasons: dict[str, tuple[re.Pattern, ...]]
     signature: re.Pattern
     lost_on: re.Pattern
+    named: re.Pattern  # "it's purely timing": the word after names the reason
+    contrast: re.Pattern  # "not the price but the timing": (?P<no>…) denied, (?P<yes>…) asserted
     reason_words: dict[str, re.Pattern]
 
 
@@ -58,7 +65,12 @@ def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
 
 def _compile_weighted(entries: list) -> tuple[tuple[float, re.Pattern], ...]:
     """Compile `[weight, pattern]` pairs."""
-    return tuple((float(weight), compile_phrase(pattern)) for weight, pattern in entries)
+    return tuple((float(weight), compile_phrase(pattern)) for weight, pattern, *_ in entries)
+
+
+def _compile_won(entries: list) -> tuple[tuple[float, re.Pattern, bool], ...]:
+    """Compile `[weight, pattern]` or `[weight, pattern, "bare"]` entries."""
+    return tuple((float(weight), compile_phrase(pattern), "bare" in tags) for weight, pattern, *tags in entries)
 
 
 def _build_phrases(table: dict) -> Phrases:
@@ -71,19 +83,25 @@ def _build_phrases(table: dict) -> Phrases:
         negator=compile_phrase(negation["before"]),
         not_a_negation=compile_phrase(negation["not_a_negation"]),
         hypothesis=compile_phrase(negation["hypothesis"]),
+        concord=compile_phrase(negation["concord"]) if negation.get("concord") else None,
+        process=compile_phrase(negation["process"]),
+        process_after=compile_phrase(negation["process_after"]),
         clause_breaks=compile_phrase(negation["clause_breaks"]),
         dismissed_after=compile_phrase(negation["dismissed_after"]),
         dismissed_before=compile_phrase(negation["dismissed_before"]),
-        won=_compile_weighted(table["outcome"]["won"]),
+        won=_compile_won(table["outcome"]["won"]),
         lost=_compile_weighted(table["outcome"]["lost"]),
         still_open=compile_phrase(table["outcome"]["open"]),
         next_steps=compile_phrase(table["outcome"]["next_steps"]),
         deferral=_compile_weighted(table["outcome"]["deferral"]),
+        other_supplier=tuple(map(compile_phrase, table["outcome"]["other_supplier"])),
         cause_internal=compile_phrase(table["cause"]["internal"]),
         cause_external=compile_phrase(table["cause"]["external"]),
         reasons={reason: tuple(map(compile_phrase, patterns)) for reason, patterns in table["reasons"].items()
-                 if reason != "lost_on"},
+                 if reason not in _CONSTRUCTIONS},
         lost_on=compile_phrase(table["reasons"]["lost_on"]),
+        named=compile_phrase(table["reasons"]["named"]),
+        contrast=compile_phrase(table["reasons"]["contrast"]),
         reason_words={reason: compile_phrase(rf"\b(?:{pattern})\b") for reason, pattern in table["structured"]["reasons"].items()},
         signature=compile_phrase(table["signature"], re.I | re.M),
     )

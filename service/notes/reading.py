@@ -32,6 +32,7 @@ from service.notes.text import Text, blank, find_sentence_starts, normalise, sig
 __all__ = ["CAUSES", "OUTCOMES", "REASONS", "Commands", "DecisionMaker", "Evidence", "NoteReading", "understand"]
 
 _REASON_WEIGHT = 1.5  # a reason for not buying is itself a sign of a lost sale
+_SCHEDULED_DAYS = 21  # a follow-up this close is a next step of an open deal, whatever verb books it
 _FORWARD_SENDER = re.compile(r"^[ \t>]*(?:from|da)[ \t]*:[ \t]*\"?([^<\"\n@]+?)\"?[ \t]*(?:<|\[|$)", re.I | re.M)
 _FORWARD_HEADER = re.compile(
     r"^[ \t>]*(?:from|da|sent|inviato|date|data|to|a|cc|subject|oggetto|reply-to)[ \t]*:.*$"
@@ -95,6 +96,8 @@ def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
     recontact, recontact_evidence, no_recontact = find_recontact(text, today, day_first, source)
     people, people_evidence = find_decision_makers(text, source)
     score = score_outcome(text, source)
+    if recontact and (recontact - today).days <= _SCHEDULED_DAYS:
+        score.next_steps = True  # "ci risentiamo il 12 ottobre", two weeks out: a meeting booked, not a deferral
     evidence = {"outcome": score.evidence, "reasons": reason_evidence, "cause": [cause_evidence] if cause_evidence else [],
                 "recontact_on": [recontact_evidence] if recontact_evidence else [], "decision_makers": people_evidence}
     return _Part(text, score, reasons, cause, recontact, no_recontact, people, evidence, signals_loss)

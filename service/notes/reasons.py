@@ -39,6 +39,9 @@ def read_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evid
             denied.add(reason.removesuffix(_WEAK))
     for reason, evidence in _lost_on(text, source):
         found.setdefault(reason, evidence)
+    for no, yes, evidence in _contrasts(text, source):
+        denied.add(no)
+        found[yes] = evidence
     for reason in denied:
         found.pop(reason, None)
         found.pop(reason + _WEAK, None)
@@ -50,13 +53,32 @@ def read_reasons(text: Text, source: str = "note") -> tuple[list[str], list[Evid
 
 
 def _lost_on(text: Text, source: str):
-    """"lost on price", "perso per il budget": the word after names the reason in the vocabulary's own words."""
-    for match in text.phrases.lost_on.finditer(text.clean):
-        for reason, words in text.phrases.reason_words.items():
-            if words.match(match.group("word")) and not is_negated(text, match.start()):
+    """"lost on price", "perso per il budget", "it's purely timing", "è solo una questione di tempi": the word
+    after names the reason in the vocabulary's own words."""
+    for pattern in (text.phrases.lost_on, text.phrases.named):
+        for match in pattern.finditer(text.clean):
+            reason = _reason_word(text, match.group("word"))
+            if reason and not is_negated(text, match.start()) and not is_hypothetical(text, match.start()):
                 start, end = match.span("word")
                 yield reason, Evidence("reasons", text.original[match.start():end], match.start(), end, reason, source)
-                break
+
+
+def _reason_word(text: Text, word: str) -> str | None:
+    """The reason a word of the vocabulary's own ("price", "tempi") names, if any."""
+    for reason, words in text.phrases.reason_words.items():
+        if words.match(word):
+            return reason
+    return None
+
+
+def _contrasts(text: Text, source: str):
+    """"not price but timing", "non è una questione di prezzo ma di tempi": the first reason is waved away, the
+    second given, wherever either word stands in the tables."""
+    for match in text.phrases.contrast.finditer(text.clean):
+        no, yes = _reason_word(text, match.group("no")), _reason_word(text, match.group("yes"))
+        if no and yes and no != yes and not is_hypothetical(text, match.start()):
+            start, end = match.span("yes")
+            yield no, yes, Evidence("reasons", text.original[match.start():end], match.start(), end, yes, source)
 
 
 def _use_fallbacks(found: dict[str, Evidence]) -> bool:

@@ -85,6 +85,22 @@ def is_negated(text: Text, pos: int, phrase: str = "") -> bool:
     return bool(text.phrases.negator.search(window))
 
 
+def is_concord(text: Text, phrase: str) -> bool:
+    """True when a phrase is itself negative in a way a negation before it agrees with rather than flips
+    ("non c'era niente da fare": Italian negative concord)."""
+    concord = text.phrases.concord
+    return bool(concord and concord.match(phrase))
+
+
+def is_process(text: Text, start: int, end: int) -> bool:
+    """True when a present or modal passive with its agent makes a phrase a description of how the customer buys
+    rather than an event: "capex is signed off by the CFO", "deve essere firmato dal titolare" (but "the contract
+    is signed" and "è stato firmato dal titolare" are events)."""
+    phrases = text.phrases
+    return bool(phrases.process_after.match(text.clean, end)
+                and phrases.process.search(_last_words(clause_before(text, start), 4)))
+
+
 def is_hypothetical(text: Text, pos: int) -> bool:
     """True when the clause before `pos` is a condition or a hedge ("if they sign", "se firmano")."""
     return bool(text.phrases.hypothesis.search(_last_words(clause_before(text, pos), 8)))
