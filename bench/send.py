@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from redis import Redis
-from rq import Worker
+from rq import SimpleWorker
 from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -63,11 +63,11 @@ def make_rows(engine, settings, n: int, due: datetime, offset: int) -> list[int]
 
 
 def run_worker(services, until_sent: int, engine, timeout: float = 600) -> None:
-    """A real worker (forking work horses, with the scheduler) in burst rounds until everything is sent."""
+    """Keepwarm's worker class (SimpleWorker, with the scheduler) in burst rounds until everything is sent."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        Worker([services.queue("outbox")], connection=services.redis).work(burst=True, with_scheduler=True,
-                                                                           logging_level="WARNING")
+        SimpleWorker([services.queue("outbox")], connection=services.redis).work(
+            burst=True, with_scheduler=True, logging_level="WARNING")
         with Session(engine) as session:
             if len(session.exec(select(OutboundEmail.id).where(OutboundEmail.status == "sent")).all()) >= until_sent:
                 return

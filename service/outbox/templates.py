@@ -7,13 +7,19 @@ A template file holds three sections behind marker lines (Jinja comments, so a f
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import re
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from string import Formatter
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2.filters import do_format
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 from sqlmodel import Session, select
 
 from service.models import EmailTemplate
@@ -45,6 +51,10 @@ class Rendered:
 class RenderError(ValueError):
     """A template that does not render: syntax, an unknown name, a sandbox refusal, or a runaway size."""
 
+    def __init__(self, message: str, *, part: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.part, self.line = part, line
+
 
 def split_sections(source: str) -> TemplateSource:
     parts = dict.fromkeys(("subject", "text", "html"), "")
@@ -66,7 +76,7 @@ def default_source(kind: str, variant: str, language: str) -> TemplateSource | N
 
 @lru_cache(maxsize=2)
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    return _limited_environment(autoescape)
 
 
 def render_source(source: TemplateSource, context: dict) -> tuple[str, str, str]:
@@ -77,17 +87,39 @@ def render_source(source: TemplateSource, context: dict) -> tuple[str, str, str]
     return " ".join(subject.split()), text, html
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, autoescape: bool):
+    """Compiling costs more than rendering: each distinct source is compiled once per process."""
+    return _environment(autoescape).from_string(source)
+
+
 def _render_part(name: str, source: str, context: dict, *, autoescape: bool) -> str:
     try:
-        output = _environment(autoescape).from_string(source).render(context)
-    except TemplateError as error:
-        line = f" line {error.lineno}" if getattr(error, "lineno", None) else ""
-        raise RenderError(f"{name}{line}: {type(error).__name__}: {error}") from error
-    except (ArithmeticError, TypeError, ValueError, OverflowError, MemoryError) as error:
-        raise RenderError(f"{name}: {type(error).__name__}: {error}") from error
+        output = _compiled(source, autoescape).render(context)
+    except (TemplateError, ArithmeticError, TypeError, ValueError, OverflowError, MemoryError,
+            RecursionError) as error:
+        line = getattr(error, "lineno", None) or _template_line(error)
+        where = f" line {line}" if line else ""
+        raise RenderError(f"{name}{where}: {_describe(error)}", part=name, line=line) from error
     if len(output) > MAX_RENDERED_CHARS:
-        raise RenderError(f"{name}: rendered to {len(output)} characters (limit {MAX_RENDERED_CHARS})")
+        raise RenderError(f"{name}: rendered to {len(output)} characters (limit {MAX_RENDERED_CHARS})", part=name)
     return output
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "MemoryError: the template needs too much memory"
+    return f"{type(error).__name__}: {error}"
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The template line a runtime error happened on (Jinja rewrites tracebacks to point at template lines)."""
+    line, trace = None, error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
 
 
 def versions(session: Session, kind: str, variant: str, language: str) -> list[EmailTemplate]:
@@ -120,3 +152,380 @@ def _mark_broken(version: EmailTemplate, error: RenderError) -> None:
         version.last_error = str(error)[:2000]
         logger.error("template %s/%s/%s v%s does not render, using an older version: %s",
                      version.kind, version.variant, version.language, version.version, error)
+
+
+# ---------------------------------------------------------------------------------------------------- limits
+# Admins write these templates, so the sandbox also refuses the cheap ways to exhaust memory or time:
+# huge repetitions, powers and format widths. Admin previews and checks run in a child process with a
+# timeout and a memory cap on top (render_isolated), so even what slips through cannot hang the web process.
+
+RENDER_SECONDS = 2.0
+MAX_SOURCE_CHARS = {"subject": 2_000, "text": 100_000, "html": 200_000}
+_MAX_WIDTH = 1_000  # a field width, indent or centring beyond this is an attack, not layout
+_MAX_EXPONENT_BITS = 4_096
+_CHILD_MEMORY = 512 * 1024 * 1024  # address space a render may add to the forked web process
+_WIDTH = re.compile(r"%(\([^)]*\))?[-#0 +]*(\*|\d{4,}|\d*\.(\*|\d{4,}))")
+_renders = threading.BoundedSemaphore(4)
+
+
+class _LimitedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with the size of every repetition, power and format width bounded."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def call_binop(self, context, operator: str, left, right):
+        """Check the operands' sizes, then apply the operator."""
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value):
+        """str.format, with widths and nested fields checked first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_brace_format(value.__self__)
+        return wrapped
+
+
+def _limited_environment(autoescape: bool) -> SandboxedEnvironment:
+    env = _LimitedSandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    env.globals.pop("lipsum", None)  # generates as much text as asked for
+    env.filters.update(format=_format_filter, center=_bounded_filter(env.filters["center"], "width"),
+                       indent=_bounded_filter(env.filters["indent"], "width"),
+                       slice=_bounded_filter(env.filters["slice"], "slices"),
+                       batch=_bounded_filter(env.filters["batch"], "linecount"))
+    return env
+
+
+def _check_binop(operator: str, left, right) -> None:
+    """Refuse a repetition, concatenation or power whose result would be huge."""
+    if operator == "*":
+        sequence, count = (left, right) if isinstance(right, int) else (right, left)
+        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+            _check_length(len(sequence) * max(count, 0), "a repetition")
+    elif operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+        _check_length(len(left) + len(right), "a concatenation")
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+        if abs(right) > _MAX_EXPONENT_BITS or max(abs(left), 2).bit_length() * abs(right) > _MAX_EXPONENT_BITS:
+            raise SecurityError(f"the power {left} ** {right} is too large")
+    elif operator == "%" and isinstance(left, str):
+        _check_percent_format(left)
+
+
+def _check_length(length: int, what: str) -> None:
+    if length > MAX_RENDERED_CHARS:
+        raise SecurityError(f"{what} of {length} items is over the limit of {MAX_RENDERED_CHARS}")
+
+
+def _check_percent_format(text: str) -> None:
+    if _WIDTH.search(text):
+        raise SecurityError("a %-format width or precision of 1000 or more (or '*') is not allowed")
+
+
+def _check_brace_format(text: str) -> None:
+    """'{:>999999999}' allocates as much as asked: widths and nested fields are bounded or refused."""
+    try:
+        fields = list(Formatter().parse(text))
+    except ValueError as error:
+        raise SecurityError(f"bad format string: {error}") from None
+    for _literal, _name, spec, _conversion in fields:
+        if spec and ("{" in spec or any(len(n) > 3 for n in re.findall(r"\d+", spec))):
+            raise SecurityError("a format width or precision of 1000 or more (or a nested field) is not allowed")
+
+
+def _format_filter(value, *args, **kwargs) -> str:
+    """Jinja's `format` filter with the width check of the `%` operator."""
+    _check_percent_format(str(value))
+    return do_format(value, *args, **kwargs)
+
+
+def _bounded_filter(original, argument: str):
+    """The filter, refusing a numeric first argument (or keyword `argument`) over _MAX_WIDTH."""
+    # A filter that takes the eval context or environment gets it first: the value is then second.
+    first = 2 if hasattr(original, "jinja_pass_arg") else 1
+
+    def bounded(*args, **kwargs):
+        """The filter, once its size argument is checked."""
+        given = kwargs.get(argument, args[first] if len(args) > first else None)
+        if isinstance(given, int) and abs(given) > _MAX_WIDTH or isinstance(given, str) and len(given) > _MAX_WIDTH:
+            raise SecurityError(f"{argument}={given!r} is over the limit of {_MAX_WIDTH}")
+        return original(*args, **kwargs)
+
+    if hasattr(original, "jinja_pass_arg"):
+        bounded.jinja_pass_arg = original.jinja_pass_arg
+    return bounded
+
+
+# ---------------------------------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an edited template: the part, the line (when known) and what is wrong."""
+
+    part: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.part}{f' line {self.line}' if self.line else ''}: {self.message}"
+
+
+def check_source(source: TemplateSource, contexts: list[tuple[str, dict]]) -> list[Problem]:
+    """Everything that stops a version from being activated; an empty list means it is safe to use."""
+    return inspect_source(source, contexts)[1]
+
+
+def inspect_source(source: TemplateSource, contexts: list[tuple[str, dict]], *,
+                   timeout: float = RENDER_SECONDS) -> tuple[tuple[str, str, str] | None, list[Problem]]:
+    """(the parts rendered with the first context, problems), worked out in one isolated child.
+
+    Sizes, syntax and unknown placeholders are checked, then the template is rendered with each
+    (label, context): a full sample, a sparse one, a real email's. Even parsing happens in the child:
+    Jinja folds constant expressions while it compiles, which would run them in the web process.
+    """
+    problems = _check_sizes(source)
+    if problems:
+        return None, problems
+    try:
+        return run_isolated(_inspect, source, contexts, timeout=timeout)
+    except RenderError as error:
+        return None, [_problem(error, contexts[0][0])]
+
+
+def _inspect(source: TemplateSource, contexts: list[tuple[str, dict]]) -> tuple:
+    """In the child: the checks, then one render per context, stopping at the first failure."""
+    problems = _check_syntax(source) or _check_names(source, contexts[0][1])
+    parts = None
+    for label, context in contexts if not problems else ():
+        try:
+            rendered = render_source(source, context)
+        except RenderError as error:
+            return parts, [_problem(error, label)]
+        parts = parts or rendered
+    return parts, problems
+
+
+def _problem(error: RenderError, label: str) -> Problem:
+    message = str(error)
+    if error.part:
+        message = re.sub(rf"^{error.part}( line \d+)?: ", "", message)
+    return Problem(error.part or "template", error.line, f"{message} (rendering with {label})")
+
+
+def _check_sizes(source: TemplateSource) -> list[Problem]:
+    return [Problem(part, None, f"{len(getattr(source, part))} characters is over the limit of {limit}")
+            for part, limit in MAX_SOURCE_CHARS.items() if len(getattr(source, part)) > limit]
+
+
+def _check_syntax(source: TemplateSource) -> list[Problem]:
+    problems = []
+    for part, text in _parts(source):
+        try:
+            _environment(False).parse(text)
+        except TemplateSyntaxError as error:
+            problems.append(Problem(part, error.lineno, f"syntax error: {error.message}"))
+    return problems
+
+
+def _parts(source: TemplateSource) -> list[tuple[str, str]]:
+    return [("subject", source.subject), ("text", source.text), ("html", source.html)]
+
+
+def _check_names(source: TemplateSource, context: dict) -> list[Problem]:
+    """Placeholders that are not in the context, including those in branches the samples never take."""
+    problems = []
+    known = set(context) | set(_environment(False).globals)
+    for part, text in _parts(source):
+        tree = _environment(False).parse(text)
+        stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx != "load"}
+        for name in sorted(meta.find_undeclared_variables(tree) - known):
+            line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), None)
+            problems.append(Problem(part, line, f"unknown placeholder '{name}'"))
+        problems += _check_attributes(part, tree, context, stored)
+    return problems
+
+
+def _check_attributes(part: str, tree, context: dict, stored: set[str]) -> list[Problem]:
+    """`customer.nmae`: a dotted name into the context that leads nowhere."""
+    problems = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        base = _resolve(node.node, context, stored)
+        if isinstance(base, dict) and isinstance(key, str) and key not in base and not hasattr(dict, key):
+            path = _dotted(node.node)
+            problems.append(Problem(part, node.lineno, f"unknown placeholder '{path}.{key}' "
+                                                       f"({path} has: {', '.join(base)})"))
+    return problems
+
+
+_UNKNOWN = object()
+
+
+def _resolve(node, context: dict, stored: set[str]):
+    """The context value a dotted expression names, or _UNKNOWN when it is not a plain path."""
+    if isinstance(node, nodes.Name):
+        return context.get(node.name, _UNKNOWN) if node.name not in stored else _UNKNOWN
+    if isinstance(node, nodes.Getattr):
+        base = _resolve(node.node, context, stored)
+        return base.get(node.attr, _UNKNOWN) if isinstance(base, dict) else _UNKNOWN
+    return _UNKNOWN
+
+
+def _dotted(node) -> str:
+    if isinstance(node, nodes.Name):
+        return node.name
+    return f"{_dotted(node.node)}.{node.attr}" if isinstance(node, nodes.Getattr) else "…"
+
+
+# ---------------------------------------------------------------------------------------------------- isolation
+
+
+def render_isolated(source: TemplateSource, context: dict, *, timeout: float = RENDER_SECONDS) -> tuple[str, str, str]:
+    """render_source in a forked child, killed after `timeout` seconds and capped in memory; RenderError else."""
+    return run_isolated(render_source, source, context, timeout=timeout)
+
+
+def run_isolated(function, *args, timeout: float = RENDER_SECONDS):
+    """function(*args) in a forked child with a memory cap, killed after `timeout`; RenderError if it fails."""
+    if not _renders.acquire(timeout=timeout * 3):
+        raise RenderError("too many previews at once: try again in a moment")
+    try:
+        verdict = _run_child(function, args, timeout)
+    finally:
+        _renders.release()
+    if verdict[0] == "ok":
+        return verdict[1]
+    message, part, line = verdict[1]
+    raise RenderError(message, part=part, line=line)
+
+
+def _run_child(function, args: tuple, timeout: float) -> tuple:
+    fork = multiprocessing.get_context("fork")
+    receiver, sender = fork.Pipe(duplex=False)
+    child = fork.Process(target=_child, args=(sender, function, args), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if receiver.poll(timeout):
+            return receiver.recv()
+        return ("error", (f"rendering took longer than {timeout:g} s (a loop that never ends?)", None, None))
+    except EOFError:  # the child died without answering: killed by a limit
+        return ("error", ("rendering used too much memory or time and was stopped", None, None))
+    finally:
+        receiver.close()
+        _stop(child)
+
+
+def _stop(child) -> None:
+    if child.is_alive():
+        child.kill()
+    child.join(1)
+
+
+def _child(sender, function, args: tuple) -> None:
+    """The child: cap memory and CPU, run, send the verdict; never raise (the parent reads the pipe)."""
+    _cap_resources()
+    try:
+        verdict = ("ok", function(*args))
+    except RenderError as error:
+        verdict = ("error", (str(error)[:2000], error.part, error.line))
+    except BaseException as error:  # MemoryError, RecursionError…: anything is a verdict on the template
+        verdict = ("error", (_describe(error)[:2000], None, _template_line(error)))
+    sender.send(verdict)
+    sender.close()
+
+
+def _cap_resources() -> None:
+    """A runaway allocation becomes a MemoryError in the child, and a runaway loop a SIGXCPU."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + _CHILD_MEMORY, used + _CHILD_MEMORY))
+        cpu = int(time.process_time()) + int(RENDER_SECONDS) + 3
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the parent's timeout still bounds the time
+
+
+# ---------------------------------------------------------------------------------------------------- samples
+
+_SAMPLE_LINES = {"en": "Good luck with the launch in May!", "it": "In bocca al lupo per il lancio di maggio!"}
+_CUSTOMER_KINDS = ("thank_you", "recontact")
+
+
+def sample_context(kind: str, variant: str = "default", language: str = "en", *, sparse: bool = False) -> dict:
+    """A context shaped exactly like letters.template_context's; `sparse` leaves every optional value empty."""
+    from service.outbox.letters import date_text, outcome_words
+
+    outcome = None if sparse else _sample_outcome(kind, variant)
+    customer = {"name": None, "first_name": None, "email": "jane.doe@example.com"} if sparse else \
+        {"name": "Jane Doe", "first_name": "Jane", "email": "jane.doe@example.com"}
+    return {
+        "customer": customer,
+        "rep": {"name": "Tom Baker", "first_name": "Tom", "email": "tom.baker@example.com"},
+        "meeting": {"subject": "" if sparse else "Our meeting today",
+                    "date_text": "" if sparse else date_text(date(2026, 3, 12), language)},
+        "outcome": outcome_words(outcome, language),
+        "personal_line": None if sparse else _SAMPLE_LINES.get(language, _SAMPLE_LINES["en"]),
+        "links": _sample_links(kind, sparse),
+        "planned": [] if sparse or kind != "rep_summary" else [_sample_planned(language)],
+        "evidence": [] if sparse or kind != "rep_summary" else
+        [{"field": "reasons", "phrase": "the budget isn't there", "value_text": "budget"}],
+        "notice": _sample_notice(kind, sparse),
+    }
+
+
+def _sample_outcome(kind: str, variant: str):
+    from service.models import Outcome
+
+    if kind == "thank_you" and variant == "won":
+        return Outcome(outcome="won", rep_id=0, meeting_at=datetime.now(UTC))
+    reasons = [variant] if kind == "recontact" and variant != "default" else ["budget"]
+    people = [{"name": "Maria Rossi", "role": "CFO"}] if "consult" in reasons else []
+    return Outcome(outcome="lost", cause="external" if kind != "debrief_reminder" else "unknown", rep_id=0,
+                   reasons=reasons, recontact_on=date(2026, 9, 1), decision_makers=people,
+                   meeting_at=datetime.now(UTC))
+
+
+def _sample_links(kind: str, sparse: bool) -> dict:
+    base = "https://keepwarm.example"
+    manage = [] if sparse or kind != "rep_summary" else [
+        {**_sample_planned("en"), "cancel": f"{base}/manage/cancel/sample",
+         "postpone": f"{base}/manage/postpone/sample"}]
+    return {"unsubscribe": f"{base}/unsubscribe/sample" if kind in _CUSTOMER_KINDS else "",
+            "debrief": "" if sparse else f"{base}/debrief/sample", "manage": manage}
+
+
+def _sample_planned(language: str) -> dict:
+    from service.outbox.letters import KIND_WORDS
+
+    return {"kind_text": KIND_WORDS.get(language, KIND_WORDS["en"])["thank_you"], "to": "jane.doe@example.com",
+            "due_text": "13 March 2026, 09:30 (Europe/Rome)", "status": "scheduled"}
+
+
+def _sample_notice(kind: str, sparse: bool) -> dict:
+    if kind != "rep_notice" or sparse:
+        return {"address": "", "error": ""}
+    return {"address": "jane.doe@example.com", "error": "550 5.1.1 <jane.doe@example.com>: no such user"}
+
+
+def placeholders(context: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Every placeholder path in a context with an example value: ("customer.name", "Jane Doe"), ("planned[]…", …)."""
+    found = []
+    for name, value in context.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            found += placeholders(value, f"{path}.")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            found += placeholders(value[0], f"{path}[].")
+        else:
+            found.append((path, _example(value)))
+    return found
+
+
+def _example(value) -> str:
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    return str(value)[:120]
