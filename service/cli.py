@@ -269,9 +269,6 @@ def demo(rep: str, customer: str) -> None:
     click.echo(append_demo_recap(_services(), rep=rep, customer=customer))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
 
 # -- outbox --------------------------------------------------------------------------------------------
 @main.group()
@@ -373,3 +370,7 @@ def customers_forget(email: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase everything about {email}?", abort=True)
     click.echo(json.dumps(forget_customer(_services().engine, email)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -15,8 +15,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.intake.reading import Reading
-from service.models import (Customer, OutboundEmail, Outcome, OutcomeCustomer, PolicyRecord, Rep, Suppression,
-                            utcnow)
+from service.models import (
+    Customer,
+    OutboundEmail,
+    Outcome,
+    OutcomeCustomer,
+    PolicyRecord,
+    Rep,
+    Suppression,
+    utcnow,
+)
 from service.planning import CustomerFacts, OutcomeFacts, PlannedEmail, Policy, plan
 from service.settings import Settings
 

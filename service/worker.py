@@ -16,6 +16,9 @@ RECONCILE_EVERY = 60  # seconds; whichever worker takes the minute's lock does i
 
 def run_worker(services: Services, *, burst: bool = False) -> bool:
     """Work the queues in priority order; the scheduler moves due `enqueue_at` jobs onto them."""
+    import jobs.intake  # noqa: F401  (loaded once here, not on each job)
+    import jobs.outbox  # noqa: F401
+
     reconcile_once(services)
     stop = threading.Event()
     if not burst:

@@ -8,5 +8,9 @@ from service.web.admin.auth import init_auth
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin blueprint(s) and the login manager."""
+    """Register the admin blueprint and the login manager."""
+    from service.web.admin import routes_auth, routes_operations, routes_settings, routes_templates  # noqa: F401
+    from service.web.admin.blueprint import bp
+
     init_auth(app)
+    app.register_blueprint(bp)

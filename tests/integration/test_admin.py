@@ -1,0 +1,267 @@
+"""Admin login, sessions and CSRF over HTTP, for every /admin/ rule in the url map (colleagues' pages included)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+from werkzeug.routing import BuildError
+
+from service import context, create_app
+from service.admins import address_throttle, create_admin, ip_throttle
+from service.models import Admin, AuditEntry
+from service.settings import load_settings
+
+PASSWORD = "correct horse battery"
+ADMIN = "ada@acme.example"
+_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# Sample values for the url map's arguments; `change` tries each until the rule accepts one.
+_ARGUMENTS = {"kind": ["thank_you"], "variant": ["lost"], "language": ["en"], "change": ["cancel", "disable"],
+              "name": ["reasons"], "number": [1]}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """The throttles live in memory for the whole process: each test starts with none of the others' failures."""
+    ip_throttle.reset()
+    address_throttle.reset()
+    yield
+    ip_throttle.reset()
+    address_throttle.reset()
+
+
+@pytest.fixture
+def app(settings, engine, reps, redis):
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def admin(engine) -> Admin:
+    return create_admin(engine, ADMIN, PASSWORD)
+
+
+def csrf_token(client, path: str = "/admin/login") -> str:
+    """The token of a form on `path` (bound to this client's session)."""
+    page = client.get(path)
+    return _TOKEN.search(page.text).group(1)
+
+
+def login(client, email: str = ADMIN, password: str = PASSWORD):
+    return client.post("/admin/login", data={"csrf_token": csrf_token(client), "email": email, "password": password})
+
+
+@pytest.fixture
+def logged_in(client, admin):
+    assert login(client).status_code == 302
+    return client
+
+
+def audit_actions(engine) -> list[str]:
+    with Session(engine) as session:
+        return [e.action for e in session.exec(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def _admin_rules() -> list[tuple[str, str, str]]:
+    """(rule, method, url) for every /admin/ rule but the login form, built from a throwaway app."""
+    saved = context._current
+    try:
+        app = create_app(load_settings({"secret_key": "collect", "database_url": "sqlite://"}, environ={},
+                                       env_file=None))
+    finally:
+        context._current = saved
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/admin") and rule.endpoint != "admin.login":
+            url = _build(rule)
+            found += [(rule.rule, method, url) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return found
+
+
+def _build(rule) -> str:
+    for change in _ARGUMENTS["change"]:
+        values = {name: _ARGUMENTS.get(name, [1])[0] for name in rule.arguments}
+        if "change" in values:
+            values["change"] = change
+        try:
+            return rule.build(values)[1]
+        except (BuildError, ValueError):
+            continue
+    raise AssertionError(f"cannot build {rule.rule}")
+
+
+RULES = _admin_rules()
+GETS = [r for r in RULES if r[1] == "GET"]
+POSTS = [r for r in RULES if r[1] == "POST"]
+
+
+def test_the_url_map_has_every_admin_area():
+    paths = {rule for rule, _method, _url in RULES}
+    for area in ("/admin/", "/admin/templates/", "/admin/settings", "/admin/reps", "/admin/suppression",
+                 "/admin/inbox", "/admin/outbox", "/admin/audit", "/admin/queues", "/admin/logout"):
+        assert area in paths
+
+
+@pytest.mark.parametrize(("rule", "method", "url"), GETS, ids=[r[0] for r in GETS])
+def test_every_admin_page_sends_an_anonymous_visitor_to_the_login_form(client, rule, method, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+
+
+@pytest.mark.parametrize(("rule", "method", "url"), POSTS, ids=[r[0] for r in POSTS])
+def test_every_admin_post_needs_a_login_even_with_a_valid_csrf_token(client, rule, method, url):
+    response = client.post(url, data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+
+
+@pytest.mark.parametrize(("rule", "method", "url"), POSTS, ids=[r[0] for r in POSTS])
+def test_every_admin_post_without_a_csrf_token_gets_400(logged_in, engine, rule, method, url):
+    before = audit_actions(engine)
+    assert logged_in.post(url, data={}).status_code == 400
+    assert logged_in.post(url, data={"csrf_token": "forged"}).status_code == 400
+    assert audit_actions(engine) == before  # nothing happened
+
+
+def test_a_live_preview_after_the_session_ended_sends_htmx_to_the_login_form(client):
+    response = client.post("/admin/templates/thank_you/lost/en/preview", headers={"HX-Request": "true"},
+                           data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/admin/login"
+
+
+def test_the_login_form_itself_needs_csrf(client, admin):
+    response = client.post("/admin/login", data={"email": ADMIN, "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_then_pages_then_logout(client, admin, engine):
+    assert client.get("/admin/").headers["Location"] == "/admin/login?next=%2Fadmin%2F"
+    response = login(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    home = client.get("/admin/")
+    assert home.status_code == 200 and ADMIN in home.text
+    logout = client.post("/admin/logout", data={"csrf_token": csrf_token(client, "/admin/")})
+    assert logout.status_code == 302 and logout.headers["Location"] == "/admin/login"
+    assert client.get("/admin/").status_code == 302
+    assert audit_actions(engine) == ["login", "logout"]
+
+
+def test_logout_is_a_post_only(logged_in):
+    assert logged_in.get("/admin/logout").status_code == 405
+    assert logged_in.get("/admin/").status_code == 200
+
+
+def test_passwords_are_stored_hashed(admin, engine):
+    with Session(engine) as session:
+        stored = session.exec(select(Admin)).one().password_hash
+    assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(client, admin, engine):
+    wrong = login(client, password="not the password")
+    unknown = login(client, email="nobody@acme.example")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "The email or the password is wrong." in wrong.text and "The email or the password is wrong." in unknown.text
+    with Session(engine) as session:
+        assert session.exec(select(Admin)).one().failed_logins == 1
+    assert audit_actions(engine) == ["login.failed", "login.failed"]
+
+
+def test_five_failures_lock_the_address_for_15_minutes(client, admin, engine):
+    for _ in range(5):
+        assert login(client, password="wrong password").status_code in (401, 429)
+    refused = login(client)  # the right password, but locked
+    assert refused.status_code == 429 and "15 minutes" in refused.text
+    with Session(engine) as session:
+        row = session.exec(select(Admin)).one()
+        assert row.locked_until - datetime.now(UTC) > timedelta(minutes=14)
+        row.locked_until = datetime.now(UTC) - timedelta(seconds=1)  # …a quarter of an hour later
+        session.commit()
+    address_throttle.reset()
+    assert login(client).status_code == 302
+    with Session(engine) as session:
+        assert session.exec(select(Admin)).one().failed_logins == 0
+
+
+def test_an_unknown_address_is_locked_the_same_way(client, admin):
+    for _ in range(5):
+        login(client, email="mallory@acme.example", password="guess")
+    assert "15 minutes" in login(client, email="mallory@acme.example", password="guess").text
+
+
+def test_one_ip_trying_many_addresses_is_slowed_down(client, admin):
+    for n in range(20):
+        login(client, email=f"guess{n}@acme.example", password="guess")
+    refused = login(client)  # a real admin from the same IP must wait too
+    assert refused.status_code == 429
+
+
+def test_the_session_cookie_is_httponly_and_lax_and_secure_only_over_https(client, admin, settings):
+    cookie = login(client).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    https = create_app(settings.with_overrides(base_url="https://keepwarm.example")).test_client()
+    assert "Secure" in login(https).headers["Set-Cookie"]
+
+
+def test_next_only_leads_to_admin_pages_on_this_site(client, admin):
+    token = csrf_token(client)
+    for target in ("https://evil.example/admin/", "//evil.example/admin/", "/\\evil.example", "/unsubscribe/x"):
+        response = client.post(f"/admin/login?next={target}",
+                               data={"csrf_token": token, "email": ADMIN, "password": PASSWORD})
+        assert response.headers["Location"] == "/admin/"
+        client.post("/admin/logout", data={"csrf_token": csrf_token(client, "/admin/")})
+        token = csrf_token(client)
+    response = client.post("/admin/login?next=/admin/outbox", data={"csrf_token": token, "email": ADMIN,
+                                                                     "password": PASSWORD})
+    assert response.headers["Location"] == "/admin/outbox"
+
+
+def test_a_new_password_ends_the_other_sessions_and_a_disabled_admin_is_out(logged_in, engine):
+    create_admin(engine, ADMIN, "a brand new password")
+    assert logged_in.get("/admin/").status_code == 302
+    assert login(logged_in, password="a brand new password").status_code == 302
+    with Session(engine) as session:
+        session.exec(select(Admin)).one().active = False
+        session.commit()
+    assert logged_in.get("/admin/").status_code == 302
+
+
+def test_admin_pages_send_strict_headers(logged_in):
+    response = logged_in.get("/admin/templates/")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_keepwarm_admins_create_reads_the_password_from_stdin(settings, engine, client):
+    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_SECRET_KEY": "test",
+           "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir)}
+
+    def run(*args, stdin):
+        # The console script, as a user runs it (`python -m service.cli` stops before groups defined late).
+        keepwarm = str(Path(sys.executable).parent / "keepwarm")
+        return subprocess.run([keepwarm, "admins", "create", *args], env=env, input=stdin, capture_output=True,
+                              text=True, timeout=60, cwd=settings.instance_dir)
+
+    done = run("Grace@Acme.example", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert done.returncode == 0, done.stderr
+    assert "grace@acme.example" in done.stdout
+    assert login(client, email="grace@acme.example").status_code == 302
+    short = run("eve@acme.example", "--password-stdin", stdin="short\n")
+    assert short.returncode != 0 and "at least 10 characters" in short.stderr
+    prompted = run("joe@acme.example", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert prompted.returncode == 0, prompted.stderr
