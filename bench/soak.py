@@ -65,6 +65,13 @@ class Fleet:
         self.events.append((time.time(), f"kill -9 {name}"))
         self.start(name, role)
 
+    def revive(self) -> None:
+        """What a supervisor (docker's restart policy) would do: start again whatever died by itself."""
+        for name, process in list(self.processes.items()):
+            if process.poll() is not None:
+                self.events.append((time.time(), f"{name} exited by itself ({process.returncode}), restarted"))
+                self.start(name, "poll" if name == "poller" else "worker")
+
     def sample_rss(self) -> None:
         for name, process in self.processes.items():
             self.peak_rss[name] = max(self.peak_rss[name], _rss_kb(process.pid))
@@ -95,6 +102,7 @@ def chaos(fleet: Fleet, redis: RedisServer, stop: threading.Event) -> None:
     started, n, redis_done = time.monotonic(), 0, False
     while not stop.wait(1):
         fleet.sample_rss()
+        fleet.revive()
         elapsed = time.monotonic() - started
         if elapsed > 50 and not redis_done:
             port = redis.port

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import urllib3
+from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -34,7 +35,7 @@ from tests.mail import recap  # noqa: E402
 
 PASSWORD = "bench-password-0123456789"
 TEMPLATE = "/admin/templates/thank_you/lost/en"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def seed(folder: Path, settings) -> str:
@@ -47,7 +48,7 @@ def seed(folder: Path, settings) -> str:
     eml.write_bytes(recap(1, body="Hi Jane,\n\nno budget until April, and your CFO must sign off.\n\nTom"))
     ingest_files(engine, settings, [eml])
     with session_scope(engine) as session:
-        outcome = session.query(Outcome).first()
+        outcome = session.exec(select(Outcome)).first()
         rep = session.get(Rep, outcome.rep_id)
         url = debrief_url(Signer(settings), outcome, rep)
     return url.removeprefix(settings.base_url)
@@ -55,9 +56,10 @@ def seed(folder: Path, settings) -> str:
 
 def client(base: str, debrief: str, rounds: int, timings: dict[str, list[float]]) -> None:
     http = urllib3.PoolManager(maxsize=1, retries=False, timeout=30)
-    cookies = _login(http, base)
-    page = http.request("GET", base + TEMPLATE, headers={"Cookie": cookies}).data.decode()
-    token = CSRF.search(page).group(1)
+    jar = _login(http, base)
+    response = http.request("GET", base + TEMPLATE, headers={"Cookie": _header(jar)})
+    cookies = _header(_cookies(response, jar))
+    token = CSRF.search(response.data.decode()).group(1)
     body = {"csrf_token": token, "subject": "Thank you, {{ customer.first_name or 'there' }}",
             "text": "Dear {{ customer.name or 'customer' }},\nthank you for {{ meeting.date_text }}.\n",
             "html": "<p>Dear {{ customer.name or 'customer' }}</p>", "sample": ""}
@@ -67,14 +69,31 @@ def client(base: str, debrief: str, rounds: int, timings: dict[str, list[float]]
             "POST", base + TEMPLATE + "/preview", fields=body, encode_multipart=False, headers={"Cookie": cookies}))
 
 
-def _login(http, base: str) -> str:
+def _login(http, base: str) -> dict[str, str]:
     page = http.request("GET", base + "/admin/login")
-    cookie = page.headers.get("Set-Cookie", "").split(";")[0]
+    jar = _cookies(page, {})
     token = CSRF.search(page.data.decode()).group(1)
     done = http.request("POST", base + "/admin/login", fields={"csrf_token": token, "email": "admin@acme.example",
                                                               "password": PASSWORD},
-                        encode_multipart=False, headers={"Cookie": cookie}, redirect=False)
-    return done.headers.get("Set-Cookie", cookie).split(";")[0]
+                        encode_multipart=False, headers={"Cookie": _header(jar)}, redirect=False)
+    if done.status != 302:
+        raise RuntimeError(f"login failed: HTTP {done.status}")
+    return _cookies(done, jar)
+
+
+def _cookies(response, jar: dict[str, str]) -> dict[str, str]:
+    """A minimal cookie jar: the newest value of each cookie, expired ones dropped."""
+    for line in response.headers.getlist("Set-Cookie"):
+        name, _, value = line.split(";")[0].partition("=")
+        if value and "Max-Age=0" not in line:
+            jar[name.strip()] = value
+        else:
+            jar.pop(name.strip(), None)
+    return jar
+
+
+def _header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 def _timed(samples: list[float], call) -> None:
