@@ -22,7 +22,6 @@ from sqlmodel import select
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from service.admins import create_admin  # noqa: E402
-from service.context import Services  # noqa: E402
 from service.db import make_engine, session_scope, upgrade  # noqa: E402
 from service.devstack import RedisServer, free_port, wait_for_port  # noqa: E402
 from service.intake.inbox import ingest_files  # noqa: E402

@@ -172,3 +172,18 @@ def engine(settings):
 def reps(engine):
     """The reps of tests/corpus/CONVENTIONS.md."""
     return [save_rep(engine, email, name=name, timezone=tz, aliases=aliases) for email, name, tz, aliases in REPS]
+
+
+@pytest.fixture
+def app(settings, engine, reps, redis):
+    """The web app on this test's database, for Flask's test client."""
+    from service import create_app
+
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

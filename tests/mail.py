@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -20,3 +21,13 @@ def recap(n: int, *, sender: str = "Tom Baker <tom.baker@acme.example>", to: str
     message.set_content(body or f"Hi Jane,\n\nthanks for meeting #{n}. I understand the budget isn't there "
                                 "until Q3; happy to pick this up again then.\n\nTom\n")
     return message.as_bytes()
+
+
+def wait_until(condition, seconds: float, *, every: float = 0.05) -> None:
+    """Poll `condition` until it holds; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise AssertionError(f"not true after {seconds}s")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage

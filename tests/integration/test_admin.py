@@ -37,18 +37,6 @@ def _fresh_throttles():
 
 
 @pytest.fixture
-def app(settings, engine, reps, redis):
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def admin(engine) -> Admin:
     return create_admin(engine, ADMIN, PASSWORD)
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -15,7 +14,7 @@ from sqlmodel import Session, select
 from service.intake.lock import PollerLock
 from service.intake.mailbox import Mailbox
 from service.models import InboundMessage, OutboundEmail
-from tests.mail import recap
+from tests.mail import recap, wait_until
 
 
 def _env(settings, tmp_path, imap_url: str) -> dict:
@@ -41,7 +40,7 @@ def test_four_workers_and_two_pollers_read_everything_once_and_send_everything_o
     with open(tmp_path / "processes.log", "w") as log:
         processes = [_start("poll", env, log) for _ in range(2)] + [_start("worker", env, log) for _ in range(4)]
         try:
-            _wait(lambda: _summaries_sent(engine) == count, 120)
+            wait_until(lambda: _summaries_sent(engine) == count, 120)
         finally:
             for process in processes:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -69,11 +68,3 @@ def test_each_mailbox_has_its_own_poller_lock(settings, engine, redis, dovecot):
     assert all(lock.acquire_or_extend() for lock in locks)  # two teams' mailboxes poll side by side
     assert not rival.acquire_or_extend()  # a second poller of the same mailbox waits
 
-
-def _wait(condition, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not true after {seconds}s")

@@ -23,18 +23,6 @@ INTERNAL = ("Hi Jane,\n\nthanks for your time today. I'm afraid our demo did not
 
 
 @pytest.fixture
-def app(settings, engine, reps, redis):
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def outcome(engine, settings, reps) -> Outcome:
     """A lost meeting read from a real recap: cause on our side, so a debrief reminder is planned."""
     with Session(engine) as session:

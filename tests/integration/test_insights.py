@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from service import create_app, insights
+from service import insights
 from service.admins import create_admin
 from service.debriefs import Answers
 from service.models import Customer, Debrief, Outcome, OutcomeCustomer, Rep
@@ -73,18 +73,6 @@ def _win_after_recontact(session, settings, rep: Rep, now: datetime) -> None:
     session.add_all([recontact, won])
     session.flush()
     session.add(OutcomeCustomer(outcome_id=won.id, customer_id=customer.id))
-
-
-@pytest.fixture
-def app(settings, engine, reps):
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

@@ -8,23 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from service import create_app
 from service.models import Customer, OutboundEmail, Rep, Suppression
 from service.outbox.letters import manage_urls, unsubscribe_url
 from service.outcomes import new_outbound
 from service.tokens import Signer
-
-
-@pytest.fixture
-def app(settings, engine, reps, redis):
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

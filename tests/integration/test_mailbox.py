@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 
 from service.intake import inbox as inbox_module
 from service.intake.lock import PollerLock
-from service.intake.mailbox import PROCESSED, QUARANTINE, Mailbox
+from service.intake.mailbox import NETWORK_ERRORS, PROCESSED, QUARANTINE, Mailbox
 from service.models import InboundMessage, MailboxState
-from tests.mail import recap
+from tests.mail import recap, wait_until
 
 
 def _rows(engine) -> list[InboundMessage]:
@@ -139,7 +139,7 @@ def test_a_connection_cut_mid_fetch_loses_and_doubles_nothing(imap, engine, sett
     through_proxy = settings.with_overrides(imap_url=f"imap://{mailbox_user}:secret@127.0.0.1:{proxy.port}/INBOX",
                                             fetch_batch=10)
     mailbox = Mailbox(through_proxy, engine)
-    with pytest.raises(Exception):
+    with pytest.raises(NETWORK_ERRORS):
         mailbox.poll_once()
     assert proxy.cut
     mailbox.close()
@@ -218,10 +218,10 @@ def test_mail_appended_while_idling_is_picked_up_within_seconds(imap, engine, se
     runner = threading.Thread(target=mailbox.run, args=(stop,), daemon=True)
     runner.start()
     try:
-        _wait_for(lambda: mailbox.client is not None and mailbox.client._idle_tag is not None, 10)
+        wait_until(lambda: mailbox.client is not None and mailbox.client._idle_tag is not None, 10)
         imap.append("INBOX", recap(1))
         appended = time.monotonic()
-        _wait_for(lambda: len(_rows(engine)) == 1 and _rows(engine)[0].folder == PROCESSED, 10)
+        wait_until(lambda: len(_rows(engine)) == 1 and _rows(engine)[0].folder == PROCESSED, 10)
         print(f"picked up {time.monotonic() - appended:.2f}s after APPEND")
     finally:
         stop.set()
@@ -237,14 +237,6 @@ def test_only_one_poller_per_mailbox_holds_the_lock(redis):
     assert second.acquire_or_extend()
     assert PollerLock(redis, "other-mailbox").acquire_or_extend()  # each mailbox has its own lock
 
-
-def _wait_for(condition, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true after {seconds}s")
 
 
 def test_reading_in_worker_processes_gives_the_same_verdicts(imap, engine, settings, reps):

@@ -21,7 +21,7 @@ from service.outbox import schedule
 from service.outbox.admin import send_now
 from service.outcomes import new_outbound
 from service.suppression import suppress
-from tests.mail import recap
+from tests.mail import recap, wait_until
 
 LOST = ("Hi Jane,\n\nthanks for your time today. I understand the budget isn't there until next April; "
         "happy to pick this up again then.\n\nTom\n")
@@ -238,7 +238,7 @@ def test_kill_9_of_a_worker_mid_send_then_every_email_arrives_once_per_message_i
         schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
     worker = _worker_process(settings, tmp_path)
     try:
-        _wait(lambda: any(r.status == "sending" for r in rows(engine)), 30)
+        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     finally:
@@ -261,11 +261,3 @@ def _worker_process(settings, tmp_path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
                             stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
 
-
-def _wait(condition, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true after {seconds}s")
