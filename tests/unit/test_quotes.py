@@ -1,7 +1,6 @@
 """Quote stripping and forward reading: focused cases, then the corpus in tests/corpus/replies/."""
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -373,32 +372,22 @@ def test_forward_of_a_forward_returns_the_outer_one():
     assert forward.body == "Tom, yours."
 
 
-# --- speed and pathological input -------------------------------------------------------------------------------
-def test_thousand_typical_bodies_are_fast():
-    bodies = [_case_text(case) for case in CASES]
-    bodies = (bodies * (1000 // len(bodies) + 1))[:1000]
-    started = time.perf_counter()
-    for body in bodies:
-        strip_quotes(body)
-        find_forward(body)
-    assert time.perf_counter() - started < 1.0
+# --- pathological input (speed is measured in bench/quotes.py, not asserted here) ---------------------------------
+PATHOLOGICAL = {
+    "quoted-lines": "> quoted line that goes on a while\n" * 60_000,
+    "single-line": "x" * 2_000_000,
+    "on-wrote-line": "On " + "1 " * 1_000_000 + "wrote:",
+    "colons": "a:" * 1_000_000,
+    "prose": ("word " * 20 + "\n") * 20_000,
+    "from-lines": "".join(f"From: a{i}@b.example\n" for i in range(100_000)),  # every line a header candidate
+    "header-lines": "As she wrote:\n" * 150_000,  # every line a reply-header candidate
+}
 
 
-@pytest.mark.parametrize(
-    "body, seconds",
-    [
-        ("> quoted line that goes on a while\n" * 60_000, 1.0),
-        ("x" * 2_000_000, 1.0),
-        ("On " + "1 " * 1_000_000 + "wrote:", 1.0),
-        ("a:" * 1_000_000, 1.0),
-        (("word " * 20 + "\n") * 20_000, 2.0),
-        ("".join(f"From: a{i}@b.example\n" for i in range(100_000)), 3.0),  # every line a header-block candidate
-        ("As she wrote:\n" * 150_000, 3.0),  # every line a reply-header candidate
-    ],
-    ids=["quoted-lines", "single-line", "on-wrote-line", "colons", "prose", "from-lines", "header-lines"],
-)
-def test_huge_bodies_finish_quickly(body, seconds):
-    started = time.perf_counter()
-    strip_quotes(body)
+@pytest.mark.timeout(120)  # a hang guard against catastrophic backtracking, not a speed target
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_huge_pathological_bodies_are_read_to_the_end(name):
+    body = PATHOLOGICAL[name]
+    note = strip_quotes(body)
+    assert isinstance(note, str) and len(note) <= len(body)
     find_forward(body)
-    assert time.perf_counter() - started < seconds
