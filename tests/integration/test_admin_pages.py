@@ -25,7 +25,7 @@ from service.models import (
     Suppression,
 )
 from service.outcomes import current_policy, new_outbound
-from tests.integration.test_admin import _fresh_throttles, admin, app, client, csrf_token, logged_in  # noqa: F401
+from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 from tests.mail import recap
 
 
