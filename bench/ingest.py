@@ -103,7 +103,7 @@ def _end_to_end(folder: Path, dovecot: DovecotServer, intake_folder: str, worker
     """Keepwarm's own pass over a fresh database; readers warmed up first, as in a running poller."""
     settings = load_settings({"database_url": f"sqlite:///{folder}/bench-{workers}.db", "instance_dir": folder,
                               "intake_address": "followup@acme.example", "imap_url": dovecot.url(folder=intake_folder),
-                              "secret_key": "bench", "read_workers": workers}, environ={}, env_file=None)
+                              "secret_key": "bench-secret-0123456789abcdef", "read_workers": workers}, environ={}, env_file=None)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     save_rep(engine, "tom.baker@acme.example", name="Tom Baker", timezone="Europe/London")

@@ -7,8 +7,11 @@ Usage: .venv/bin/python bench/send.py [N_THROUGHPUT] [N_LATENESS]. Asserts nothi
 
 from __future__ import annotations
 
+import os
+import signal
 import smtplib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +20,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from redis import Redis
-from rq import SimpleWorker
 from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -62,23 +64,31 @@ def make_rows(engine, settings, n: int, due: datetime, offset: int) -> list[int]
         return [r.id for r in rows]
 
 
-def run_worker(services, until_sent: int, engine, timeout: float = 600) -> None:
-    """Keepwarm's worker class (SimpleWorker, with the scheduler) in burst rounds until everything is sent."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        SimpleWorker([services.queue("outbox")], connection=services.redis).work(
-            burst=True, with_scheduler=True, logging_level="WARNING")
-        with Session(engine) as session:
-            if len(session.exec(select(OutboundEmail.id).where(OutboundEmail.status == "sent")).all()) >= until_sent:
-                return
-        time.sleep(0.05)
+def run_worker(settings, until_sent: int, engine, timeout: float = 900) -> None:
+    """`keepwarm worker` as a separate process (as deployed), stopped once everything is sent."""
+    env = {**os.environ, **{f"KEEPWARM_{k.upper()}": str(getattr(settings, k)) for k in
+                            ("database_url", "redis_url", "smtp_url", "secret_key", "intake_address", "instance_dir")}}
+    worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(Path(settings.instance_dir) / "worker.log", "a"))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}): see {settings.instance_dir}/worker.log")
+            with Session(engine) as session:
+                if len(session.exec(select(OutboundEmail.id).where(OutboundEmail.status == "sent")).all()) >= until_sent:
+                    return
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
 
 
 def main(n_rate: int, n_late: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="kw-send-"))
     with RedisServer(folder / "redis") as redis_server, MailCatcher() as catcher:
         settings = load_settings({"database_url": f"sqlite:///{folder}/send.db", "instance_dir": folder,
-                                  "redis_url": redis_server.url, "smtp_url": catcher.url, "secret_key": "bench",
+                                  "redis_url": redis_server.url, "smtp_url": catcher.url, "secret_key": "bench-secret-0123456789abcdef",
                                   "intake_address": "followup@acme.example"}, environ={}, env_file=None)
         upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
@@ -90,7 +100,7 @@ def main(n_rate: int, n_late: int) -> None:
         for outbound_id in ids:
             enqueue_send(services, outbound_id, datetime.now(UTC) - timedelta(seconds=1))
         started = time.perf_counter()
-        run_worker(services, n_rate, engine)
+        run_worker(settings, n_rate, engine)
         rate = n_rate / (time.perf_counter() - started)
         print(f"Keepwarm worker, {n_rate} due emails:     {rate:8.1f} msgs/s")
         print(f"ratio worker / raw = {rate / raw:.2f} (target >= 0.7)")
@@ -103,7 +113,7 @@ def measure_lateness(services, engine, settings, catcher, n: int, offset: int) -
     ids = make_rows(engine, settings, n, due, offset)
     for outbound_id in ids:
         enqueue_send(services, outbound_id, due)
-    run_worker(services, offset + n, engine, timeout=900)
+    run_worker(settings, offset + n, engine, timeout=900)
     with Session(engine) as session:
         sent = session.exec(select(OutboundEmail.updated_at).where(OutboundEmail.id.in_(ids))).all()
     lateness = sorted((s - due).total_seconds() for s in sent)
