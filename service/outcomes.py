@@ -77,12 +77,6 @@ class _Batch:
 _OUTCOMES, _LINKS, _OUTBOUND = Outcome.__table__, OutcomeCustomer.__table__, OutboundEmail.__table__
 
 
-def record_outcome(session: Session, settings: Settings, inbound_id: int | None, reading: Reading,
-                   *, now: datetime | None = None) -> list[tuple[int, datetime]]:
-    """Record one accepted reading (see record_outcomes)."""
-    return record_outcomes(session, settings, [(inbound_id, reading)], now=now)
-
-
 def record_outcomes(session: Session, settings: Settings, items: list[tuple[int | None, Reading]],
                     *, now: datetime | None = None) -> list[tuple[int, datetime]]:
     """Store each outcome in order, replace older plans for its customers, plan its emails.

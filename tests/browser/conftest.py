@@ -30,21 +30,22 @@ def browser():
         chromium.close()
 
 
+def _page_at(browser, width: int, height: int):
+    page_context = browser.new_context(viewport={"width": width, "height": height})
+    yield page_context.new_page()
+    page_context.close()
+
+
 @pytest.fixture
 def phone(browser):
     """A page at a phone's size (390×844)."""
-    page_context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = page_context.new_page()
-    yield page
-    page_context.close()
+    yield from _page_at(browser, 390, 844)
 
 
 @pytest.fixture
 def desktop(browser):
-    page_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = page_context.new_page()
-    yield page
-    page_context.close()
+    """A page at a laptop's size (1280×900)."""
+    yield from _page_at(browser, 1280, 900)
 
 
 @pytest.fixture
