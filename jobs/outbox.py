@@ -10,10 +10,9 @@ from service.outbox.sender import send_outbound
 
 
 def send_email(outbound_id: int) -> str:
-    """Send one scheduled email (no-op unless it is due and still scheduled)."""
+    """Send this scheduled email when it is due, and every other email due by then."""
     job = get_current_job()
-    retries_left = job.retries_left if job is not None else None
-    return send_outbound(context.current(), outbound_id, retries_left=retries_left)
+    return send_outbound(context.current(), outbound_id, job_id=job.id if job is not None else None)
 
 
 def reconcile() -> int:

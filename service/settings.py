@@ -98,6 +98,8 @@ class Settings:
     fetch_batch: int = 200
     # Processes that read mail in parallel (0: one per core, at most 4; 1: read in the poller itself).
     read_workers: int = 0
+    # SMTP connections one worker sends over at once (most relays allow several per client; 1 sends one by one).
+    smtp_connections: int = 2
     # Processing attempts before a message is quarantined.
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
@@ -205,6 +207,7 @@ _PARSERS = {
     "idle_timeout": _integer,
     "fetch_batch": _integer,
     "read_workers": _integer,
+    "smtp_connections": _integer,
     "max_attempts": _integer,
     "max_message_bytes": _integer,
     "debrief_link_days": _integer,
@@ -248,6 +251,8 @@ def _finish(settings: Settings) -> Settings:
                 check()
             except SettingsError as exc:
                 raise SettingsError(f"KEEPWARM_{name.upper()}: {exc}") from None
+    if settings.smtp_connections < 1:
+        raise SettingsError("KEEPWARM_SMTP_CONNECTIONS: at least 1")
     return replace(settings, instance_dir=instance, database_url=database_url)
 
 

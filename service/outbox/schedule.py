@@ -6,8 +6,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from rq import Retry
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from sqlmodel import select
 
 from service.context import Services
@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 SEND_JOB = "jobs.outbox.send_email"
 SEND_TIMEOUT = 120
-# 4xx answers are retried after these many seconds; after the last one the row is marked failed.
+# 4xx answers are retried after these many seconds (the row is scheduled again, in the database, not by RQ's
+# Retry: a drained row has no job of its own to retry); after the last one the row is marked failed.
 RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
 # A row left in `sending` longer than this was abandoned by a crashed worker: it is sent again, same Message-ID.
 STALE_SENDING = timedelta(seconds=SEND_TIMEOUT * 2 + 60)
@@ -31,15 +32,42 @@ def job_id(outbound_id: int) -> str:
 
 
 def enqueue_send(services: Services, outbound_id: int, due_at: datetime) -> Job:
-    """Queue the send for due_at (aware UTC only); due now or past goes straight on the queue."""
+    """Queue the send to start LEAD before due_at (aware UTC only); due soon or past goes straight on the queue.
+
+    The job composes ahead and waits for due_at itself: it never sends early.
+    """
+    from service.outbox.sender import LEAD
+
     if due_at.tzinfo is None:
         raise ValueError("naive datetime: RQ would read it as the server's local time")
     queue = services.queue("outbox")
-    options = {"job_id": job_id(outbound_id), "job_timeout": SEND_TIMEOUT, "result_ttl": 86400,
-               "failure_ttl": 30 * 86400, "retry": Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)}
-    if due_at <= datetime.now(UTC):
+    options = {"job_id": job_id(outbound_id), "job_timeout": SEND_TIMEOUT, "result_ttl": 600,
+               "failure_ttl": 30 * 86400}
+    start = due_at - LEAD
+    if start <= datetime.now(UTC):
         return queue.enqueue(SEND_JOB, outbound_id, **options)
-    return queue.enqueue_at(due_at.astimezone(UTC), SEND_JOB, outbound_id, **options)
+    return queue.enqueue_at(start.astimezone(UTC), SEND_JOB, outbound_id, **options)
+
+
+def forget_jobs(services: Services, outbound_ids: list[int], *, keep: str | None = None) -> None:
+    """Take the jobs of rows already handled off Redis (queue, schedule), so they do not run for nothing.
+
+    Best effort: a job left behind finds its row no longer scheduled and only drains what else is due.
+    The job hashes are left to expire, since another worker may be running one right now.
+    """
+    queue = services.queue("outbox")
+    scheduled = ScheduledJobRegistry(queue=queue)
+    try:
+        with services.redis.pipeline(transaction=False) as pipe:
+            for outbound_id in outbound_ids:
+                name = job_id(outbound_id)
+                if name != keep:
+                    queue.remove(name, pipeline=pipe)
+                    scheduled.remove(name, pipeline=pipe)
+                    pipe.expire(Job.key_for(name), 600)
+            pipe.execute()
+    except Exception:  # Redis away: the leftover jobs are harmless
+        logger.warning("could not take %s handled jobs off Redis", len(outbound_ids), exc_info=True)
 
 
 def reconcile(services: Services, *, now: datetime | None = None) -> int:

@@ -1,13 +1,27 @@
-"""The send state machine: scheduled → sending (one conditional UPDATE) → sent | failed | canceled.
+"""Sending: due rows are claimed in batches, composed, sent over one reused SMTP connection, and recorded.
 
-Only the worker that wins the UPDATE sends. A crash after the SMTP server accepted the email leaves the row in
-`sending`; the reconciler sends it again later with the same Message-ID, which receivers dedupe.
+The state machine per row: scheduled → sending (claimed by one conditional UPDATE, so exactly one worker holds it)
+→ sent | failed | canceled, or back to scheduled for a later try after a 4xx.
+
+Every row keeps its own RQ job (`send-<id>`, started LEAD seconds before it is due). Whichever job runs first
+drains every row that is due: it claims them CLAIM_BATCH at a time, composes them before they are due, sends each
+when its moment comes (never early) and records them a few at a time. The jobs of the rows it handled are taken
+off Redis so they do not run for nothing. One job per email capped a worker at ~30 emails a second (RQ's own
+bookkeeping is ~7 ms a job); draining sends at the speed of the SMTP connection.
+
+A crash leaves the rows it held in `sending`; the reconciler revives them after STALE_SENDING and they are sent
+again with the same Message-ID, which receivers dedupe. At most RECORD_EVERY sent-but-unrecorded emails (plus
+the one in flight) can go out twice that way.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,7 +31,7 @@ from service.context import Services
 from service.db import session_scope
 from service.debriefs import reminder_moot
 from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
-from service.outbox.compose import Envelope, address, compose, reply_subject
+from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
 from service.outbox.letters import template_context, unsubscribe_url
 from service.outbox.templates import RenderError, render_email
 from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
@@ -25,84 +39,338 @@ from service.tokens import Signer
 
 logger = logging.getLogger(__name__)
 
-# RQ may start a scheduled job up to a second early (it rounds to whole seconds): wait that out, never send early.
+# A job runs this long before its row is due: the rows are claimed and composed ahead, then sent on the second
+# (2,000 emails due together take ~2 s to compose on one core).
+LEAD = timedelta(seconds=4)
+# A job that starts earlier than LEAD + this (the row was postponed after it was queued) leaves it to the new job.
 EARLY_WAIT_LIMIT = timedelta(seconds=15)
-_transports: dict[str, SmtpTransport] = {}
+CLAIM_BATCH = 50  # rows claimed by one UPDATE
+AHEAD = 40  # batches a worker claims and composes ahead of the senders (emails due together, composed early)
+RECORD_EVERY = 10  # sent rows recorded per transaction: what a crash can make go out twice
+OPT_OUT_REFRESH = 0.1  # seconds: how stale the senders' copy of new opt-outs may be when an email leaves
+DRAIN_SECONDS = 60  # one job drains at most this long, well inside its RQ timeout; other jobs go on after
+_local = threading.local()
+_pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def transport_for(services: Services) -> SmtpTransport:
-    """One SMTP connection per worker process, reused across sends."""
+    """One SMTP connection per sender thread, reused across sends."""
+    transports = _local.__dict__.setdefault("transports", {})
     key = services.settings.smtp_url or ""
-    if key not in _transports:
-        _transports[key] = SmtpTransport(services.settings.smtp())
-    return _transports[key]
+    if key not in transports:
+        transports[key] = SmtpTransport(services.settings.smtp())
+    return transports[key]
 
 
-def send_outbound(services: Services, outbound_id: int, *, retries_left: int | None = None) -> str:
-    """Send one row if it is due and still scheduled; returns what happened."""
-    due_at = _due_at(services, outbound_id)
-    if due_at is None:
-        return "missing"
-    wait = (due_at - datetime.now(UTC)).total_seconds()
-    if wait > EARLY_WAIT_LIMIT.total_seconds():
-        return "not due"  # postponed after it was queued: the job for the new time is already scheduled
+def _senders(size: int) -> ThreadPoolExecutor:
+    """The worker's sender threads, alive as long as the process, each keeping its own SMTP connection."""
+    if size not in _pools:
+        _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="smtp")
+    return _pools[size]
+
+
+def send_outbound(services: Services, outbound_id: int, *, job_id: str | None = None) -> str:
+    """The job of one row: wait until LEAD before it is due, then send it and every other due row."""
+    with session_scope(services.engine) as session:
+        row = session.get(OutboundEmail, outbound_id)
+        due_at = row.due_at if row else None
+    if due_at is not None:
+        wait = (due_at - LEAD - datetime.now(UTC)).total_seconds()
+        if wait > EARLY_WAIT_LIMIT.total_seconds():
+            return "not due"  # postponed after it was queued: the job for the new time is already scheduled
+        if wait > 0:
+            time.sleep(wait)
+    tally = drain(services, skip_job=job_id)
+    return ", ".join(f"{n} {status}" for status, n in sorted(tally.items())) or "nothing due"
+
+
+def drain(services: Services, *, skip_job: str | None = None, seconds: float = DRAIN_SECONDS) -> Counter:
+    """Send every row due within LEAD, batch after batch, for at most `seconds`; returns how each row ended.
+
+    Batches go to `smtp_connections` sender threads, each email waiting there for its moment, while this thread
+    claims and composes the next batches (up to AHEAD of them): composing is CPU, sending is mostly waiting for
+    the SMTP server, so the two overlap, and emails due together are composed before they are due.
+    """
+    tally: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    senders = _senders(services.settings.smtp_connections)
+    window: deque[tuple[Batch, list]] = deque()  # batches handed to the senders, oldest first
+    opt_outs = OptOuts(services)
+    more = True
+    try:
+        while window or more:
+            if more and len(window) < AHEAD and not (window and _done(window[0][1])):
+                batch = _next_batch(services) if time.monotonic() < deadline else Batch()
+                if batch.claimed:
+                    window.append((batch, _start(services, batch, senders, opt_outs)))
+                else:
+                    more = False
+                continue
+            batch, in_flight = window[0]
+            _settle(services, batch, in_flight)
+            window.popleft()
+            tally.update(batch.outcomes)
+            _after(services, batch, skip_job)
+    finally:
+        for batch, in_flight in window:  # interrupted: sent ones recorded, untouched ones released
+            _abandon(services, batch, in_flight)
+    return tally
+
+
+def _done(in_flight: list[tuple[Ready, Future]]) -> bool:
+    return all(future.done() for _item, future in in_flight)
+
+
+def _next_batch(services: Services) -> Batch:
+    claimed = claim(services, until=datetime.now(UTC) + LEAD)
+    return prepare(services, claimed) if claimed else Batch()
+
+
+def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
+    """The handled rows' jobs off Redis first, then the jobs for retries and rep notices."""
+    from service.outbox.schedule import enqueue_send, forget_jobs
+
+    forget_jobs(services, batch.claimed, keep=skip_job)
+    for outbound_id, due_at in batch.follow_ups:
+        try:
+            enqueue_send(services, outbound_id, due_at)
+        except Exception:  # Redis down: the reconciler enqueues it from the database
+            logger.exception("outbound %s: not enqueued now; the reconciler will", outbound_id)
+
+
+def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> list[int]:
+    """scheduled → sending for up to `limit` rows due by `until`, in one conditional UPDATE; returns the ids won.
+
+    On PostgreSQL the candidates are picked with SKIP LOCKED, so workers draining at once take different rows.
+    """
+    due = (select(OutboundEmail.id).where(OutboundEmail.status == "scheduled", OutboundEmail.due_at <= until)
+           .order_by(OutboundEmail.due_at, OutboundEmail.id).limit(limit))
+    if services.engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    now = datetime.now(UTC)
+    with session_scope(services.engine) as session:
+        won = session.execute(sa.update(OutboundEmail)
+                              .where(OutboundEmail.id.in_(due.scalar_subquery()), OutboundEmail.status == "scheduled")
+                              .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now)
+                              .returning(OutboundEmail.id))
+        return [r[0] for r in won]
+
+
+# ---------------------------------------------------------------------------------------------------- a batch
+
+
+@dataclass
+class Ready:
+    """One composed email, waiting for its moment."""
+
+    id: int
+    due_at: datetime
+    to_address: str
+    customer_id: int | None
+    message: Outgoing
+
+
+@dataclass
+class Batch:
+    claimed: list[int] = field(default_factory=list)
+    ready: list[Ready] = field(default_factory=list)
+    outcomes: Counter = field(default_factory=Counter)
+    follow_ups: list[tuple[int, datetime]] = field(default_factory=list)  # (id, when) to put on RQ
+
+
+def prepare(services: Services, ids: list[int]) -> Batch:
+    """Load and compose the claimed rows; what must not go (opt-out, moot, broken) is settled here."""
+    batch = Batch(claimed=list(ids))
+    with session_scope(services.engine) as session:
+        rows = list(session.exec(select(OutboundEmail).where(OutboundEmail.id.in_(ids))
+                                 .order_by(OutboundEmail.due_at, OutboundEmail.id)))
+        loaded = _preload(session, rows)  # noqa: F841  (kept alive: see _preload)
+        suppressed = _suppressed(session, [r.to_address for r in rows])
+        templates: dict = {}
+        for row in rows:
+            blocked = _blocked(session, row, suppressed) or reminder_moot(session, row)
+            if blocked:
+                batch.outcomes[_finish(row, "canceled", canceled_reason=blocked)] += 1
+                continue
+            try:
+                message = _compose(session, row, services, templates)
+            except (RenderError, ValueError) as error:  # even the shipped default failed, or an address is junk
+                logger.error("outbound %s cannot be composed: %s", row.id, error)
+                batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000])] += 1
+                continue
+            batch.ready.append(Ready(row.id, row.due_at, row.to_address, row.customer_id, message))
+    return batch
+
+
+def deliver(services: Services, batch: Batch) -> None:
+    """Send one prepared batch and wait for it (drain overlaps this with composing the next one)."""
+    _settle(services, batch, _start(services, batch, _senders(services.settings.smtp_connections)))
+
+
+def _start(services: Services, batch: Batch, senders: ThreadPoolExecutor,
+           opt_outs: OptOuts | None = None) -> list[tuple[Ready, Future]]:
+    """Hand the batch to the sender threads in due order; each email waits for its own moment."""
+    opt_outs = opt_outs or OptOuts(services)
+    dead: set[int] = set()  # customers found undeliverable in this batch
+    return [(item, senders.submit(_send_one, services, item, opt_outs, dead)) for item in batch.ready]
+
+
+def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]) -> tuple[str, object]:
+    """In a sender thread: wait until due, look at the opt-outs once more, send; returns (verdict, detail)."""
+    _wait_until(item.due_at)
+    if item.customer_id is not None and opt_outs.stopped(item.to_address):
+        return "canceled", "suppressed"
+    if item.customer_id is not None and item.customer_id in dead:
+        return "canceled", "undeliverable"
+    try:
+        transport_for(services).send(item.message, item.to_address)
+    except TransientSendError as error:
+        return "transient", error
+    except PermanentSendError as error:
+        if item.customer_id is not None:
+            dead.add(item.customer_id)
+        return "permanent", error
+    return "sent", datetime.now(UTC)
+
+
+def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
+    """Record each verdict in due order: sends RECORD_EVERY at a time, 4xx back to scheduled, 5xx failed."""
+    sent: list[dict] = []
+    done = 0
+    try:
+        for item, future in in_flight:
+            verdict, detail = future.result()
+            done += 1
+            if verdict == "sent":
+                sent.append({"b_id": item.id, "b_at": detail})
+                if len(sent) >= RECORD_EVERY:
+                    _record_sent(services, sent, batch)
+                    sent = []
+            elif verdict == "canceled":
+                _settle_row(services, item.id, batch, "canceled", canceled_reason=detail)
+            elif verdict == "transient":
+                _transient(services, item.id, detail, batch)
+            else:
+                _permanent(services, item.id, detail, batch)
+    finally:
+        _record_sent(services, sent, batch)
+        if done < len(in_flight):
+            _abandon(services, batch, in_flight[done:])
+
+
+def _abandon(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
+    """Interrupted (timeout, shutdown, a database error): what was sent is recorded, what never started goes
+    back to scheduled, and what was on the wire stays `sending` for the reconciler (same Message-ID)."""
+    untried = [item.id for item, future in in_flight if future.cancel()]
+    sent = [{"b_id": item.id, "b_at": future.result()[1]} for item, future in in_flight
+            if future.done() and not future.cancelled() and future.exception() is None
+            and future.result()[0] == "sent"]
+    _record_sent(services, sent, batch)
+    _release(services, untried)
+
+
+def _wait_until(moment: datetime) -> None:
+    """Never early: sleep until the row is due."""
+    wait = (moment - datetime.now(UTC)).total_seconds()
     if wait > 0:
         time.sleep(wait)
-    if not _claim(services, outbound_id):
-        return "not scheduled"
-    return _deliver(services, outbound_id, retries_left)
 
 
-def _due_at(services: Services, outbound_id: int) -> datetime | None:
+def _record_sent(services: Services, sent: list[dict], batch: Batch) -> None:
+    if not sent:
+        return
+    table = OutboundEmail.__table__
     with session_scope(services.engine) as session:
-        row = session.get(OutboundEmail, outbound_id)
-        return row.due_at if row else None
+        session.connection().execute(
+            table.update().where(table.c.id == sa.bindparam("b_id"), table.c.status == "sending")
+            .values(status="sent", sent_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")), sent)
+    batch.outcomes["sent"] += len(sent)
+    logger.info("sent %s emails: %s", len(sent), ", ".join(str(s["b_id"]) for s in sent))
 
 
-def _claim(services: Services, outbound_id: int) -> bool:
-    """scheduled → sending in one conditional UPDATE: exactly one worker wins."""
+def _release(services: Services, ids: list[int]) -> None:
+    """Claimed but never tried: back to scheduled, the claim not counted as an attempt."""
+    if ids:
+        with session_scope(services.engine) as session:
+            session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_(ids),
+                                                           OutboundEmail.status == "sending")
+                            .values(status="scheduled", attempts=OutboundEmail.attempts - 1,
+                                    updated_at=datetime.now(UTC)))
+
+
+def _settle_row(services: Services, outbound_id: int, batch: Batch, status: str, **values) -> None:
     with session_scope(services.engine) as session:
-        result = session.execute(sa.update(OutboundEmail).where(
-            OutboundEmail.id == outbound_id, OutboundEmail.status == "scheduled")
-            .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=datetime.now(UTC)))
-        return result.rowcount == 1
+        batch.outcomes[_finish(session.get(OutboundEmail, outbound_id), status, **values)] += 1
 
 
-def _deliver(services: Services, outbound_id: int, retries_left: int | None) -> str:
-    with session_scope(services.engine) as session:
-        row = session.get(OutboundEmail, outbound_id)
-        blocked = blocked_reason(session, row) or reminder_moot(session, row)
-        if blocked:
-            return _finish(session, row, "canceled", canceled_reason=blocked)
-        try:
-            message = _compose(session, row, services)
-        except (RenderError, ValueError) as error:  # even the shipped default failed, or an address is junk
-            logger.error("outbound %s cannot be composed: %s", outbound_id, error)
-            return _finish(session, row, "failed", last_error=f"cannot compose: {error}"[:1000])
-    try:
-        transport_for(services).send(message, row.to_address)
-    except TransientSendError as error:
-        return _transient(services, outbound_id, error, retries_left)
-    except PermanentSendError as error:
-        return _permanent(services, outbound_id, error)
-    with session_scope(services.engine) as session:
-        return _finish(session, session.get(OutboundEmail, outbound_id), "sent", sent_at=datetime.now(UTC))
+# ---------------------------------------------------------------------------------------------------- opt-outs
 
 
-def blocked_reason(session: Session, row: OutboundEmail) -> str | None:
+def _blocked(session: Session, row: OutboundEmail, suppressed: set[str]) -> str | None:
     """Opt-outs are absolute: a suppressed or undeliverable customer address gets nothing, ever."""
     if row.customer_id is None:
         return None
-    if session.exec(select(Suppression.id).where(Suppression.email == row.to_address.lower())).first():
+    if row.to_address.lower() in suppressed:
         return "suppressed"
     customer = session.get(Customer, row.customer_id)
     return "undeliverable" if customer and customer.undeliverable else None
 
 
-def _compose(session: Session, row: OutboundEmail, services: Services):
+def _suppressed(session: Session, addresses: list[str]) -> set[str]:
+    wanted = sorted({a.lower() for a in addresses})
+    return set(session.exec(select(Suppression.email).where(Suppression.email.in_(wanted)))) if wanted else set()
+
+
+class OptOuts:
+    """Opt-outs as the sender threads see them, so one that arrives after an email was composed still stops it.
+
+    Composing checked the whole list; after that, only the addresses added since are fetched, at most every
+    OPT_OUT_REFRESH seconds (one small query for every thread, instead of one per email).
+    """
+
+    MARGIN = timedelta(seconds=60)  # a suppression committed this long after its created_at is still seen
+
+    def __init__(self, services: Services):
+        self.services, self.lock = services, threading.Lock()
+        self.addresses: set[str] = set()
+        self.since, self.checked = datetime.now(UTC), time.monotonic()
+
+    def stopped(self, address: str) -> bool:
+        if time.monotonic() - self.checked > OPT_OUT_REFRESH:
+            with self.lock:
+                if time.monotonic() - self.checked > OPT_OUT_REFRESH:
+                    self._refresh()
+        return address.lower() in self.addresses
+
+    def _refresh(self) -> None:
+        now = datetime.now(UTC)
+        with session_scope(self.services.engine) as session:
+            self.addresses.update(session.exec(select(Suppression.email)
+                                               .where(Suppression.created_at >= self.since - self.MARGIN)))
+        self.since, self.checked = now, time.monotonic()
+
+
+# ---------------------------------------------------------------------------------------------------- composing
+
+
+def _preload(session: Session, rows: list[OutboundEmail]) -> list:
+    """Reps, outcomes and customers of the batch in three queries; session.get then finds them in memory.
+
+    The session's identity map holds objects weakly: the caller keeps the returned list alive for the batch.
+    """
+    loaded = []
+    for model, ids in ((Rep, {r.rep_id for r in rows}), (Outcome, {r.outcome_id for r in rows} - {None}),
+                       (Customer, {r.customer_id for r in rows} - {None})):
+        if ids:
+            loaded += session.exec(select(model).where(model.id.in_(sorted(ids))))
+    return loaded
+
+
+def _compose(session: Session, row: OutboundEmail, services: Services, templates: dict):
     context = template_context(session, row, services.settings)
-    rendered = render_email(session, row.kind, row.variant, row.language, context)
-    return compose(_envelope(session, row, services), _threaded(session, row, rendered))
+    rendered = render_email(session, row.kind, row.variant, row.language, context, cache=templates)
+    return compose(_envelope(session, row, services, context["links"]["unsubscribe"]),
+                   _threaded(session, row, rendered))
 
 
 def _threaded(session: Session, row: OutboundEmail, rendered):
@@ -113,7 +381,7 @@ def _threaded(session: Session, row: OutboundEmail, rendered):
     return rendered
 
 
-def _envelope(session: Session, row: OutboundEmail, services: Services) -> Envelope:
+def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscribe: str | None) -> Envelope:
     settings = services.settings
     rep = session.get(Rep, row.rep_id)
     outcome = session.get(Outcome, row.outcome_id) if row.outcome_id else None
@@ -127,7 +395,7 @@ def _envelope(session: Session, row: OutboundEmail, services: Services) -> Envel
         message_id=row.message_id, date=datetime.now(UTC),
         in_reply_to=thread.thread_message_id if thread else None,
         references=tuple(thread.thread_references) if thread else (),
-        unsubscribe_url=unsubscribe_url(Signer(settings), row.to_address) if to_customer else None,
+        unsubscribe_url=(unsubscribe or unsubscribe_url(Signer(settings), row.to_address)) if to_customer else None,
         unsubscribe_mailto=_unsubscribe_mailto(settings) if to_customer else None)
 
 
@@ -136,28 +404,35 @@ def _unsubscribe_mailto(settings) -> str:
     return f"mailto:{local}+unsubscribe@{domain}?subject=unsubscribe"
 
 
-def _transient(services: Services, outbound_id: int, error: Exception, retries_left: int | None) -> str:
-    """4xx: back to scheduled and let RQ's Retry try again; after the last retry it is a failure."""
+# ---------------------------------------------------------------------------------------------------- failures
+
+
+def _transient(services: Services, outbound_id: int, error: Exception, batch: Batch) -> None:
+    """4xx or a dropped connection: scheduled again after the next back-off interval; then, failed."""
+    from service.outbox.schedule import RETRY_INTERVALS
+
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        if retries_left == 0:
-            return _finish(session, row, "failed", last_error=f"gave up after {row.attempts} tries: {error}")
-        row.status, row.last_error, row.updated_at = "scheduled", str(error)[:1000], datetime.now(UTC)
+        if row.attempts > len(RETRY_INTERVALS):
+            batch.outcomes[_finish(row, "failed", last_error=f"gave up after {row.attempts} tries: {error}"[:1000])] += 1
+            return
+        now = datetime.now(UTC)
+        row.status, row.last_error, row.updated_at = "scheduled", str(error)[:1000], now
+        row.due_at = now + timedelta(seconds=RETRY_INTERVALS[row.attempts - 1])
+        batch.follow_ups.append((row.id, row.due_at))
+    batch.outcomes["retry"] += 1
     logger.warning("outbound %s: temporary failure, will retry: %s", outbound_id, error)
-    raise error
 
 
-def _permanent(services: Services, outbound_id: int, error: PermanentSendError) -> str:
+def _permanent(services: Services, outbound_id: int, error: PermanentSendError, batch: Batch) -> None:
     """5xx: failed for good; the address is marked undeliverable and the rep is told."""
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        _finish(session, row, "failed", last_error=str(error)[:1000])
+        batch.outcomes[_finish(row, "failed", last_error=str(error)[:1000])] += 1
         if row.customer_id is not None:
             _mark_undeliverable(session, row, str(error))
             notice = _notice_rep(session, row, str(error), services)
-    if row.customer_id is not None:
-        enqueue_notice(services, notice)
-    return "failed"
+            batch.follow_ups.append((notice.id, notice.due_at))
 
 
 def _mark_undeliverable(session: Session, row: OutboundEmail, error: str) -> None:
@@ -168,7 +443,7 @@ def _mark_undeliverable(session: Session, row: OutboundEmail, error: str) -> Non
         pending.status, pending.canceled_reason = "canceled", "undeliverable"
 
 
-def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Services) -> int:
+def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Services) -> OutboundEmail:
     from service.outcomes import new_outbound
 
     rep = session.get(Rep, row.rep_id)
@@ -177,19 +452,10 @@ def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Serv
     notice.notice = {"address": row.to_address, "error": error[:500]}
     session.add(notice)
     session.flush()
-    return notice.id
+    return notice
 
 
-def enqueue_notice(services: Services, notice_id: int) -> None:
-    from service.outbox.schedule import enqueue_send
-
-    try:
-        enqueue_send(services, notice_id, datetime.now(UTC))
-    except Exception:  # Redis down: the reconciler enqueues it from the database
-        logger.exception("outbound %s: not enqueued now; the reconciler will", notice_id)
-
-
-def _finish(session: Session, row: OutboundEmail, status: str, **values) -> str:
+def _finish(row: OutboundEmail, status: str, **values) -> str:
     row.status, row.updated_at = status, datetime.now(UTC)
     for name, value in values.items():
         setattr(row, name, value)

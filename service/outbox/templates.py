@@ -129,10 +129,20 @@ def versions(session: Session, kind: str, variant: str, language: str) -> list[E
     return list(session.exec(query.order_by(EmailTemplate.version.desc())))
 
 
-def render_email(session: Session, kind: str, variant: str, language: str, context: dict) -> Rendered:
-    """The newest version that renders; a broken one is skipped (and marked) so sending never blocks."""
+def render_email(session: Session, kind: str, variant: str, language: str, context: dict, *,
+                 cache: dict | None = None) -> Rendered:
+    """The newest version that renders; a broken one is skipped (and marked) so sending never blocks.
+
+    `cache` (a dict the caller keeps for one batch) saves looking the versions up again for the same key.
+    """
     language = language if language in LANGUAGES else "en"
-    for version in versions(session, kind, variant, language):
+    key = (kind, variant, language)
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = versions(session, kind, variant, language)
+        if cache is not None:
+            cache[key] = found
+    for version in found:
         try:
             subject, text, html = render_source(TemplateSource(version.subject, version.text, version.html), context)
         except RenderError as error:

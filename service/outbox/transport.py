@@ -7,8 +7,8 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 
+from service.outbox.compose import Outgoing
 from service.settings import ServerURL
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,10 @@ class SmtpTransport:
     _connection: smtplib.SMTP | None = None
     _last_used: float = 0.0
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Outgoing, recipient: str) -> None:
         """Deliver to one recipient, or raise Transient/PermanentSendError."""
         try:
-            refused = self._connected().send_message(message, to_addrs=[recipient])
+            refused = self._connected().sendmail(message.sender, [recipient], message.data)
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             self._raise_for(code, text)
