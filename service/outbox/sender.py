@@ -95,14 +95,14 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
     deadline = time.monotonic() + seconds
     senders = _senders(services.settings.smtp_connections)
     window: deque[tuple[Batch, list]] = deque()  # batches handed to the senders, oldest first
-    opt_outs = OptOuts(services)
+    opt_outs, stop = OptOuts(services), threading.Event()
     more = True
     try:
         while window or more:
             if more and len(window) < AHEAD and not (window and _done(window[0][1])):
                 batch = _next_batch(services) if time.monotonic() < deadline else Batch()
                 if batch.claimed:
-                    window.append((batch, _start(services, batch, senders, opt_outs)))
+                    window.append((batch, _start(services, batch, senders, opt_outs, stop)))
                 else:
                     more = False
                 continue
@@ -112,8 +112,13 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
             tally.update(batch.outcomes)
             _after(services, batch, skip_job)
     finally:
-        for batch, in_flight in window:  # interrupted: sent ones recorded, untouched ones released
-            _abandon(services, batch, in_flight)
+        # Interrupted (job timeout, shutdown, a database error): emails still waiting for their moment are called
+        # back and released to scheduled, what was sent is recorded, and what was on the wire finishes first.
+        stop.set()
+        for batch, in_flight in window:
+            for _item, future in in_flight:
+                future.cancel()
+            _settle(services, batch, in_flight)
     return tally
 
 
@@ -202,22 +207,19 @@ def prepare(services: Services, ids: list[int]) -> Batch:
     return batch
 
 
-def deliver(services: Services, batch: Batch) -> None:
-    """Send one prepared batch and wait for it (drain overlaps this with composing the next one)."""
-    _settle(services, batch, _start(services, batch, _senders(services.settings.smtp_connections)))
-
-
-def _start(services: Services, batch: Batch, senders: ThreadPoolExecutor,
-           opt_outs: OptOuts | None = None) -> list[tuple[Ready, Future]]:
-    """Hand the batch to the sender threads in due order; each email waits for its own moment."""
-    opt_outs = opt_outs or OptOuts(services)
+def _start(services: Services, batch: Batch, senders: ThreadPoolExecutor, opt_outs: OptOuts,
+           stop: threading.Event) -> list[tuple[Ready, Future]]:
+    """Hand the batch to the sender threads in due order; each email waits there for its own moment."""
     dead: set[int] = set()  # customers found undeliverable in this batch
-    return [(item, senders.submit(_send_one, services, item, opt_outs, dead)) for item in batch.ready]
+    return [(item, senders.submit(_send_one, services, item, opt_outs, dead, stop)) for item in batch.ready]
 
 
-def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]) -> tuple[str, object]:
+def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int],
+              stop: threading.Event) -> tuple[str, object]:
     """In a sender thread: wait until due, look at the opt-outs once more, send; returns (verdict, detail)."""
-    _wait_until(item.due_at)
+    wait = (item.due_at - datetime.now(UTC)).total_seconds()
+    if stop.wait(wait) if wait > 0 else stop.is_set():
+        return "released", None  # the drain was interrupted before this email's moment
     if item.customer_id is not None and opt_outs.stopped(item.to_address):
         return "canceled", "suppressed"
     if item.customer_id is not None and item.customer_id in dead:
@@ -234,58 +236,43 @@ def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]
 
 
 def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
-    """Record each verdict in due order: sends RECORD_EVERY at a time, 4xx back to scheduled, 5xx failed."""
-    sent: list[dict] = []
-    done = 0
+    """Record each verdict in due order (sends RECORD_EVERY at a time, 4xx back to scheduled, 5xx failed),
+    taking each off `in_flight` once recorded, so an interrupted settle can be finished later."""
+    sent: list[tuple[Ready, Future]] = []
     try:
-        for item, future in in_flight:
-            verdict, detail = future.result()
-            done += 1
+        while in_flight:
+            item, future = in_flight[0]
+            verdict, detail = ("released", None) if future.cancelled() else future.result()
             if verdict == "sent":
-                sent.append({"b_id": item.id, "b_at": detail})
+                sent.append(in_flight.pop(0))
                 if len(sent) >= RECORD_EVERY:
                     _record_sent(services, sent, batch)
                     sent = []
+                continue
+            if verdict == "released":
+                _release(services, [item.id])
             elif verdict == "canceled":
                 _settle_row(services, item.id, batch, "canceled", canceled_reason=detail)
             elif verdict == "transient":
                 _transient(services, item.id, detail, batch)
             else:
                 _permanent(services, item.id, detail, batch)
+            in_flight.pop(0)
     finally:
         _record_sent(services, sent, batch)
-        if done < len(in_flight):
-            _abandon(services, batch, in_flight[done:])
 
 
-def _abandon(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
-    """Interrupted (timeout, shutdown, a database error): what was sent is recorded, what never started goes
-    back to scheduled, and what was on the wire stays `sending` for the reconciler (same Message-ID)."""
-    untried = [item.id for item, future in in_flight if future.cancel()]
-    sent = [{"b_id": item.id, "b_at": future.result()[1]} for item, future in in_flight
-            if future.done() and not future.cancelled() and future.exception() is None
-            and future.result()[0] == "sent"]
-    _record_sent(services, sent, batch)
-    _release(services, untried)
-
-
-def _wait_until(moment: datetime) -> None:
-    """Never early: sleep until the row is due."""
-    wait = (moment - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        time.sleep(wait)
-
-
-def _record_sent(services: Services, sent: list[dict], batch: Batch) -> None:
+def _record_sent(services: Services, sent: list[tuple[Ready, Future]], batch: Batch) -> None:
     if not sent:
         return
     table = OutboundEmail.__table__
+    values = [{"b_id": item.id, "b_at": future.result()[1]} for item, future in sent]
     with session_scope(services.engine) as session:
         session.connection().execute(
             table.update().where(table.c.id == sa.bindparam("b_id"), table.c.status == "sending")
-            .values(status="sent", sent_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")), sent)
+            .values(status="sent", sent_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")), values)
     batch.outcomes["sent"] += len(sent)
-    logger.info("sent %s emails: %s", len(sent), ", ".join(str(s["b_id"]) for s in sent))
+    logger.info("sent %s emails: %s", len(sent), ", ".join(str(item.id) for item, _future in sent))
 
 
 def _release(services: Services, ids: list[int]) -> None:

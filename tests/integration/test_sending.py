@@ -1,0 +1,121 @@
+"""The draining sender: one job sends every due email, composed ahead, each at its moment, over several SMTP
+connections; opt-outs stop an email up to its moment; an interrupted drain gives back what it had not sent.
+
+Real Redis + RQ, real SMTP (aiosmtpd), the test database (SQLite, or PostgreSQL in the second run).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
+from sqlmodel import Session
+
+from service import context
+from service.models import OutboundEmail
+from service.outbox import schedule, sender
+from service.suppression import suppress
+from tests.integration.test_outbox import _due_rows, caught_ids, rows, work
+from tests.mail import wait_until
+
+
+def test_one_job_sends_every_due_email_and_takes_the_other_jobs_off_redis(engine, settings, reps, redis, smtp):
+    ids = _due_rows(engine, settings, 120)
+    for outbound_id in ids:
+        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
+    queue = context.current().queue("outbox")
+    work(redis)
+    assert {r.status for r in rows(engine)} == {"sent"}
+    assert Counter(caught_ids(smtp)) == Counter({r.message_id: 1 for r in rows(engine)})
+    assert len(queue) == 0 and len(ScheduledJobRegistry(queue=queue)) == 0
+    assert len(FinishedJobRegistry(queue=queue)) < 10  # the first job drained nearly all of them
+
+
+def test_emails_due_together_are_composed_ahead_and_none_leaves_early(engine, settings, reps, redis, smtp):
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    ids = _due_rows(engine, settings, 60, when=due)
+    for outbound_id in ids:
+        schedule.enqueue_send(context.current(), outbound_id, due)
+    work(redis)  # the jobs start LEAD early: they claim, compose, and wait for the second
+    sent = rows(engine)
+    assert {r.status for r in sent} == {"sent"} and len(smtp.caught) == 60
+    assert all(r.sent_at >= due for r in sent)
+    assert all(r.attempts == 1 for r in sent)
+
+
+def test_an_opt_out_that_arrives_while_an_email_waits_for_its_moment_stops_it(engine, settings, reps, redis, smtp):
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    first, second = _due_rows(engine, settings, 2, when=due)
+    drained = []
+    drainer = threading.Thread(target=lambda: drained.append(sender.drain(context.current())))
+    drainer.start()
+    wait_until(lambda: {r.status for r in rows(engine)} == {"sending"}, 10)  # claimed and composed
+    with Session(engine) as session:
+        suppress(session, "c0@client.example", "unsubscribe link")
+        session.commit()
+    drainer.join(30)
+    assert drained == [Counter({"sent": 1, "canceled": 1})]
+    assert [c.recipients for c in smtp.caught] == [["c1@client.example"]]
+    assert (rows(engine, id=first)[0].status, rows(engine, id=first)[0].canceled_reason) == ("canceled", "suppressed")
+
+
+def test_an_interrupted_drain_gives_back_what_it_had_not_sent(engine, settings, reps, redis, smtp):
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    ids = _due_rows(engine, settings, 5, when=due)
+    # RQ's job timeout interrupts the drain while its emails wait for their moment.
+    context.current().queue("outbox").enqueue(schedule.SEND_JOB, ids[0], job_id=schedule.job_id(ids[0]),
+                                              job_timeout=1)
+    work(redis)
+    assert [(r.status, r.attempts) for r in rows(engine)] == [("scheduled", 0)] * 5
+    assert smtp.caught == []
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)  # nothing sent behind our back
+    assert smtp.caught == []
+    assert schedule.reconcile(context.current()) == 5  # their jobs are gone with the drain: rebuilt from the rows
+    work(redis)
+    assert Counter(caught_ids(smtp)) == Counter({r.message_id: 1 for r in rows(engine)})
+
+
+def test_a_550_for_one_email_of_a_customer_cancels_the_next_one_in_the_same_batch(
+        engine, settings, reps, redis, smtp):
+    first, second = _due_rows(engine, settings, 2)
+    with Session(engine) as session:  # both rows to the same customer
+        row = session.get(OutboundEmail, second)
+        row.to_address, row.customer_id = "c0@client.example", session.get(OutboundEmail, first).customer_id
+        session.commit()
+    context.configure(settings.with_overrides(smtp_connections=1))
+    smtp.script("c0@client.example", ["550 5.1.1 no such user"])
+    sender.drain(context.current())
+    statuses = {r.id: (r.status, r.canceled_reason) for r in rows(engine) if r.id in (first, second)}
+    assert statuses == {first: ("failed", None), second: ("canceled", "undeliverable")}
+
+
+@pytest.mark.slow
+def test_three_worker_processes_draining_at_once_send_each_email_once(engine, settings, reps, redis, smtp, tmp_path):
+    due = datetime.now(UTC) + timedelta(seconds=6)
+    ids = _due_rows(engine, settings, 300, when=due)
+    for outbound_id in ids:
+        schedule.enqueue_send(context.current(), outbound_id, due)
+    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": settings.redis_url,
+           "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
+           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path)}
+    with open(tmp_path / "workers.log", "w") as log:
+        workers = [subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True) for _ in range(3)]
+        try:
+            wait_until(lambda: all(r.status == "sent" for r in rows(engine)), 120)
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGTERM)
+            for worker in workers:
+                worker.wait(60)
+    delivered = Counter(caught_ids(smtp))
+    assert delivered == Counter({r.message_id: 1 for r in rows(engine)})
+    assert all(r.sent_at >= due for r in rows(engine))
