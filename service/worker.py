@@ -1,10 +1,13 @@
-"""The RQ worker: our queues, the scheduler, the periodic reconciler, and a clean shutdown on SIGTERM."""
+"""The RQ worker: our queues, the scheduler, the periodic reconciler, leases on the emails being sent, a clean
+shutdown on SIGTERM, and a worker that outlives a Redis restart."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
+import redis
 from rq import SimpleWorker
 
 from service.context import QUEUES, Services
@@ -12,37 +15,79 @@ from service.context import QUEUES, Services
 logger = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 60  # seconds; whichever worker takes the minute's lock does it
+LEASE_EVERY = 10  # seconds between renewals of this worker's claim on the emails it is sending
+REDIS_WAIT_MAX = 10  # seconds between tries to reach a Redis that went away
+
+
+class _Worker(SimpleWorker):
+    """RQ's SimpleWorker, telling a stop we were asked for (SIGTERM, SIGINT) from a loop that ended on its own."""
+
+    def __init__(self, *args, asked_to_stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked_to_stop = asked_to_stop
+
+    def request_stop(self, signum, frame):
+        self.asked_to_stop.set()
+        return super().request_stop(signum, frame)
 
 
 def run_worker(services: Services, *, burst: bool = False) -> bool:
-    """Work the queues in priority order; the scheduler moves due `enqueue_at` jobs onto them."""
+    """Work the queues in priority order; the scheduler moves due `enqueue_at` jobs onto them.
+
+    RQ's work loop returns when Redis fails under it (a restart, a failover). Unless we were asked to stop, a new
+    worker starts as soon as Redis answers again: no supervisor is needed to outlive a Redis restart.
+    """
     import jobs.intake  # noqa: F401  (loaded once here, not on each job)
     import jobs.outbox  # noqa: F401
 
     reconcile_once(services)
-    stop = threading.Event()
+    stop, asked_to_stop = threading.Event(), threading.Event()
     if not burst:
-        threading.Thread(target=_reconcile_forever, args=(services, stop), daemon=True,
-                         name="reconciler").start()
+        for target, name in ((_reconcile_forever, "reconciler"), (_lease_forever, "leases")):
+            threading.Thread(target=target, args=(services, stop), daemon=True, name=name).start()
     queues = [services.queue(name) for name in QUEUES]
-    # SimpleWorker runs jobs in this process instead of forking a work horse per job: the SMTP connection and
-    # the database pool live across sends (a fork per job measured ~170 ms a send). Job timeouts still apply
-    # (SIGALRM), and a crash of this process is what the reconciler and the `sending` state are for.
-    worker = SimpleWorker(queues, connection=services.redis)
+    worked = False
     try:
-        # RQ only runs scheduled jobs when asked: without with_scheduler nothing enqueued `at` would ever start.
-        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        while True:
+            # SimpleWorker runs jobs in this process instead of forking a work horse per job: the SMTP connections
+            # and the database pool live across sends (a fork per job measured ~170 ms a send). Job timeouts still
+            # apply (SIGALRM), and a crash of this process is what the reconciler and the leases are for.
+            worker = _Worker(queues, connection=services.redis, asked_to_stop=asked_to_stop)
+            try:
+                # RQ only runs scheduled jobs when asked: without with_scheduler nothing enqueued `at` would start.
+                worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO") or worked
+            except redis.exceptions.RedisError:
+                logger.exception("the worker lost Redis")
+            if burst or asked_to_stop.is_set() or not _await_redis(services, asked_to_stop):
+                return worked
+            logger.warning("the worker loop ended without a stop request (Redis restarted?): starting a new one")
     finally:
         stop.set()
+
+
+def _await_redis(services: Services, asked_to_stop: threading.Event) -> bool:
+    """Wait until Redis answers (True), or until SIGTERM/SIGINT (False)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: asked_to_stop.set())
+    delay = 0.5
+    while not asked_to_stop.is_set():
+        try:
+            if services.redis.ping():
+                return True
+        except redis.exceptions.RedisError as error:
+            logger.warning("Redis does not answer yet (%s); next try in %.0f s", error, delay)
+        asked_to_stop.wait(delay)
+        delay = min(delay * 2, REDIS_WAIT_MAX)
+    return False
 
 
 def reconcile_once(services: Services) -> int | None:
     """Rebuild missing jobs from the database, unless another worker did so in the last minute."""
     from service.outbox.schedule import reconcile
 
-    if not services.redis.set("keepwarm:reconciler", "1", nx=True, ex=RECONCILE_EVERY - 5):
-        return None
     try:
+        if not services.redis.set("keepwarm:reconciler", "1", nx=True, ex=RECONCILE_EVERY - 5):
+            return None
         return reconcile(services)
     except Exception:  # a failed round is retried next minute; the worker itself keeps working
         logger.exception("reconcile failed")
@@ -56,6 +101,19 @@ def _reconcile_forever(services: Services, stop: threading.Event) -> None:
         rounds += 1
         if rounds % 60 == 1:  # hourly: delete raw bodies past their retention
             _purge(services)
+
+
+def _lease_forever(services: Services, stop: threading.Event) -> None:
+    """Keep this worker's claimed emails fresh, and give back the ones a dead worker left in `sending`."""
+    from service.outbox.schedule import revive_abandoned
+    from service.outbox.sender import renew_leases
+
+    while not stop.wait(LEASE_EVERY):
+        try:
+            renew_leases(services)
+            revive_abandoned(services)
+        except Exception:  # the next round tries again
+            logger.exception("lease renewal failed")
 
 
 def _purge(services: Services) -> None:

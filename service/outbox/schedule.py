@@ -21,8 +21,9 @@ SEND_TIMEOUT = 120
 # 4xx answers are retried after these many seconds (the row is scheduled again, in the database, not by RQ's
 # Retry: a drained row has no job of its own to retry); after the last one the row is marked failed.
 RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
-# A row left in `sending` longer than this was abandoned by a crashed worker: it is sent again, same Message-ID.
-STALE_SENDING = timedelta(seconds=SEND_TIMEOUT * 2 + 60)
+# A row in `sending` whose lease (updated_at, renewed every LEASE_EVERY seconds by its worker) is older than this
+# was abandoned by a dead worker: it is sent again, same Message-ID.
+STALE_SENDING = timedelta(seconds=45)
 MAX_ABANDONED = 6
 _LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
 
@@ -103,16 +104,30 @@ def _dead(job: Job) -> bool:
         return True
 
 
-def _revive_stale(services: Services, now: datetime) -> list[tuple[int, datetime]]:
-    """Rows stuck in `sending` (their worker died mid-send) go back to `scheduled` to be sent again.
+def revive_abandoned(services: Services, *, now: datetime | None = None) -> int:
+    """Rows a dead worker left in `sending` (lease not renewed for STALE_SENDING) are queued to be sent again."""
+    revived = _revive_stale(services, now or datetime.now(UTC))
+    for outbound_id, due_at in revived:
+        enqueue_send(services, outbound_id, due_at)
+    if revived:
+        logger.warning("%s emails abandoned mid-send by a dead worker are queued again (same Message-IDs)",
+                       len(revived))
+    return len(revived)
 
+
+def _revive_stale(services: Services, now: datetime) -> list[tuple[int, datetime]]:
+    """Rows stuck in `sending` (their worker died holding them) go back to `scheduled` to be sent again.
+
+    Workers renew the lease (updated_at) of what they hold every few seconds, so a stale row has no live owner.
+    Each row is revived by one UPDATE … RETURNING, so two workers doing this at once never both queue it.
     A row abandoned MAX_ABANDONED times is a crash that repeats, not bad luck: it is failed instead.
     """
     stale = (OutboundEmail.status == "sending", OutboundEmail.updated_at < now - STALE_SENDING)
     with session_scope(services.engine) as session:
         session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= MAX_ABANDONED)
                         .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times"))
-        revived = list(session.exec(select(OutboundEmail.id, OutboundEmail.due_at).where(*stale)))
-        session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_([r[0] for r in revived]))
-                        .values(status="scheduled", updated_at=now, last_error="revived after an abandoned send"))
+        revived = session.execute(sa.update(OutboundEmail).where(*stale)
+                                  .values(status="scheduled", updated_at=now,
+                                          last_error="revived after an abandoned send")
+                                  .returning(OutboundEmail.id, OutboundEmail.due_at))
         return [(r[0], r[1]) for r in revived]

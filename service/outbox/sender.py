@@ -51,6 +51,10 @@ OPT_OUT_REFRESH = 0.1  # seconds: how stale the senders' copy of new opt-outs ma
 DRAIN_SECONDS = 60  # one job drains at most this long, well inside its RQ timeout; other jobs go on after
 _local = threading.local()
 _pools: dict[int, ThreadPoolExecutor] = {}
+# The rows this process has claimed and not yet settled: the worker's lease thread keeps them fresh
+# (renew_leases), so a row whose lease goes stale was left by a dead worker and can be sent again.
+_held: set[int] = set()
+_held_lock = threading.Lock()
 
 
 def transport_for(services: Services) -> SmtpTransport:
@@ -154,11 +158,35 @@ def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> l
         due = due.with_for_update(skip_locked=True)
     now = datetime.now(UTC)
     with session_scope(services.engine) as session:
-        won = session.execute(sa.update(OutboundEmail)
-                              .where(OutboundEmail.id.in_(due.scalar_subquery()), OutboundEmail.status == "scheduled")
-                              .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now)
-                              .returning(OutboundEmail.id))
-        return [r[0] for r in won]
+        won = [r[0] for r in session.execute(
+            sa.update(OutboundEmail)
+            .where(OutboundEmail.id.in_(due.scalar_subquery()), OutboundEmail.status == "scheduled")
+            .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now)
+            .returning(OutboundEmail.id))]
+    _hold(won)
+    return won
+
+
+def renew_leases(services: Services) -> int:
+    """Touch every row this process is sending, so no one takes it for abandoned; returns how many."""
+    with _held_lock:
+        held = sorted(_held)
+    if not held:
+        return 0
+    with session_scope(services.engine) as session:
+        session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_(held), OutboundEmail.status == "sending")
+                        .values(updated_at=datetime.now(UTC)))
+    return len(held)
+
+
+def _hold(ids: list[int]) -> None:
+    with _held_lock:
+        _held.update(ids)
+
+
+def _let_go(ids: list[int]) -> None:
+    with _held_lock:
+        _held.difference_update(ids)
 
 
 # ---------------------------------------------------------------------------------------------------- a batch
@@ -204,6 +232,7 @@ def prepare(services: Services, ids: list[int]) -> Batch:
                 batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000])] += 1
                 continue
             batch.ready.append(Ready(row.id, row.due_at, row.to_address, row.customer_id, message))
+    _let_go([i for i in ids if i not in {r.id for r in batch.ready}])
     return batch
 
 
@@ -244,7 +273,7 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
             item, future = in_flight[0]
             verdict, detail = ("released", None) if future.cancelled() else future.result()
             if verdict == "sent":
-                sent.append(in_flight.pop(0))
+                sent.append(in_flight.pop(0))  # let go once recorded
                 if len(sent) >= RECORD_EVERY:
                     _record_sent(services, sent, batch)
                     sent = []
@@ -258,6 +287,7 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
             else:
                 _permanent(services, item.id, detail, batch)
             in_flight.pop(0)
+            _let_go([item.id])
     finally:
         _record_sent(services, sent, batch)
 
@@ -271,6 +301,7 @@ def _record_sent(services: Services, sent: list[tuple[Ready, Future]], batch: Ba
         session.connection().execute(
             table.update().where(table.c.id == sa.bindparam("b_id"), table.c.status == "sending")
             .values(status="sent", sent_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")), values)
+    _let_go([item.id for item, _future in sent])
     batch.outcomes["sent"] += len(sent)
     logger.info("sent %s emails: %s", len(sent), ", ".join(str(item.id) for item, _future in sent))
 
@@ -283,6 +314,7 @@ def _release(services: Services, ids: list[int]) -> None:
                                                            OutboundEmail.status == "sending")
                             .values(status="scheduled", attempts=OutboundEmail.attempts - 1,
                                     updated_at=datetime.now(UTC)))
+        _let_go(ids)
 
 
 def _settle_row(services: Services, outbound_id: int, batch: Batch, status: str, **values) -> None:

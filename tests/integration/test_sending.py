@@ -119,3 +119,18 @@ def test_three_worker_processes_draining_at_once_send_each_email_once(engine, se
     delivered = Counter(caught_ids(smtp))
     assert delivered == Counter({r.message_id: 1 for r in rows(engine)})
     assert all(r.sent_at >= due for r in rows(engine))
+
+
+def test_a_live_worker_renews_the_lease_on_what_it_holds_so_nobody_revives_it(engine, settings, reps, redis, smtp):
+    ids = _due_rows(engine, settings, 3)
+    held = sender.claim(context.current(), until=datetime.now(UTC))
+    assert sorted(held) == sorted(ids)
+    with Session(engine) as session:  # as if the claim were old
+        for outbound_id in ids:
+            session.get(OutboundEmail, outbound_id).updated_at = datetime.now(UTC) - timedelta(hours=1)
+        session.commit()
+    assert sender.renew_leases(context.current()) >= 3
+    assert schedule.revive_abandoned(context.current()) == 0
+    assert {r.status for r in rows(engine)} == {"sending"}
+    sender._release(context.current(), ids)
+    assert {(r.status, r.attempts) for r in rows(engine)} == {("scheduled", 0)}

@@ -1,0 +1,106 @@
+"""`keepwarm worker` as deployed (its own process): it outlives a Redis restart, stops cleanly on SIGTERM even while
+Redis is away, and its leases let another worker take over what a dead one held, soon and once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis import Redis
+from rq import Worker
+
+from service import context
+from service.devstack import RedisServer
+from service.outbox import schedule
+from tests.integration.test_outbox import _due_rows, caught_ids, rows
+from tests.mail import wait_until
+
+
+def _worker(settings, redis_url: str, tmp_path, name: str = "worker") -> subprocess.Popen:
+    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": redis_url,
+           "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
+           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path)}
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
+                            stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    return process.wait(30)
+
+
+@pytest.fixture
+def own_redis(tmp_path, settings):
+    """A Redis of this test's own, which it may kill and start again."""
+    server = RedisServer(tmp_path / "redis").start()
+    context.configure(settings.with_overrides(redis_url=server.url))
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_the_worker_outlives_a_redis_restart_and_goes_on_sending(engine, settings, reps, smtp, own_redis, tmp_path):
+    worker = _worker(settings, own_redis.url, tmp_path)
+    try:
+        wait_until(lambda: Worker.all(connection=Redis.from_url(own_redis.url)), 30)
+        port = own_redis.port
+        own_redis.kill()
+        time.sleep(3)  # the worker loses Redis mid-wait
+        own_redis.port = port
+        own_redis.start()
+        [outbound_id] = _due_rows(engine, settings, 1)
+        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
+        wait_until(lambda: rows(engine, id=outbound_id)[0].status == "sent", 60)
+        assert worker.poll() is None
+        assert caught_ids(smtp) == [rows(engine, id=outbound_id)[0].message_id]
+    finally:
+        assert _stop(worker) == 0
+
+
+@pytest.mark.slow
+def test_sigterm_while_redis_is_away_stops_the_worker_cleanly(settings, engine, reps, smtp, own_redis, tmp_path):
+    worker = _worker(settings, own_redis.url, tmp_path)
+    wait_until(lambda: Worker.all(connection=Redis.from_url(own_redis.url)), 30)
+    own_redis.kill()
+    time.sleep(2)
+    assert worker.poll() is None  # waiting for Redis, not dead
+    started = time.monotonic()
+    assert _stop(worker) == 0
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_send_has_its_emails_taken_over_by_another_once_its_lease_lapses(
+        engine, settings, reps, redis, smtp, tmp_path, monkeypatch):
+    ids = _due_rows(engine, settings, 20)
+    smtp.handler.delay_after_data = 3.0  # the kill lands while the server holds its answer
+    for outbound_id in ids:
+        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
+    first = _worker(settings, settings.redis_url, tmp_path, "first")
+    try:
+        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        smtp.handler.delay_after_data = 0.0
+    held = [r.id for r in rows(engine) if r.status == "sending"]
+    assert held
+    # The lease thread of a live worker would have renewed them; nobody did: past STALE_SENDING they are revived.
+    assert schedule.revive_abandoned(context.current(), now=datetime.now(UTC)) == 0  # not stale yet
+    later = datetime.now(UTC) + schedule.STALE_SENDING + timedelta(seconds=1)
+    assert schedule.revive_abandoned(context.current(), now=later) == len(held)
+    second = _worker(settings, settings.redis_url, tmp_path, "second")
+    try:
+        wait_until(lambda: all(r.status == "sent" for r in rows(engine)), 60)
+    finally:
+        _stop(second)
+    delivered = Counter(caught_ids(smtp))
+    assert set(delivered) == {r.message_id for r in rows(engine)}
+    assert sum(delivered.values()) <= len(ids) + 1  # at most the one on the wire at the kill, same Message-ID
