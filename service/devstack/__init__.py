@@ -1,9 +1,16 @@
-"""Private, throw-away servers for `keepwarm run` and the tests: Redis, a Dovecot mailbox, a mail catcher.
+"""Private, throw-away servers for `keepwarm run` and the tests: Redis, a mailbox (Dovecot, else pymap), a mail catcher.
 
 Each one lives in its own folder, listens on a free loopback port and stops with nothing left running.
 """
 
-from service.devstack.servers import DovecotServer, RedisServer, free_port, wait_for_port
+from service.devstack.servers import (
+    DovecotServer,
+    PymapServer,
+    RedisServer,
+    demo_mailbox,
+    free_port,
+    wait_for_port,
+)
 from service.devstack.smtp import MailCatcher
 
-__all__ = ["DovecotServer", "MailCatcher", "RedisServer", "free_port", "wait_for_port"]
+__all__ = ["DovecotServer", "MailCatcher", "PymapServer", "RedisServer", "demo_mailbox", "free_port", "wait_for_port"]

@@ -1,13 +1,15 @@
-"""Redis and Dovecot as child processes in a folder of their own."""
+"""Redis, an IMAP mailbox (Dovecot, else pymap) and PostgreSQL as child processes in a folder of their own."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -139,8 +141,7 @@ class DovecotServer(_ChildServer):
         self.users = users or {"followup@example.com": "keepwarm"}
 
     def url(self, user: str | None = None, folder: str = "INBOX") -> str:
-        user = user or next(iter(self.users))
-        return f"imap://{user.replace('@', '%40')}:{self.users[user]}@127.0.0.1:{self.port}/{folder}"
+        return _imap_url(self.port, self.users, user, folder)
 
     def start(self) -> DovecotServer:
         binary = dovecot_binary()
@@ -164,6 +165,71 @@ class DovecotServer(_ChildServer):
         config.write_text(_DOVECOT_CONF.format(folder=self.folder, port=self.port, mail_user=mail_user,
                                                mail_group=mail_group, service_user=service_user))
         return config
+
+
+def _imap_url(port: int, users: dict[str, str], user: str | None, folder: str) -> str:
+    user = user or next(iter(users))
+    return f"imap://{user.replace('@', '%40')}:{users[user]}@127.0.0.1:{port}/{folder}"
+
+
+def pymap_available() -> bool:
+    return importlib.util.find_spec("pymap") is not None
+
+
+class PymapServer(_ChildServer):
+    """A pure-Python IMAP server (pymap's in-memory `dict` backend), for machines without Dovecot.
+
+    It starts empty (no demo data), offers plain-text LOGIN without TLS, and forgets its mail when stopped.
+    pymap's command line knows a single login, so `users` holds exactly one.
+    """
+
+    name = "pymap"
+
+    def __init__(self, folder: Path, port: int | None = None, *, users: dict[str, str] | None = None):
+        super().__init__(folder, port)
+        self.users = users or {"followup@example.com": "keepwarm"}
+        if len(self.users) != 1:
+            raise ValueError("pymap's demo mailbox has exactly one login")
+
+    def url(self, user: str | None = None, folder: str = "INBOX") -> str:
+        return _imap_url(self.port, self.users, user, folder)
+
+    def start(self) -> PymapServer:
+        if not pymap_available():
+            raise RuntimeError("no pymap: `pip install pymap`")
+        self._spawn([sys.executable, "-c", "from pymap.main import main; main()", f"@{self._write_args()}"])
+        return self
+
+    def _write_args(self) -> Path:
+        """Arguments in a file (pymap reads `@file`), so the password is not in the process list."""
+        (user, password), = self.users.items()
+        services = [arg for name in ("admin", "managesieve", "swim") for arg in ("--no-service", name)]
+        argv = ["--no-tls", "--host", "127.0.0.1", "--port", str(self.port), *services,
+                "dict", "--demo-user", user, "--demo-password", password]
+        if any("\n" in arg or "\r" in arg for arg in argv):
+            raise ValueError("a login or password with a line break")
+        path = self.folder / "pymap.args"
+        # pymap substitutes $NAME in each line from the environment: $$ is a literal $.
+        path.touch(mode=0o600)
+        path.write_text("".join(arg.replace("$", "$$") + "\n" for arg in argv))
+        return path
+
+
+def demo_mailbox(folder: Path, port: int | None = None, *,
+                 users: dict[str, str] | None = None) -> DovecotServer | PymapServer:
+    """A started private mailbox: Dovecot when it is installed and starts, else pymap."""
+    reasons = []
+    candidates = [(DovecotServer, dovecot_binary() is not None, "no dovecot (Debian's dovecot-imapd)"),
+                  (PymapServer, pymap_available(), "no pymap (`pip install pymap`)")]
+    for kind, available, missing in candidates:
+        if not available:
+            reasons.append(missing)
+            continue
+        try:
+            return kind(folder, port, users=users).start()
+        except (RuntimeError, ValueError) as error:
+            reasons.append(f"{kind.name} did not start: {error}")
+    raise RuntimeError("no IMAP server for the demo mailbox: " + "; ".join(reasons))
 
 
 def _let_others_traverse(folder: Path) -> None:
