@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from service.db import upgrade
-from service.devstack import DovecotServer, MailCatcher, RedisServer, free_port
+from service.devstack import MailCatcher, RedisServer, demo_mailbox, free_port
 from service.settings import Settings
 
 DEMO_PASSWORD = "keepwarm"
@@ -50,10 +50,16 @@ def _start_private_servers(settings: Settings, stack: contextlib.ExitStack) -> t
 
 
 def _start_demo_mailbox(settings: Settings, folder: Path, stack) -> tuple[Settings, str]:
+    """A private Dovecot when it is installed, else pymap (pure Python, mail kept in memory)."""
     port = _stable_port(folder)
-    mailbox = stack.enter_context(DovecotServer(folder, port, users={settings.intake_address: DEMO_PASSWORD}))
+    try:
+        mailbox = demo_mailbox(folder, port, users={settings.intake_address: DEMO_PASSWORD})
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    stack.callback(mailbox.stop)
+    kept = f"mail in {folder}/home" if mailbox.name == "dovecot" else "mail kept in memory until Ctrl-C"
     line = (f"Demo mailbox   imap://127.0.0.1:{mailbox.port}  login {settings.intake_address} / {DEMO_PASSWORD}"
-            f"  (mail in {folder}/home)")
+            f"  ({mailbox.name}, {kept})")
     return replace(settings, imap_url=mailbox.url()), line
 
 
