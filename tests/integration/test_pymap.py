@@ -1,0 +1,175 @@
+"""The poller against pymap, the pure-Python demo mailbox `keepwarm run` starts when Dovecot is not installed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+import pytest
+from imapclient import IMAPClient
+from sqlmodel import Session, select
+
+from service import runner
+from service.devstack import PymapServer, free_port, servers
+from service.intake.mailbox import PROCESSED, QUARANTINE, Mailbox
+from service.models import InboundMessage
+from tests.conftest import INTAKE
+from tests.integration.test_run import _child_env, _eventually_processed, _healthz, _processes_mentioning
+from tests.mail import recap, wait_until
+
+PASSWORD = "keepwarm"
+
+
+@pytest.fixture
+def pymap_server(tmp_path):
+    """A fresh pymap for each test: in memory, so every test starts with an empty mailbox."""
+    with PymapServer(tmp_path / "pymap", users={INTAKE: PASSWORD}) as server:
+        yield server
+    assert not _listens(server.port)
+
+
+@pytest.fixture
+def imap(pymap_server):
+    client = IMAPClient("127.0.0.1", port=pymap_server.port, ssl=False)
+    client.login(INTAKE, PASSWORD)
+    yield client
+    with contextlib.suppress(Exception):
+        client.logout()
+
+
+@pytest.fixture
+def pymap_settings(settings, pymap_server):
+    return settings.with_overrides(imap_url=pymap_server.url())
+
+
+def _listens(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def _rows(engine) -> list[InboundMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+
+
+def _message_ids_in(imap, folder: str) -> list[str]:
+    imap.select_folder(folder, readonly=True)
+    uids = imap.search("ALL")
+    if not uids:
+        return []
+    data = imap.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    return [d[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().split(":", 1)[1].strip() for d in data.values()]
+
+
+def test_the_mailbox_starts_empty_without_pymaps_demo_data(imap):
+    assert [name for _, _, name in imap.list_folders()] == ["INBOX"]
+    assert imap.select_folder("INBOX")[b"EXISTS"] == 0
+
+
+def test_a_poll_files_every_recap_once_and_a_second_poll_finds_nothing(imap, pymap_settings, engine, reps):
+    sent = []
+    for n in range(6):
+        imap.append("INBOX", recap(n))
+        sent.append(f"<recap-{n}@mail.acme.example>")
+    mailbox = Mailbox(pymap_settings.with_overrides(fetch_batch=4), engine)
+    stats = mailbox.poll_once()
+    assert (stats.fetched, stats.processed, stats.moved) == (6, 6, 6)
+    assert _message_ids_in(imap, "INBOX") == []
+    assert sorted(_message_ids_in(imap, PROCESSED)) == sorted(sent)
+    assert _message_ids_in(imap, QUARANTINE) == []
+    rows = _rows(engine)
+    assert sorted(r.message_id for r in rows) == sorted(sent)
+    assert {r.status for r in rows} == {"processed"} and {r.folder for r in rows} == {PROCESSED}
+    again = mailbox.poll_once()
+    assert (again.fetched, again.processed, again.moved) == (0, 0, 0)
+    assert len(_rows(engine)) == 6
+    mailbox.close()
+
+
+def test_mail_over_the_size_limit_is_quarantined(imap, pymap_settings, engine, reps):
+    imap.append("INBOX", recap(1))
+    imap.append("INBOX", recap(2, body="y" * 200_000))
+    Mailbox(pymap_settings.with_overrides(max_message_bytes=100_000), engine).poll_once()
+    assert _message_ids_in(imap, PROCESSED) == ["<recap-1@mail.acme.example>"]
+    assert _message_ids_in(imap, QUARANTINE) == ["<recap-2@mail.acme.example>"]
+    assert [(r.status, r.folder) for r in _rows(engine)] == [("processed", PROCESSED), ("quarantined", QUARANTINE)]
+
+
+def test_mail_appended_while_idling_is_picked_up(imap, pymap_settings, engine, reps):
+    mailbox = Mailbox(pymap_settings.with_overrides(poll_interval=120), engine)
+    stop = threading.Event()
+    poller = threading.Thread(target=mailbox.run, args=(stop,), daemon=True)
+    poller.start()
+    try:
+        wait_until(lambda: mailbox.client is not None and mailbox.client._idle_tag is not None, 10)
+        imap.append("INBOX", recap(1))
+        appended = time.monotonic()
+        wait_until(lambda: len(_rows(engine)) == 1 and _rows(engine)[0].folder == PROCESSED, 10)
+        print(f"picked up {time.monotonic() - appended:.2f}s after APPEND")
+    finally:
+        stop.set()
+        poller.join(15)
+    assert not poller.is_alive()
+
+
+def test_run_starts_pymap_when_dovecot_is_not_installed(settings, tmp_path, monkeypatch):
+    # A missing binary cannot be produced on a machine that has Dovecot: the lookup says there is none.
+    monkeypatch.setattr(servers, "dovecot_binary", lambda: None)
+    with contextlib.ExitStack() as stack:
+        configured, line = runner._start_demo_mailbox(settings, tmp_path / "imap", stack)
+        assert "Demo mailbox" in line and "(pymap," in line and f"login {INTAKE} / keepwarm" in line
+        url = configured.imap()
+        with IMAPClient(url.host, port=url.port, ssl=False) as client:
+            client.login(url.username, url.password)
+            assert client.select_folder(url.path.strip("/"))[b"EXISTS"] == 0
+    assert not _listens(url.port)
+
+
+def test_without_dovecot_or_pymap_the_message_says_what_to_install(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(servers, "dovecot_binary", lambda: None)
+    monkeypatch.setattr(servers, "pymap_available", lambda: False)
+    with pytest.raises(click.ClickException, match="dovecot-imapd.*pip install pymap"), contextlib.ExitStack() as stack:
+        runner._start_demo_mailbox(settings, tmp_path / "imap", stack)
+
+
+# `keepwarm run` in a child process whose Dovecot lookup finds nothing, as on a machine without Dovecot.
+_RUN_WITHOUT_DOVECOT = ("import service.devstack.servers as s; s.dovecot_binary = lambda: None; "
+                        "from service.cli import main; main()")
+
+
+@pytest.mark.slow
+def test_run_without_dovecot_reads_a_demo_mail_from_pymap_and_stops_cleanly():
+    tmp_path = Path(tempfile.mkdtemp(prefix="kw-run-pymap-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")}
+    env.update(KEEPWARM_INSTANCE_DIR=str(tmp_path), KEEPWARM_POLL_INTERVAL="30")
+    port = free_port()
+    run = subprocess.Popen([sys.executable, "-c", _RUN_WITHOUT_DOVECOT, "run", "--port", str(port)], env=env,
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _healthz(port) != 200:
+            assert run.poll() is None, run.stdout.read()
+            assert time.monotonic() < deadline, "no healthy /healthz within 60s"
+            time.sleep(0.3)
+        demo = subprocess.run([sys.executable, "-m", "service.cli", "demo"], env=_child_env(tmp_path, env),
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert demo.returncode == 0, demo.stderr
+        assert _eventually_processed(tmp_path, env)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 0, output
+    assert "Demo mailbox" in output and "(pymap," in output and "login followup@example.com" in output
+    assert _processes_mentioning(str(tmp_path)) == []
+    shutil.rmtree(tmp_path, ignore_errors=True)
