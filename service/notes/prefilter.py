@@ -14,6 +14,7 @@ from re import _constants as C  # noqa: N812 - the standard library's own parser
 from re import _parser as sre_parse
 
 _MIN_TEXT = 160  # shorter strings (windows, clauses) are cheaper to scan than to fold
+_DOCUMENTS = 32  # texts registered for reading whole: a note, its blanked copy, its forward, labelled values
 _MIN_LITERAL = 2
 # Words found in nearly every note: a requirement made of them rules nothing out, so another one is preferred.
 _COMMON = frozenset("""a an the and or but not no non is are was were be been to of in on at for with from by as it
@@ -88,7 +89,11 @@ def _item(op, arg) -> frozenset[str] | None:
 
 
 class _Index:
-    """Every literal any phrase requires, and which of them the last long text holds.
+    """Every literal any phrase requires, and which of them each text being read holds.
+
+    A text the readers scan whole (a `Text`) is registered, so that even a short note is indexed once instead of
+    being scanned by every pattern; any other long string (a window that happens to be long) is indexed in a
+    single scratch slot, as before. Entries are keyed by the string object: the same object, the same literals.
 
     One scan per text finds them all: a trie of the literals is tried at every offset (inside a lookahead, so
     overlapping literals are all seen); the trie gives the longest literal starting there, and every shorter
@@ -101,6 +106,7 @@ class _Index:
         self.prefixes: dict[str, frozenset[str]] = {}
         self.text: str | None = None
         self.present: frozenset[str] = frozenset()
+        self.documents: dict[int, tuple[str, frozenset[str]]] = {}  # id → (the text, kept alive; its literals)
 
     def add(self, literals: frozenset[str]) -> None:
         """Register a phrase's literals (at import time)."""
@@ -108,15 +114,33 @@ class _Index:
             self.literals |= literals
             self.scanner = None
 
+    def register(self, text: str) -> None:
+        """Index a text that many patterns will scan whole, whatever its length (the oldest entry makes room)."""
+        if id(text) not in self.documents:
+            if len(self.documents) >= _DOCUMENTS:
+                del self.documents[next(iter(self.documents))]
+            self.documents[id(text)] = (text, self._scan(text))
+
+    def known(self, text: str) -> frozenset[str] | None:
+        """The literals of `text` if it is indexed (registered, or long), else None: scanning it is cheaper."""
+        entry = self.documents.get(id(text))
+        if entry is not None and entry[0] is text:
+            return entry[1]
+        return self.holds(text) if len(text) >= _MIN_TEXT else None
+
     def holds(self, text: str) -> frozenset[str]:
         """The registered literals that occur in `text` (case-folded), computed once per text object."""
         if text is not self.text:
-            if self.scanner is None:
-                self._build()
-            found = set(self.scanner.findall(text.casefold()))
-            self.present = frozenset().union(*(self.prefixes[item] for item in found)) if found else frozenset()
+            self.present = self._scan(text)
             self.text = text
         return self.present
+
+    def _scan(self, text: str) -> frozenset[str]:
+        """The registered literals that occur in `text` (case-folded)."""
+        if self.scanner is None:
+            self._build()
+        found = set(self.scanner.findall(text.casefold()))
+        return frozenset().union(*(self.prefixes[item] for item in found)) if found else frozenset()
 
     def _build(self) -> None:
         self.scanner = re.compile(f"(?=({_trie(self.literals)}))", re.S)
@@ -146,6 +170,11 @@ def _trie(words) -> str:
 _INDEX = _Index()
 
 
+def register(text: str) -> None:
+    """Index `text` once for every pattern that will scan it whole (a note, however short)."""
+    _INDEX.register(text)
+
+
 class Phrase:
     """A compiled pattern behind its literal prefilter; the same methods as a compiled pattern."""
 
@@ -160,9 +189,10 @@ class Phrase:
 
     def possible(self, text: str) -> bool:
         """False when the text holds none of the pattern's required literals (so it cannot match)."""
-        if self.literals is None or len(text) < _MIN_TEXT:
+        if self.literals is None:
             return True
-        return not self.literals.isdisjoint(_INDEX.holds(text))
+        present = _INDEX.known(text)
+        return present is None or not self.literals.isdisjoint(present)
 
     def search(self, text: str, *args):
         return self.compiled.search(text, *args) if self.possible(text) else None

@@ -7,6 +7,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from service.notes.phrases import Phrases
+from service.notes.prefilter import register
 
 # One character for one character, so that spans found in the normalised text point into the original.
 _SAME_LENGTH = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
@@ -24,6 +25,9 @@ class Text:
     clean: str
     phrases: Phrases
     starts: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        register(self.clean)  # every reader scans it whole: one literal scan lets most patterns skip it
 
     def sentence_span(self, pos: int) -> tuple[int, int]:
         """The (start, end) of the sentence holding `pos`."""
