@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 
@@ -205,14 +205,17 @@ class _Context:
     today: date
     day_first: bool
     language: str
+    preps: dict[int, str | None] = field(default_factory=dict)  # _prep_of by offset: resolving and scoring both ask
 
 
 def _prep_of(ctx: _Context, start: int) -> str | None:
     """"after", "until" or "near" for the preposition right before `start`."""
+    if start in ctx.preps:
+        return ctx.preps[start]
     match = ctx.rules.prep.search(ctx.text.clean[max(0, start - _PREP_WINDOW):start])
-    if not match:
-        return None
-    return next(kind for kind in ("after", "until", "near") if match.group(kind) is not None)
+    kind = next(kind for kind in ("after", "until", "near") if match.group(kind) is not None) if match else None
+    ctx.preps[start] = kind
+    return kind
 
 
 def _modifier(match) -> str | None:
@@ -438,10 +441,14 @@ def _parse_span(span: str, language: str, today: date, order: str) -> date | Non
 def _find_hits(ctx: _Context) -> list[DateHit]:
     """Every time phrase in the text with the day it stands for."""
     hits = []
+    triggered: dict[int, bool] = {}  # four month forms share one trigger: search the text for it once
     for form, pattern in ctx.rules.forms.items():
         trigger = ctx.rules.triggers.get(form)
-        if trigger and not trigger.search(ctx.text.clean):
-            continue
+        if trigger is not None:
+            if id(trigger) not in triggered:
+                triggered[id(trigger)] = bool(trigger.search(ctx.text.clean))
+            if not triggered[id(trigger)]:
+                continue
         for match in pattern.finditer(ctx.text.clean):
             if form == "weekday" and not ctx.rules.recontact_cue.search(ctx.text.sentence(match.start())):
                 continue  # dateparser is slow: only a weekday a recontact verb points at is worth reading

@@ -25,6 +25,7 @@ class Text:
     clean: str
     phrases: Phrases
     starts: list[int] = field(default_factory=list)
+    clauses: dict[int, str] = field(default_factory=dict, repr=False, compare=False)  # clause_before, by offset
 
     def __post_init__(self) -> None:
         register(self.clean)  # every reader scans it whole: one literal scan lets most patterns skip it
@@ -63,11 +64,17 @@ def find_sentence_starts(clean: str) -> list[int]:
 
 
 def clause_before(text: Text, pos: int) -> str:
-    """The words of the clause that lead up to `pos` ("but" and sentence ends cut it)."""
-    start, _ = text.sentence_span(pos)
-    head = text.clean[start:pos]
-    ends = [match.end() for match in text.phrases.clause_breaks.finditer(head)]
-    return head[ends[-1]:] if ends else head
+    """The words of the clause that lead up to `pos` ("but" and sentence ends cut it).
+
+    Kept per offset: negation, hedge, dismissal and process checks all ask for the clause before the same phrase.
+    """
+    clause = text.clauses.get(pos)
+    if clause is None:
+        start, _ = text.sentence_span(pos)
+        head = text.clean[start:pos]
+        ends = [match.end() for match in text.phrases.clause_breaks.finditer(head)]
+        clause = text.clauses[pos] = head[ends[-1]:] if ends else head
+    return clause
 
 
 def _last_words(head: str, count: int = _WORDS_BEFORE) -> str:
