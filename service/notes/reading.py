@@ -7,8 +7,8 @@ customer's words (used where the rep's note says nothing about a field).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from service.notes.dates import find_recontact
@@ -42,19 +42,81 @@ _FORWARD_HEADER = re.compile(
 )
 
 
-@dataclass
 class _Part:
-    """What one text (the rep's note or the forwarded answer) says on its own."""
+    """What one text (the rep's note or the forwarded answer) says on its own.
 
-    text: Text
-    score: OutcomeScore
-    reasons: list[str]
-    cause: str | None
-    recontact: date | None
-    no_recontact: bool
-    decision_makers: list[DecisionMaker]
-    evidence: dict[str, list[Evidence]] = field(default_factory=dict)
-    reasons_signal_loss: bool = False  # False when the only reasons are a decision process or mere mentions
+    Each reader runs when its field is first asked for: the rep's note is asked for everything, the forwarded
+    answer only for what the note leaves open (often just its decision makers).
+    """
+
+    def __init__(self, text: Text, today: date, day_first: bool, source: str, sender: str | None = None) -> None:
+        self.text = text
+        self.today = today
+        self.day_first = day_first
+        self.source = source
+        self.sender = sender  # the forwarded message's author: not a decision maker to meet
+
+    @cached_property
+    def _reasons(self) -> tuple[list[str], list[Evidence], bool]:
+        return read_reasons(self.text, self.source)
+
+    @cached_property
+    def _cause(self) -> tuple[str | None, Evidence | None]:
+        return read_cause(self.text, self.source)
+
+    @cached_property
+    def _recontact(self) -> tuple[date | None, Evidence | None, bool]:
+        return find_recontact(self.text, self.today, self.day_first, self.source)
+
+    @cached_property
+    def _people(self) -> tuple[list[DecisionMaker], list[Evidence]]:
+        return find_decision_makers(self.text, self.source)
+
+    @cached_property
+    def score(self) -> OutcomeScore:
+        """The outcome phrases weighed; a follow-up booked soon is a next step."""
+        score = score_outcome(self.text, self.source)
+        if self.recontact and (self.recontact - self.today).days <= _SCHEDULED_DAYS:
+            score.next_steps = True  # "ci risentiamo il 12 ottobre", two weeks out: a meeting booked, not a deferral
+        return score
+
+    @property
+    def reasons(self) -> list[str]:
+        return self._reasons[0]
+
+    @property
+    def reasons_signal_loss(self) -> bool:
+        """False when the only reasons are a decision process or mere mentions."""
+        return self._reasons[2]
+
+    @property
+    def cause(self) -> str | None:
+        return self._cause[0]
+
+    @property
+    def recontact(self) -> date | None:
+        return self._recontact[0]
+
+    @property
+    def no_recontact(self) -> bool:
+        return self._recontact[2]
+
+    @cached_property
+    def decision_makers(self) -> list[DecisionMaker]:
+        """Decision makers other than the forwarded message's author (their signature names them with a role)."""
+        return _without_sender(self._people[0], self.sender)
+
+    def evidence(self, name: str) -> list[Evidence]:
+        """The evidence behind one field's value."""
+        if name == "outcome":
+            return self.score.evidence
+        if name == "reasons":
+            return self._reasons[1]
+        if name == "cause":
+            return [self._cause[1]] if self._cause[1] else []
+        if name == "recontact_on":
+            return [self._recontact[1]] if self._recontact[1] else []
+        return self._people[1]
 
     @property
     def outcome(self) -> str:
@@ -87,20 +149,6 @@ def _needs_forwarded(note: _Part) -> bool:
     outcome = note.outcome
     return outcome == "unknown" or (outcome == "lost" and not note.reasons) \
         or (outcome != "won" and note.recontact is None and not note.no_recontact) or not note.decision_makers
-
-
-def _read_part(text: Text, today: date, day_first: bool, source: str) -> _Part:
-    """Every field as this text alone says it."""
-    reasons, reason_evidence, signals_loss = read_reasons(text, source)
-    cause, cause_evidence = read_cause(text, source)
-    recontact, recontact_evidence, no_recontact = find_recontact(text, today, day_first, source)
-    people, people_evidence = find_decision_makers(text, source)
-    score = score_outcome(text, source)
-    if recontact and (recontact - today).days <= _SCHEDULED_DAYS:
-        score.next_steps = True  # "ci risentiamo il 12 ottobre", two weeks out: a meeting booked, not a deferral
-    evidence = {"outcome": score.evidence, "reasons": reason_evidence, "cause": [cause_evidence] if cause_evidence else [],
-                "recontact_on": [recontact_evidence] if recontact_evidence else [], "decision_makers": people_evidence}
-    return _Part(text, score, reasons, cause, recontact, no_recontact, people, evidence, signals_loss)
 
 
 def _forwarded_text(forwarded: str) -> str:
@@ -151,7 +199,7 @@ def _merged_evidence(note: _Part, forwarded: _Part | None, reading: NoteReading)
     """The evidence behind the values kept, from whichever text gave them."""
     chosen = []
     for name in ("outcome", "reasons", "cause", "recontact_on", "decision_makers"):
-        items = note.evidence[name] or (forwarded.evidence[name] if forwarded else [])
+        items = note.evidence(name) or (forwarded.evidence(name) if forwarded else [])
         chosen.extend(item for item in items if name != "outcome" or item.value == reading.outcome)
     return chosen
 
@@ -222,11 +270,11 @@ def understand(
     day_first = not str(tz).startswith("America/")  # US reps write 3/4 for 4 March
     text = _prepare(note or "")
     found = read_structured(text, today, day_first)
-    note_part = _read_part(_without_lines(text, found.spans), today, day_first, "note")
+    note_part = _Part(_without_lines(text, found.spans), today, day_first, "note")
     forwarded_part = None
     if forwarded and forwarded.strip() and _needs_forwarded(note_part):
-        forwarded_part = _read_part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded")
-        forwarded_part.decision_makers = _without_sender(forwarded_part.decision_makers, _forwarded_sender(forwarded))
+        forwarded_part = _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
+                               _forwarded_sender(forwarded))
     reading = _merge(note_part, forwarded_part)
     stated_cause = found.cause or note_part.cause
     _apply_structured(reading, found)
