@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+
+import regex
 
 from service.notes.phrases import Phrases
 from service.notes.prefilter import register
@@ -147,15 +151,29 @@ def blank(clean: str, spans: list[tuple[int, int]]) -> str:
 
 def signature_start(clean: str, phrases_list) -> int | None:
     """Where the closing line ("Best regards,", "Cordiali saluti") starts, if the rest looks like a signature."""
+    closing = _closing_line(tuple(phrases.signature for phrases in phrases_list))
     offset = 0
     lines = clean.split("\n")
     for index, line in enumerate(lines):  # line by line: an anchored match per line, not a search at every offset
-        if line.strip() and (any(phrases.signature.match(line) for phrases in phrases_list)
-                             or (offset and _is_sign_off_name(line, lines[index + 1:]))) \
+        if line.strip() and (closing(line) or (offset and _is_sign_off_name(line, lines[index + 1:]))) \
                 and _looks_like_signature(clean[offset + len(line):]):
             return offset
         offset += len(line) + 1
     return None
+
+
+@cache
+def _closing_line(signatures: tuple) -> Callable[[str], bool]:
+    """Whether a line is a closing line in any language: one pattern for all of them (a line is tried once, not
+    once per language), or each in turn when they cannot be joined."""
+    flags = {signature.compiled.flags for signature in signatures}
+    if len(flags) == 1:
+        try:
+            joined = regex.compile("|".join(f"(?:{signature.pattern})" for signature in signatures), flags.pop())
+            return lambda line: joined.match(line) is not None
+        except regex.error:
+            pass
+    return lambda line: any(signature.match(line) for signature in signatures)
 
 
 _NAME_LINE = re.compile(r"^[ \t]*([A-ZÀ-Ý][a-zà-ÿ'-]+)(?:[ \t]+[A-ZÀ-Ý][a-zà-ÿ'-]+){0,2}[ \t]*$")
