@@ -5,13 +5,20 @@ out. From the pattern's syntax tree we derive a small set of literal strings of 
 least one (the classic "required factors" of RE2/Hyperscan). One scan of the case-folded text finds which of
 all the literals it holds; a set test then rules a pattern out. Sets are computed once, at compile time, and are
 only ever a necessary condition: when in doubt (classes, optional parts) a pattern has none and the regex runs.
+
+A pattern that may match is also told where its scan can start (see `_Anchor`): its matches begin at, or a few
+known characters before, one of the strings of a run near its start, so nothing before the first of them can
+start a match.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from re import _constants as C  # noqa: N812 - the standard library's own parser, not a private copy
 from re import _parser as sre_parse
+
+import regex
 
 _MIN_TEXT = 160  # shorter strings (windows, clauses) are cheaper to scan than to fold
 _MAX_REQUIREMENTS = 3  # requirements tested per pattern: the most selective ones
@@ -20,6 +27,7 @@ _MAX_VARIANTS = 16  # a run of fixed items may stand for up to this many strings
 _BLANKS = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
                                       "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000", " "))
 _BLANK_RUN = re.compile(" {2,}")
+_ANCHOR_VARIANTS = 128  # an anchor is looked for by one regex: it may stand for many strings ("january|…")
 _DOCUMENTS = 32  # texts registered for reading whole: a note, its blanked copy, its forward, labelled values
 _MIN_LITERAL = 2
 # Words found in nearly every note: a requirement made of them rules nothing out, so another one is preferred.
@@ -40,6 +48,26 @@ def requirements(pattern: str, flags: int) -> tuple[frozenset[str], ...]:
     """The most selective requirements of the pattern, best first: each a set of folded strings (see `fold`) of
     which any match holds one. A text must meet them all; none at all means the regex always runs."""
     return _Requirements(_MAX_VARIANTS).of(pattern, flags)[:_MAX_REQUIREMENTS]
+
+
+def anchor(pattern: str, flags: int) -> _Anchor | None:
+    """Where a scan of the pattern may start in a text (see `_Anchor`), or None when nothing is known."""
+    try:
+        tree = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.U | re.X))
+    except Exception:  # syntax only `regex` knows
+        return None
+    strings = _Requirements(_ANCHOR_VARIANTS)
+    items = list(tree)
+    allowed: frozenset[str] = frozenset()
+    for index in range(len(items)):
+        run = strings.run(items[index:])
+        if run is not None:
+            return _Anchor(run, allowed) if len(allowed) < len(_ASCII) else None
+        consumed = _consumed(*items[index])
+        if consumed is None:
+            return None
+        allowed |= consumed
+    return None
 
 
 def fold(text: str) -> str:
@@ -99,6 +127,42 @@ class _Requirements:
         found.append(frozenset(runs))
         return [req for req in found if "" not in req]
 
+    def run(self, items) -> set[str] | None:
+        """The strings of the run at the head of `items`, when it is useful as an anchor (none empty or short).
+
+        A group, an alternation or a repeat that opens the sequence lends its own head run ("(?P<year>20\\d\\d)"
+        opens with "20"); zero-width items (\\b, lookarounds) take no room.
+        """
+        runs = {""}
+        for op, arg in items:
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                continue
+            strings = self._strings(op, arg)
+            if strings is None and runs == {""}:
+                return self._head(op, arg)
+            if strings is None or len(runs) * len(strings) > self.variants:
+                break
+            runs = _join(runs, strings)
+        return runs if all(len(item.strip()) >= _MIN_LITERAL for item in runs) else None
+
+    def _head(self, op, arg) -> set[str] | None:
+        """The head run of an item that is not fixed: of its group, of each alternative, of its first repeat."""
+        if op is C.SUBPATTERN:
+            return self.run(arg[-1])
+        if op is C.ATOMIC_GROUP:
+            return self.run(arg)
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT) and arg[0] >= 1:
+            return self.run(arg[2])
+        if op is C.BRANCH:
+            union: set[str] = set()
+            for alternative in arg[1]:
+                head = self.run(alternative)
+                if head is None or len(union | head) > self.variants:
+                    return None
+                union |= head
+            return union
+        return None
+
     def _fixed(self, items) -> set[str] | None:
         """The strings a whole sequence can match, when they are few; None otherwise."""
         strings = {""}
@@ -134,11 +198,13 @@ class _Requirements:
         return None
 
     def _class(self, items) -> set[str] | None:
-        """The folded characters of a short class ("[oa]", "[ \\t]", "[\\s,]"); None for ranges, \\w, negations."""
+        """The folded characters of a short class ("[oa]", "[1-4]", "[ \\t]", "[\\s,]"); None for \\w, negations."""
         chars = set()
         for kind, value in items:
             if kind is C.LITERAL:
                 chars.add(fold(chr(value)))
+            elif kind is C.RANGE and value[1] - value[0] < self.variants:
+                chars.update(fold(chr(code)) for code in range(value[0], value[1] + 1))
             elif kind is C.CATEGORY and value is C.CATEGORY_SPACE:
                 chars.add(" ")
             else:
@@ -189,6 +255,84 @@ class _Requirements:
         return []
 
 
+_ASCII = tuple(chr(code) for code in range(128))
+_CATEGORIES = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s",
+               C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}
+_REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT)
+
+
+def _char(code: int) -> str:
+    """One character as an escape both `re` and `regex` read, whatever it is."""
+    return f"\\U{code:08x}"
+
+
+@cache
+def _ascii_matching(source: str) -> frozenset[str]:
+    """The ASCII characters a one-character pattern matches, case ignored: asked of `regex` itself."""
+    compiled = regex.compile(source, regex.I | regex.V0)
+    return frozenset(char for char in _ASCII if compiled.fullmatch(char))
+
+
+def _consumed(op, arg) -> frozenset[str] | None:
+    """The ASCII characters one item can take up (any case), or None when it can take up any character."""
+    if op is C.LITERAL:
+        return _ascii_matching(_char(arg))
+    if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+        return frozenset()  # zero width
+    if op is C.IN:
+        found: set[str] = set()
+        for kind, value in arg:
+            if kind is C.LITERAL:
+                found |= _ascii_matching(_char(value))
+            elif kind is C.RANGE:
+                found |= _ascii_matching(f"[{_char(value[0])}-{_char(value[1])}]")
+            elif kind is C.CATEGORY and value in _CATEGORIES:
+                found |= _ascii_matching(_CATEGORIES[value])
+            else:
+                return None  # a negation, or something rarer: anything
+        return frozenset(found)
+    children = arg[-1] if op is C.SUBPATTERN else arg[1] if op is C.BRANCH else arg[2] if op in _REPEATS \
+        else arg if op is C.ATOMIC_GROUP else None
+    if children is None:
+        return None  # ".", a backreference, a negated literal: anything
+    if op is C.BRANCH:
+        children = [item for alternative in children for item in alternative]
+    found = set()
+    for item in children:
+        consumed = _consumed(*item)
+        if consumed is None:
+            return None
+        found |= consumed
+    return frozenset(found)
+
+
+class _Anchor:
+    """Where the scan of a pattern may start in a text, so that the regex engine skips what cannot hold a match.
+
+    Every match of the pattern holds one of the strings of a run of fixed items (the anchor), and what a match
+    has before its anchor is made of some ASCII characters only (`allowed`; other characters, non-ASCII ones
+    included, are assumed allowed). So no match starts before the first anchor in the text, less the run of
+    allowed characters right before it: a scan that starts there finds the same matches, since the regex engine
+    still sees the text before its starting offset (for \\b and lookbehinds). The anchor is looked for in the
+    text case-folded with blanks made spaces, which keeps offsets when folding keeps the length.
+    """
+
+    def __init__(self, strings: set[str], allowed: frozenset[str]) -> None:
+        self.find = re.compile(_trie(strings, blank=" +"))
+        stops = "".join(_char(ord(char)) for char in _ASCII if char not in allowed)
+        self.stop = regex.compile(f"[{stops}]", regex.REVERSE | regex.V0) if allowed else None
+
+    def start(self, text: str, low: str) -> int | None:
+        """The offset the scan of `text` may start from (`low` is its folded copy); None when nothing can match."""
+        found = self.find.search(low)
+        if found is None:
+            return None
+        if self.stop is None:
+            return found.start()  # a match starts at its anchor
+        stop = self.stop.search(text, 0, found.start())
+        return stop.end() if stop else 0
+
+
 class _Index:
     """Every requirement of every phrase, and which of them each text being read meets.
 
@@ -209,7 +353,8 @@ class _Index:
         self.meets: dict[str, frozenset[frozenset[str]]] = {}  # longest literal found → the requirements met
         self.text: str | None = None
         self.met: frozenset[frozenset[str]] = frozenset()
-        self.documents: dict[int, tuple[str, frozenset[frozenset[str]]]] = {}  # id → (the text, kept alive; met)
+        # id → (the text, kept alive; the requirements it meets; its folded copy when offsets agree, else None)
+        self.documents: dict[int, tuple[str, frozenset[frozenset[str]], str | None]] = {}
 
     def add(self, requirement: frozenset[str]) -> None:
         """Register a phrase's requirement (at import time)."""
@@ -223,7 +368,8 @@ class _Index:
         if id(text) not in self.documents:
             if len(self.documents) >= _DOCUMENTS:
                 del self.documents[next(iter(self.documents))]
-            self.documents[id(text)] = (text, self._scan(text))
+            low = text.translate(_BLANKS).casefold()
+            self.documents[id(text)] = (text, self._scan(_BLANK_RUN.sub(" ", low)), low if len(low) == len(text) else None)
 
     def known(self, text: str) -> frozenset[frozenset[str]] | None:
         """The requirements `text` meets if it is indexed (registered, or long), else None: scanning it is cheaper."""
@@ -235,15 +381,15 @@ class _Index:
     def holds(self, text: str) -> frozenset[frozenset[str]]:
         """The requirements a long unregistered string meets, computed once per string object."""
         if text is not self.text:
-            self.met = self._scan(text)
+            self.met = self._scan(fold(text))
             self.text = text
         return self.met
 
-    def _scan(self, text: str) -> frozenset[frozenset[str]]:
-        """The registered requirements `text` meets."""
+    def _scan(self, folded: str) -> frozenset[frozenset[str]]:
+        """The registered requirements a text meets, given its folded copy."""
         if self.scanner is None:
             self._build()
-        found = set(self.scanner.findall(fold(text)))
+        found = set(self.scanner.findall(folded))
         return frozenset().union(*(self.meets[item] for item in found)) if found else frozenset()
 
     def _build(self) -> None:
@@ -256,8 +402,13 @@ class _Index:
                       for item in self.literals}
 
 
-def _trie(words) -> str:
-    """A regex that matches, at a given offset, the longest of `words` starting there."""
+def _trie(words, blank: str = " ") -> str:
+    """A regex that matches, at a given offset, the longest of `words` starting there (a space in them matches
+    `blank`).
+
+    A word that ends at a node is an empty last branch there, which the engine takes more cheaply than an
+    optional group.
+    """
     root: dict = {}
     for word in words:
         node = root
@@ -266,11 +417,12 @@ def _trie(words) -> str:
         node[""] = {}
 
     def emit(node: dict) -> str:
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        branches = [(blank if char == " " else re.escape(char)) + emit(child) for char, child in sorted(node.items()) if char]
         if not branches:
             return ""
-        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-        return f"(?:{body})?" if "" in node else body
+        if "" in node:
+            return f"(?:{'|'.join(branches)}|)"
+        return branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
 
     return emit(root)
 
@@ -286,39 +438,51 @@ def register(text: str) -> None:
 class Phrase:
     """A compiled pattern behind its literal prefilter; the same methods as a compiled pattern."""
 
-    __slots__ = ("compiled", "pattern", "requirements")
+    __slots__ = ("anchor", "compiled", "pattern", "requirements")
 
-    def __init__(self, compiled, requirements: tuple[frozenset[str], ...]) -> None:
+    def __init__(self, compiled, requirements: tuple[frozenset[str], ...], anchor: _Anchor | None = None) -> None:
         self.compiled = compiled
         self.requirements = requirements
+        self.anchor = anchor
         self.pattern = compiled.pattern
         for requirement in requirements:
             _INDEX.add(requirement)
 
     def possible(self, text: str) -> bool:
-        """False when the text fails one of the pattern's requirements (so the pattern cannot match it).
+        """False when the text fails one of the pattern's requirements (so the pattern cannot match it)."""
+        return self.start(text) is not None
 
-        Called for every pattern on every text, mostly to say False: kept to a dict lookup and a few set lookups.
+    def start(self, text: str) -> int | None:
+        """Where a scan of `text` may start (see `_Anchor`), or None when the pattern cannot match it: the text
+        fails one of the pattern's requirements, or holds no anchor.
+
+        Called for every pattern on every text, mostly to say None: kept to a dict lookup and a few set lookups.
         """
         if not self.requirements:
-            return True
+            return 0
         entry = _INDEX.documents.get(id(text))
         if entry is not None and entry[0] is text:
-            met = entry[1]
+            met, low = entry[1], entry[2]
         else:
-            met = _INDEX.known(text)
+            met, low = _INDEX.known(text), None
             if met is None:
-                return True
+                return 0
         for requirement in self.requirements:
             if requirement not in met:
-                return False
-        return True
+                return None
+        return 0 if self.anchor is None or low is None else self.anchor.start(text, low)
 
     def search(self, text: str, *args):
-        return self.compiled.search(text, *args) if self.possible(text) else None
+        if args:
+            return self.compiled.search(text, *args) if self.possible(text) else None
+        start = self.start(text)
+        return None if start is None else self.compiled.search(text, start)
 
     def finditer(self, text: str, *args):
-        return self.compiled.finditer(text, *args) if self.possible(text) else iter(())
+        if args:
+            return self.compiled.finditer(text, *args) if self.possible(text) else iter(())
+        start = self.start(text)
+        return iter(()) if start is None else self.compiled.finditer(text, start)
 
     def findall(self, text: str, *args):
         return self.compiled.findall(text, *args) if self.possible(text) else []
