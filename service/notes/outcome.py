@@ -47,12 +47,14 @@ def score_outcome(text: Text, source: str = "note") -> OutcomeScore:
     score.still_open = bool(opening and not is_negated(text, opening.start()))
     score.next_steps = bool(text.phrases.next_steps.search(text.clean))
     other_vendor = _chose_another_supplier(text)
-    won = [(weight, match) for weight, pattern, bare in text.phrases.won if not (bare and other_vendor)
+    won = [(weight, match) for weight, pattern, bare in text.possible_items(text.phrases.won, 1) if not (bare and other_vendor)
            for match in pattern.finditer(text.clean)]
     for weight, match in _heaviest_per_span(won):
         _weigh_won(text, match, weight, score, source)
-    lost = [(weight, match, False) for weight, pattern in text.phrases.lost for match in pattern.finditer(text.clean)]
-    lost += [(weight, match, True) for weight, pattern in text.phrases.deferral for match in pattern.finditer(text.clean)]
+    lost = [(weight, match, False) for weight, pattern in text.possible_items(text.phrases.lost, 1)
+            for match in pattern.finditer(text.clean)]
+    lost += [(weight, match, True) for weight, pattern in text.possible_items(text.phrases.deferral, 1)
+             for match in pattern.finditer(text.clean)]
     for weight, match, deferral in _heaviest_per_span(lost):
         before = score.lost
         _weigh_lost(text, match, weight, score, source)
@@ -73,7 +75,7 @@ def _heaviest_per_span(found: list[tuple]) -> list[tuple]:
 
 def _chose_another_supplier(text: Text) -> bool:
     """True when the text says the customer went with someone else ("signed with Globex", "hanno scelto X")."""
-    for pattern in text.phrases.other_supplier:
+    for pattern in text.possible(text.phrases.other_supplier):
         for match in pattern.finditer(text.clean):
             if not (is_negated(text, match.start()) or is_hypothetical(text, match.start())):
                 return True

@@ -28,7 +28,7 @@ _BLANKS = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u
                                       "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000", " "))
 _BLANK_RUN = re.compile(" {2,}")
 _ANCHOR_VARIANTS = 128  # an anchor is looked for by one regex: it may stand for many strings ("january|…")
-_DOCUMENTS = 32  # texts registered for reading whole: a note, its blanked copy, its forward, labelled values
+_KEPT = 32  # texts registered for reading whole: a note, its blanked copy, its forward, labelled values
 _MIN_LITERAL = 2
 # Words found in nearly every note: a requirement made of them rules nothing out, so another one is preferred.
 _COMMON = frozenset("""a an the and or but not no non is are was were be been to of in on at for with from by as it
@@ -363,13 +363,17 @@ class _Index:
             self.literals |= requirement
             self.scanner = None
 
-    def register(self, text: str) -> None:
-        """Index a text that many patterns will scan whole, whatever its length (the oldest entry makes room)."""
-        if id(text) not in self.documents:
-            if len(self.documents) >= _DOCUMENTS:
+    def register(self, text: str) -> frozenset[frozenset[str]]:
+        """Index a text that many patterns will scan whole, whatever its length (the oldest entry makes room);
+        the requirements it meets."""
+        entry = self.documents.get(id(text))
+        if entry is None or entry[0] is not text:
+            if len(self.documents) >= _KEPT:
                 del self.documents[next(iter(self.documents))]
             low = text.translate(_BLANKS).casefold()
-            self.documents[id(text)] = (text, self._scan(_BLANK_RUN.sub(" ", low)), low if len(low) == len(text) else None)
+            entry = (text, self._scan(_BLANK_RUN.sub(" ", low)), low if len(low) == len(text) else None)
+            self.documents[id(text)] = entry
+        return entry[1]
 
     def known(self, text: str) -> frozenset[frozenset[str]] | None:
         """The requirements `text` meets if it is indexed (registered, or long), else None: scanning it is cheaper."""
@@ -428,21 +432,24 @@ def _trie(words, blank: str = " ") -> str:
 
 
 _INDEX = _Index()
+_DOCUMENTS = _INDEX.documents
 
 
-def register(text: str) -> None:
-    """Index `text` once for every pattern that will scan it whole (a note, however short)."""
-    _INDEX.register(text)
+def register(text: str) -> frozenset[frozenset[str]]:
+    """Index `text` once for every pattern that will scan it whole (a note, however short): the requirements it
+    meets, for `Phrase.needs`."""
+    return _INDEX.register(text)
 
 
 class Phrase:
     """A compiled pattern behind its literal prefilter; the same methods as a compiled pattern."""
 
-    __slots__ = ("anchor", "compiled", "pattern", "requirements")
+    __slots__ = ("anchor", "compiled", "needs", "pattern", "requirements")
 
     def __init__(self, compiled, requirements: tuple[frozenset[str], ...], anchor: _Anchor | None = None) -> None:
         self.compiled = compiled
         self.requirements = requirements
+        self.needs = frozenset(requirements)  # the pattern may match a text only if the text meets all these
         self.anchor = anchor
         self.pattern = compiled.pattern
         for requirement in requirements:
@@ -460,16 +467,15 @@ class Phrase:
         """
         if not self.requirements:
             return 0
-        entry = _INDEX.documents.get(id(text))
+        entry = _DOCUMENTS.get(id(text))
         if entry is not None and entry[0] is text:
             met, low = entry[1], entry[2]
         else:
             met, low = _INDEX.known(text), None
             if met is None:
                 return 0
-        for requirement in self.requirements:
-            if requirement not in met:
-                return None
+        if not met.issuperset(self.requirements):
+            return None
         return 0 if self.anchor is None or low is None else self.anchor.start(text, low)
 
     def search(self, text: str, *args):

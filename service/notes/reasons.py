@@ -101,7 +101,7 @@ def _use_fallbacks(found: dict[str, Evidence]) -> bool:
 def _first_asserted(text: Text, reason: str, patterns, source: str) -> tuple[Evidence | None, bool]:
     """The first phrase for `reason` that is neither negated, hedged nor waved away; and whether one was waved away."""
     denied, found = False, None
-    for pattern in patterns:
+    for pattern in text.possible(patterns):
         for match in pattern.finditer(text.clean):
             start, end = match.start(), match.end()
             if is_dismissed(text, start, end):

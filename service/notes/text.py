@@ -30,9 +30,20 @@ class Text:
     phrases: Phrases
     starts: list[int] = field(default_factory=list)
     clauses: dict[int, str] = field(default_factory=dict, repr=False, compare=False)  # clause_before, by offset
+    met: frozenset = field(init=False, repr=False, compare=False)  # the prefilter requirements `clean` meets
 
     def __post_init__(self) -> None:
-        register(self.clean)  # every reader scans it whole: one literal scan lets most patterns skip it
+        self.met = register(self.clean)  # every reader scans it whole: one literal scan lets most patterns skip it
+
+    def possible(self, patterns) -> list:
+        """The patterns that may match this text: a set test each, rather than a call each (most cannot match)."""
+        met = self.met
+        return [pattern for pattern in patterns if pattern.needs <= met]
+
+    def possible_items(self, items, at: int) -> list:
+        """The tuples whose pattern (at index `at`) may match this text."""
+        met = self.met
+        return [item for item in items if item[at].needs <= met]
 
     def sentence_span(self, pos: int) -> tuple[int, int]:
         """The (start, end) of the sentence holding `pos`."""
