@@ -56,18 +56,10 @@ def anchor(pattern: str, flags: int) -> _Anchor | None:
         tree = sre_parse.parse(pattern, flags & (re.I | re.M | re.S | re.U | re.X))
     except Exception:  # syntax only `regex` knows
         return None
-    strings = _Requirements(_ANCHOR_VARIANTS)
-    items = list(tree)
-    allowed: frozenset[str] = frozenset()
-    for index in range(len(items)):
-        run = strings.run(items[index:])
-        if run is not None:
-            return _Anchor(run, allowed) if len(allowed) < len(_ASCII) else None
-        consumed = _consumed(*items[index])
-        if consumed is None:
-            return None
-        allowed |= consumed
-    return None
+    found = _Anchors(_ANCHOR_VARIANTS).bound(list(tree))
+    if found is None or len(found[1]) == len(_ASCII):
+        return None
+    return _Anchor(*found)
 
 
 def fold(text: str) -> str:
@@ -126,42 +118,6 @@ class _Requirements:
                 found.extend(self._item(op, arg))
         found.append(frozenset(runs))
         return [req for req in found if "" not in req]
-
-    def run(self, items) -> set[str] | None:
-        """The strings of the run at the head of `items`, when it is useful as an anchor (none empty or short).
-
-        A group, an alternation or a repeat that opens the sequence lends its own head run ("(?P<year>20\\d\\d)"
-        opens with "20"); zero-width items (\\b, lookarounds) take no room.
-        """
-        runs = {""}
-        for op, arg in items:
-            if op in (C.ASSERT, C.ASSERT_NOT):
-                continue
-            strings = self._strings(op, arg)
-            if strings is None and runs == {""}:
-                return self._head(op, arg)
-            if strings is None or len(runs) * len(strings) > self.variants:
-                break
-            runs = _join(runs, strings)
-        return runs if all(len(item.strip()) >= _MIN_LITERAL for item in runs) else None
-
-    def _head(self, op, arg) -> set[str] | None:
-        """The head run of an item that is not fixed: of its group, of each alternative, of its first repeat."""
-        if op is C.SUBPATTERN:
-            return self.run(arg[-1])
-        if op is C.ATOMIC_GROUP:
-            return self.run(arg)
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT) and arg[0] >= 1:
-            return self.run(arg[2])
-        if op is C.BRANCH:
-            union: set[str] = set()
-            for alternative in arg[1]:
-                head = self.run(alternative)
-                if head is None or len(union | head) > self.variants:
-                    return None
-                union |= head
-            return union
-        return None
 
     def _fixed(self, items) -> set[str] | None:
         """The strings a whole sequence can match, when they are few; None otherwise."""
@@ -255,10 +211,68 @@ class _Requirements:
         return []
 
 
+class _Anchors(_Requirements):
+    """Anchors read off the syntax tree: the first useful run of a sequence, looked for inside a group, in every
+    alternative of an alternation, or in the first of a repeat when the sequence opens with one."""
+
+    def bound(self, items) -> tuple[set[str], frozenset[str]] | None:
+        """The anchor strings of a sequence, and the ASCII characters a match may have before them."""
+        allowed: frozenset[str] = frozenset()
+        for index, (op, arg) in enumerate(items):
+            run = self._run(items[index:])
+            if run is not None:
+                if any(item.startswith(" ") for item in run):
+                    run = {item.lstrip(" ") for item in run}  # blanks are everywhere: look for what follows them
+                    allowed |= _BLANK_CHARS
+                return (run, allowed) if all(len(item) >= _MIN_LITERAL for item in run) else None
+            inner = self._inner(op, arg)
+            if inner is not None:
+                return inner[0], allowed | inner[1]
+            consumed = _consumed(op, arg)
+            if consumed is None:
+                return None
+            allowed |= consumed
+        return None
+
+    def _run(self, items) -> set[str] | None:
+        """The strings of the run at the head of `items`, when none is empty or short; zero-width items
+        (\\b, lookarounds) take no room."""
+        runs = {""}
+        for op, arg in items:
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                continue
+            strings = self._strings(op, arg)
+            if strings is None or len(runs) * len(strings) > self.variants:
+                break
+            runs = _join(runs, strings)
+        return runs if all(len(item.strip()) >= _MIN_LITERAL for item in runs) else None
+
+    def _inner(self, op, arg) -> tuple[set[str], frozenset[str]] | None:
+        """The bound inside an item that is not fixed: its group, each of its alternatives, its first repeat."""
+        if op is C.SUBPATTERN:
+            return self.bound(list(arg[-1]))
+        if op is C.ATOMIC_GROUP:
+            return self.bound(list(arg))
+        if op in _REPEATS and arg[0] >= 1:
+            return self.bound(list(arg[2]))
+        if op is not C.BRANCH:
+            return None
+        strings: set[str] = set()
+        allowed: frozenset[str] = frozenset()
+        for alternative in arg[1]:
+            found = self.bound(list(alternative))
+            if found is None:
+                return None
+            strings |= found[0]
+            allowed |= found[1]
+        return strings, allowed
+
+
 _ASCII = tuple(chr(code) for code in range(128))
 _CATEGORIES = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_SPACE: r"\s",
                C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_WORD: r"\w", C.CATEGORY_NOT_WORD: r"\W"}
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT)
+_BLANK_CHARS = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ")  # the ASCII characters `fold` makes " "
 
 
 def _char(code: int) -> str:
