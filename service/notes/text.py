@@ -16,6 +16,7 @@ from service.notes.prefilter import register
 # One character for one character, so that spans found in the normalised text point into the original.
 _SAME_LENGTH = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
                               "\u2013": "-", "\u2014": "-", "\u02bc": "'", "`": "'", "\r": "\n"})
+_TO_NORMALISE = re.compile(f"[{''.join(map(chr, _SAME_LENGTH))}]")  # most notes have none of them
 _SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)|\n[ \t]*\n|\n[ \t]*(?=[-*•])|:[ \t]*\n")
 _ABBREVIATION = re.compile(r"\b(?:dott|ing|sig|avv|geom|rag|arch|prof|mr|mrs|ms|dr|st|n|nr|no|tel|ca|vs|etc|e\.g|i\.e)\.$", re.I)
 _WORDS_BEFORE = 6
@@ -58,8 +59,9 @@ class Text:
 
 
 def normalise(text: str) -> str:
-    """Straight quotes and plain spaces, keeping every character at its place."""
-    return text.translate(_SAME_LENGTH)
+    """Straight quotes and plain spaces, keeping every character at its place (a text with nothing to change is
+    returned as it is: translating costs more than looking)."""
+    return text.translate(_SAME_LENGTH) if _TO_NORMALISE.search(text) else text
 
 
 def make_text(original: str, phrases: Phrases) -> Text:
