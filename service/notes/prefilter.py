@@ -336,15 +336,27 @@ class _Anchor:
         stops = "".join(_char(ord(char)) for char in _ASCII if char not in allowed)
         self.stop = regex.compile(f"[{stops}]", regex.REVERSE | regex.V0) if allowed else None
 
-    def start(self, text: str, low: str) -> int | None:
-        """The offset the scan of `text` may start from (`low` is its folded copy); None when nothing can match."""
-        found = self.find.search(low)
+    def start(self, text: str, low: str, at: int = 0) -> int | None:
+        """The offset from `at` on where the scan of `text` may start (`low` is its folded copy); None when no
+        match can start from `at` on."""
+        found = self.find.search(low, at)
         if found is None:
             return None
         if self.stop is None:
             return found.start()  # a match starts at its anchor
-        stop = self.stop.search(text, 0, found.start())
-        return stop.end() if stop else 0
+        stop = self.stop.search(text, at, found.start())
+        return stop.end() if stop else at
+
+    def matches(self, compiled, text: str, low: str, start: int):
+        """The matches of `compiled` in `text` from `start`, as finditer finds them, each looked for from the next
+        anchor on: for a pattern that cannot skip ahead by itself (it has a prefix before its anchor), a scan of
+        the stretches between anchors costs more than finding the next anchor."""
+        while start is not None:
+            match = compiled.search(text, start)
+            if match is None:
+                return
+            yield match
+            start = self.start(text, low, match.end())  # matches hold their anchor, so none is empty
 
 
 class _Index:
@@ -474,23 +486,31 @@ class Phrase:
         return self.start(text) is not None
 
     def start(self, text: str) -> int | None:
-        """Where a scan of `text` may start (see `_Anchor`), or None when the pattern cannot match it: the text
-        fails one of the pattern's requirements, or holds no anchor.
+        """Where a scan of `text` may start (see `_Anchor`), or None when the pattern cannot match it."""
+        found = self._where(text)
+        return None if found is None else found[0]
+
+    def _where(self, text: str) -> tuple[int, str | None] | None:
+        """Where a scan of `text` may start, and the text's folded copy when the anchor can use it; None when the
+        text fails one of the pattern's requirements, or holds no anchor.
 
         Called for every pattern on every text, mostly to say None: kept to a dict lookup and a few set lookups.
         """
         if not self.requirements:
-            return 0
+            return 0, None
         entry = _DOCUMENTS.get(id(text))
         if entry is not None and entry[0] is text:
             met, low = entry[1], entry[2]
         else:
             met, low = _INDEX.known(text), None
             if met is None:
-                return 0
+                return 0, None
         if not met.issuperset(self.requirements):
             return None
-        return 0 if self.anchor is None or low is None else self.anchor.start(text, low)
+        if self.anchor is None or low is None:
+            return 0, None
+        start = self.anchor.start(text, low)
+        return None if start is None else (start, low)
 
     def search(self, text: str, *args):
         if args:
@@ -501,8 +521,13 @@ class Phrase:
     def finditer(self, text: str, *args):
         if args:
             return self.compiled.finditer(text, *args) if self.possible(text) else iter(())
-        start = self.start(text)
-        return iter(()) if start is None else self.compiled.finditer(text, start)
+        found = self._where(text)
+        if found is None:
+            return iter(())
+        start, low = found
+        if low is None or self.anchor.stop is None:
+            return self.compiled.finditer(text, start)
+        return self.anchor.matches(self.compiled, text, low, start)
 
     def findall(self, text: str, *args):
         return self.compiled.findall(text, *args) if self.possible(text) else []
