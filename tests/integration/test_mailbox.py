@@ -214,6 +214,11 @@ def test_a_huge_mail_is_read_and_one_over_the_limit_is_quarantined_unread(imap, 
 
 def test_mail_appended_while_idling_is_picked_up_within_seconds(imap, engine, settings, reps, redis):
     mailbox = Mailbox(settings.with_overrides(poll_interval=120), engine, lock=PollerLock(redis, "idle-test"))
+    assert_picked_up_while_idling(mailbox, imap, engine)
+
+
+def assert_picked_up_while_idling(mailbox: Mailbox, imap, engine) -> None:
+    """Run the poller until it IDLEs, APPEND one recap, and see it filed within seconds; then stop the poller."""
     stop = threading.Event()
     runner = threading.Thread(target=mailbox.run, args=(stop,), daemon=True)
     runner.start()

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from pathlib import Path
 
 import click
 import pytest
 from imapclient import IMAPClient
-from sqlmodel import Session, select
 
 from service import runner
-from service.devstack import PymapServer, free_port, servers
+from service.devstack import PymapServer, servers
 from service.intake.mailbox import PROCESSED, QUARANTINE, Mailbox
-from service.models import InboundMessage
 from tests.conftest import INTAKE
-from tests.integration.test_run import _child_env, _eventually_processed, _healthz, _processes_mentioning
-from tests.mail import recap, wait_until
+from tests.integration.test_mailbox import _message_ids_in, _rows, assert_picked_up_while_idling
+from tests.integration.test_run import run_demo_round_trip
+from tests.mail import recap
 
 PASSWORD = "keepwarm"
 
@@ -56,20 +46,6 @@ def _listens(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
     return False
-
-
-def _rows(engine) -> list[InboundMessage]:
-    with Session(engine) as session:
-        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
-
-
-def _message_ids_in(imap, folder: str) -> list[str]:
-    imap.select_folder(folder, readonly=True)
-    uids = imap.search("ALL")
-    if not uids:
-        return []
-    data = imap.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-    return [d[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().split(":", 1)[1].strip() for d in data.values()]
 
 
 def test_the_mailbox_starts_empty_without_pymaps_demo_data(imap):
@@ -107,20 +83,7 @@ def test_mail_over_the_size_limit_is_quarantined(imap, pymap_settings, engine, r
 
 
 def test_mail_appended_while_idling_is_picked_up(imap, pymap_settings, engine, reps):
-    mailbox = Mailbox(pymap_settings.with_overrides(poll_interval=120), engine)
-    stop = threading.Event()
-    poller = threading.Thread(target=mailbox.run, args=(stop,), daemon=True)
-    poller.start()
-    try:
-        wait_until(lambda: mailbox.client is not None and mailbox.client._idle_tag is not None, 10)
-        imap.append("INBOX", recap(1))
-        appended = time.monotonic()
-        wait_until(lambda: len(_rows(engine)) == 1 and _rows(engine)[0].folder == PROCESSED, 10)
-        print(f"picked up {time.monotonic() - appended:.2f}s after APPEND")
-    finally:
-        stop.set()
-        poller.join(15)
-    assert not poller.is_alive()
+    assert_picked_up_while_idling(Mailbox(pymap_settings.with_overrides(poll_interval=120), engine), imap, engine)
 
 
 def test_run_starts_pymap_when_dovecot_is_not_installed(settings, tmp_path, monkeypatch):
@@ -150,26 +113,5 @@ _RUN_WITHOUT_DOVECOT = ("import service.devstack.servers as s; s.dovecot_binary 
 
 @pytest.mark.slow
 def test_run_without_dovecot_reads_a_demo_mail_from_pymap_and_stops_cleanly():
-    tmp_path = Path(tempfile.mkdtemp(prefix="kw-run-pymap-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")}
-    env.update(KEEPWARM_INSTANCE_DIR=str(tmp_path), KEEPWARM_POLL_INTERVAL="30")
-    port = free_port()
-    run = subprocess.Popen([sys.executable, "-c", _RUN_WITHOUT_DOVECOT, "run", "--port", str(port)], env=env,
-                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while _healthz(port) != 200:
-            assert run.poll() is None, run.stdout.read()
-            assert time.monotonic() < deadline, "no healthy /healthz within 60s"
-            time.sleep(0.3)
-        demo = subprocess.run([sys.executable, "-m", "service.cli", "demo"], env=_child_env(tmp_path, env),
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert demo.returncode == 0, demo.stderr
-        assert _eventually_processed(tmp_path, env)
-    finally:
-        run.send_signal(signal.SIGTERM)
-        output, _ = run.communicate(timeout=60)
-    assert run.returncode == 0, output
+    output = run_demo_round_trip(["-c", _RUN_WITHOUT_DOVECOT], "kw-run-pymap-")
     assert "Demo mailbox" in output and "(pymap," in output and "login followup@example.com" in output
-    assert _processes_mentioning(str(tmp_path)) == []
-    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -39,14 +39,13 @@ def _healthz(port: int) -> int:
         return 0
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(dovecot_binary() is None, reason="dovecot is not installed")
-def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly():
-    tmp_path = Path(tempfile.mkdtemp(prefix="kw-run-"))  # see the dovecot fixture: not under pytest's temp root
+def run_demo_round_trip(command: list[str], prefix: str) -> str:
+    """`keepwarm run` (started as `command`) up, `keepwarm demo` read, SIGTERM, nothing left; returns its output."""
+    tmp_path = Path(tempfile.mkdtemp(prefix=prefix))  # see the dovecot fixture: not under pytest's temp root
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")}
     env.update(KEEPWARM_INSTANCE_DIR=str(tmp_path), KEEPWARM_POLL_INTERVAL="30")
     port = free_port()
-    run = subprocess.Popen([sys.executable, "-m", "service.cli", "run", "--port", str(port)], env=env, cwd=tmp_path,
+    run = subprocess.Popen([sys.executable, *command, "run", "--port", str(port)], env=env, cwd=tmp_path,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -62,9 +61,16 @@ def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly():
         run.send_signal(signal.SIGTERM)
         output, _ = run.communicate(timeout=60)
     assert run.returncode == 0, output
-    assert "Demo mailbox" in output and "login followup@example.com" in output and "BCC address" in output
     assert _processes_mentioning(str(tmp_path)) == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+    return output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(dovecot_binary() is None, reason="dovecot is not installed")
+def test_run_starts_everything_reads_a_demo_mail_and_stops_cleanly():
+    output = run_demo_round_trip(["-m", "service.cli"], "kw-run-")
+    assert "Demo mailbox" in output and "login followup@example.com" in output and "BCC address" in output
 
 
 def _child_env(instance: Path, env: dict) -> dict:
