@@ -73,19 +73,17 @@ def forget_jobs(services: Services, outbound_ids: list[int], *, keep: str | None
 
 def reconcile(services: Services, *, now: datetime | None = None) -> int:
     """Re-enqueue every scheduled row whose job is missing from Redis; revive abandoned `sending` rows."""
-    now = now or datetime.now(UTC)
-    revived = _revive_stale(services, now)
+    revived = revive_abandoned(services, now=now)
     with session_scope(services.engine) as session:
         rows = list(session.exec(select(OutboundEmail.id, OutboundEmail.due_at)
                                  .where(OutboundEmail.status == "scheduled")))
-    # A revived row's job may still look `started` (its worker died holding it): it is re-enqueued regardless.
-    revived_ids = {r[0] for r in revived}
-    missing = [r for r in _missing(services, rows) if r[0] not in revived_ids] + revived
+    # A revived row's job may still look `started` (its worker died holding it): revive_abandoned queued it.
+    missing = [r for r in _missing(services, rows) if r[0] not in revived]
     for outbound_id, due_at in missing:
         enqueue_send(services, outbound_id, due_at)
     if missing:
-        logger.info("reconcile: %s re-enqueued, %s of them abandoned sends revived", len(missing), len(revived))
-    return len(missing)
+        logger.info("reconcile: %s re-enqueued", len(missing))
+    return len(missing) + len(revived)
 
 
 def _missing(services: Services, rows: list) -> list:
@@ -104,15 +102,16 @@ def _dead(job: Job) -> bool:
         return True
 
 
-def revive_abandoned(services: Services, *, now: datetime | None = None) -> int:
-    """Rows a dead worker left in `sending` (lease not renewed for STALE_SENDING) are queued to be sent again."""
+def revive_abandoned(services: Services, *, now: datetime | None = None) -> set[int]:
+    """Rows a dead worker left in `sending` (lease not renewed for STALE_SENDING) are queued to be sent again;
+    returns their ids."""
     revived = _revive_stale(services, now or datetime.now(UTC))
     for outbound_id, due_at in revived:
         enqueue_send(services, outbound_id, due_at)
     if revived:
         logger.warning("%s emails abandoned mid-send by a dead worker are queued again (same Message-IDs)",
                        len(revived))
-    return len(revived)
+    return {outbound_id for outbound_id, _due in revived}
 
 
 def _revive_stale(services: Services, now: datetime) -> list[tuple[int, datetime]]:

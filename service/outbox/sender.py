@@ -1,4 +1,4 @@
-"""Sending: due rows are claimed in batches, composed, sent over one reused SMTP connection, and recorded.
+"""Sending: due rows are claimed in batches, composed ahead, sent over reused SMTP connections, and recorded.
 
 The state machine per row: scheduled → sending (claimed by one conditional UPDATE, so exactly one worker holds it)
 → sent | failed | canceled, or back to scheduled for a later try after a 4xx.
@@ -32,10 +32,9 @@ from service.db import session_scope
 from service.debriefs import reminder_moot
 from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
-from service.outbox.letters import template_context, unsubscribe_url
+from service.outbox.letters import template_context
 from service.outbox.templates import RenderError, render_email
 from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
-from service.tokens import Signer
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +231,8 @@ def prepare(services: Services, ids: list[int]) -> Batch:
                 batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000])] += 1
                 continue
             batch.ready.append(Ready(row.id, row.due_at, row.to_address, row.customer_id, message))
-    _let_go([i for i in ids if i not in {r.id for r in batch.ready}])
+    ready = {r.id for r in batch.ready}
+    _let_go([i for i in ids if i not in ready])
     return batch
 
 
@@ -251,7 +251,7 @@ def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]
         return "released", None  # the drain was interrupted before this email's moment
     if item.customer_id is not None and opt_outs.stopped(item.to_address):
         return "canceled", "suppressed"
-    if item.customer_id is not None and item.customer_id in dead:
+    if item.customer_id in dead:
         return "canceled", "undeliverable"
     try:
         transport_for(services).send(item.message, item.to_address)
@@ -388,7 +388,7 @@ def _preload(session: Session, rows: list[OutboundEmail]) -> list:
 def _compose(session: Session, row: OutboundEmail, services: Services, templates: dict):
     context = template_context(session, row, services.settings)
     rendered = render_email(session, row.kind, row.variant, row.language, context, cache=templates)
-    return compose(_envelope(session, row, services, context["links"]["unsubscribe"]),
+    return compose(_envelope(session, row, services, context["links"]["unsubscribe"] or None),
                    _threaded(session, row, rendered))
 
 
@@ -400,7 +400,8 @@ def _threaded(session: Session, row: OutboundEmail, rendered):
     return rendered
 
 
-def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscribe: str | None) -> Envelope:
+def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscribe_url: str | None) -> Envelope:
+    """`unsubscribe_url` is the signed link the template context made (customers only)."""
     settings = services.settings
     rep = session.get(Rep, row.rep_id)
     outcome = session.get(Outcome, row.outcome_id) if row.outcome_id else None
@@ -414,7 +415,7 @@ def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscr
         message_id=row.message_id, date=datetime.now(UTC),
         in_reply_to=thread.thread_message_id if thread else None,
         references=tuple(thread.thread_references) if thread else (),
-        unsubscribe_url=(unsubscribe or unsubscribe_url(Signer(settings), row.to_address)) if to_customer else None,
+        unsubscribe_url=unsubscribe_url if to_customer else None,
         unsubscribe_mailto=_unsubscribe_mailto(settings) if to_customer else None)
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,7 +17,7 @@ from service.outbox import schedule, sender
 from service.outbox.admin import send_now
 from service.outcomes import new_outbound
 from service.suppression import suppress
-from tests.mail import recap, wait_until
+from tests.mail import recap
 
 LOST = ("Hi Jane,\n\nthanks for your time today. I understand the budget isn't there until next April; "
         "happy to pick this up again then.\n\nTom\n")
@@ -228,37 +224,3 @@ def test_a_job_that_fires_early_waits_and_never_sends_before_due(engine, setting
     work(redis)
     row = rows(engine, id=outbound_id)[0]
     assert row.status == "sent" and row.updated_at >= due
-
-
-@pytest.mark.slow
-def test_kill_9_of_a_worker_mid_send_then_every_email_arrives_once_per_message_id(
-        engine, settings, reps, redis, smtp, tmp_path):
-    ids = _due_rows(engine, settings, 20)
-    smtp.handler.delay_after_data = 3.0  # the server holds its answer: the kill lands mid-send
-    for outbound_id in ids:
-        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
-    worker = _worker_process(settings, tmp_path)
-    try:
-        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        smtp.handler.delay_after_data = 0.0
-    stuck = [r for r in rows(engine) if r.status == "sending"]
-    assert len(stuck) == 20  # the batch it had claimed; the first was in flight, none recorded as sent
-    schedule.reconcile(context.current(), now=datetime.now(UTC) + schedule.STALE_SENDING + timedelta(seconds=1))
-    work(redis)
-    delivered = Counter(caught_ids(smtp))
-    assert set(delivered) == {r.message_id for r in rows(engine)}
-    assert {r.status for r in rows(engine)} == {"sent"}
-    assert sum(delivered.values()) <= len(ids) + 1  # at most the one killed mid-send twice, same Message-ID
-
-
-def _worker_process(settings, tmp_path) -> subprocess.Popen:
-    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": settings.redis_url,
-           "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
-           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path),
-           "KEEPWARM_BASE_URL": settings.base_url}
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
-                            stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
-

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,6 +22,7 @@ from service.models import OutboundEmail
 from service.outbox import schedule, sender
 from service.suppression import suppress
 from tests.integration.test_outbox import _due_rows, caught_ids, rows, work
+from tests.integration.test_worker import worker_process
 from tests.mail import wait_until
 
 
@@ -103,19 +102,14 @@ def test_three_worker_processes_draining_at_once_send_each_email_once(engine, se
     ids = _due_rows(engine, settings, 300, when=due)
     for outbound_id in ids:
         schedule.enqueue_send(context.current(), outbound_id, due)
-    env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": settings.redis_url,
-           "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
-           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path)}
-    with open(tmp_path / "workers.log", "w") as log:
-        workers = [subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True) for _ in range(3)]
-        try:
-            wait_until(lambda: all(r.status == "sent" for r in rows(engine)), 120)
-        finally:
-            for worker in workers:
-                os.killpg(worker.pid, signal.SIGTERM)
-            for worker in workers:
-                worker.wait(60)
+    workers = [worker_process(settings, tmp_path, f"worker{n}") for n in range(3)]
+    try:
+        wait_until(lambda: all(r.status == "sent" for r in rows(engine)), 120)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(60)
     delivered = Counter(caught_ids(smtp))
     assert delivered == Counter({r.message_id: 1 for r in rows(engine)})
     assert all(r.sent_at >= due for r in rows(engine))
@@ -130,7 +124,7 @@ def test_a_live_worker_renews_the_lease_on_what_it_holds_so_nobody_revives_it(en
             session.get(OutboundEmail, outbound_id).updated_at = datetime.now(UTC) - timedelta(hours=1)
         session.commit()
     assert sender.renew_leases(context.current()) >= 3
-    assert schedule.revive_abandoned(context.current()) == 0
+    assert schedule.revive_abandoned(context.current()) == set()
     assert {r.status for r in rows(engine)} == {"sending"}
     sender._release(context.current(), ids)
     assert {(r.status, r.attempts) for r in rows(engine)} == {("scheduled", 0)}
