@@ -89,9 +89,28 @@ def record_outcomes(session: Session, settings: Settings, items: list[tuple[int 
     session.flush()
     batch = _load_batch(session, [reading for _, reading in items])
     scheduled: list[tuple[int, datetime]] = []
-    for inbound_id, reading in items:
-        scheduled += _record_one(session, settings, batch, inbound_id, reading, now)
+    for segment in _segments(items):
+        scheduled += _record_segment(session, settings, batch, segment, now)
     return scheduled
+
+
+def _segments(items: list[tuple[int | None, Reading]]):
+    """Runs of consecutive outcomes that share no customer: each run is written with one INSERT per table.
+
+    Order only matters between outcomes of the same customer (the newer replaces the older's plans), and
+    such a pair never falls inside one run.
+    """
+    segment: list[tuple[int | None, Reading]] = []
+    emails: set[str] = set()
+    for item in items:
+        mine = {c["email"] for c in item[1].customers}
+        if mine & emails:
+            yield segment
+            segment, emails = [], set()
+        segment.append(item)
+        emails |= mine
+    if segment:
+        yield segment
 
 
 def _load_batch(session: Session, readings: list[Reading]) -> _Batch:
@@ -108,21 +127,27 @@ def _load_batch(session: Session, readings: list[Reading]) -> _Batch:
         policy=current_policy(session), with_plans=set(with_plans.scalars()))
 
 
-def _record_one(session: Session, settings: Settings, batch: _Batch, inbound_id: int | None, reading: Reading,
-                now: datetime) -> list[tuple[int, datetime]]:
-    rep = batch.reps[reading.rep_id]
-    customers = [batch.customers[c["email"]] for c in reading.customers if c["email"] in batch.customers]
-    values = _outcome_values(inbound_id, reading, rep)
+def _record_segment(session: Session, settings: Settings, batch: _Batch, items: list[tuple[int | None, Reading]],
+                    now: datetime) -> list[tuple[int, datetime]]:
     # Core statements on the session's connection: same transaction, none of the ORM's per-object cost.
     connection = session.connection()
-    outcome_id = connection.execute(_OUTCOMES.insert().returning(_OUTCOMES.c.id), values).scalar_one()
-    if customers:
-        connection.execute(_LINKS.insert(), [{"outcome_id": outcome_id, "customer_id": c.id} for c in customers])
-    customer_ids = {c.id for c in customers}
-    if customer_ids & batch.with_plans:
-        _supersede(session, outcome_id, reading.outcome, customer_ids)
-    batch.with_plans |= customer_ids
-    rows = _planned_values(settings, batch, outcome_id, values, rep, customers, now)
+    reps = [batch.reps[reading.rep_id] for _, reading in items]
+    values = [_outcome_values(inbound_id, reading, rep) for (inbound_id, reading), rep in zip(items, reps, strict=True)]
+    outcome_ids = connection.execute(_OUTCOMES.insert().returning(_OUTCOMES.c.id, sort_by_parameter_order=True),
+                                     values).scalars().all()
+    customers = [[batch.customers[c["email"]] for c in reading.customers if c["email"] in batch.customers]
+                 for _, reading in items]
+    links = [{"outcome_id": outcome_id, "customer_id": c.id}
+             for outcome_id, mine in zip(outcome_ids, customers, strict=True) for c in mine]
+    if links:
+        connection.execute(_LINKS.insert(), links)
+    rows: list[dict] = []
+    for outcome_id, value, rep, mine in zip(outcome_ids, values, reps, customers, strict=True):
+        customer_ids = {c.id for c in mine}
+        if customer_ids & batch.with_plans:
+            _supersede(session, outcome_id, value["outcome"], customer_ids)
+        batch.with_plans |= customer_ids
+        rows += _planned_values(settings, batch, outcome_id, value, rep, mine, now)
     if not rows:
         return []
     ids = connection.execute(_OUTBOUND.insert().returning(_OUTBOUND.c.id, sort_by_parameter_order=True),

@@ -22,7 +22,7 @@ from service.context import Services
 from service.db import session_scope
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
-from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression
+from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression, utcnow
 from service.outcomes import record_outcomes
 from service.settings import Settings
 
@@ -144,13 +144,17 @@ def read_batch(batch: LoadedBatch, settings: Settings) -> dict[int, Reading | Ba
 def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading | BaseException]) -> BatchResult:
     """Write the verdicts, customers, outcomes and plans of a batch in one transaction."""
     with session_scope(engine) as session:
-        rows = list(session.exec(select(InboundMessage).where(
-            InboundMessage.id.in_(list(readings)), InboundMessage.status == "new").order_by(InboundMessage.id)))
-        _remember_customers(session, [r for r in readings.values() if isinstance(r, Reading) and r.accepted])
-        for row in rows:
-            _record(session, row, readings[row.id], settings)
-        accepted = [(row.id, readings[row.id]) for row in rows if row.status == "processed"]
-        return BatchResult({row.id: row.status for row in rows}, record_outcomes(session, settings, accepted))
+        waiting = set(session.exec(select(InboundMessage.id).where(
+            InboundMessage.id.in_(list(readings)), InboundMessage.status == "new")))
+        read = {i: r for i, r in sorted(readings.items()) if i in waiting and isinstance(r, Reading)}
+        _remember_customers(session, [r for r in read.values() if r.accepted])
+        statuses = _record_readings(session, read)
+        failed = sorted(waiting - set(read))
+        for row in session.exec(select(InboundMessage).where(InboundMessage.id.in_(failed))) if failed else ():
+            _record(row, readings[row.id], settings)
+            statuses[row.id] = row.status
+        accepted = [(i, r) for i, r in read.items() if r.accepted]
+        return BatchResult(dict(sorted(statuses.items())), record_outcomes(session, settings, accepted))
 
 
 def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, settings: Settings,
@@ -165,13 +169,11 @@ def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, setti
         return error
 
 
-def _record(session: Session, row: InboundMessage, outcome: Reading | BaseException, settings: Settings) -> None:
-    if isinstance(outcome, OverflowError):
-        _quarantine(row, str(outcome))
-    elif isinstance(outcome, BaseException):
-        _count_failure(row, outcome, settings)
+def _record(row: InboundMessage, error: BaseException, settings: Settings) -> None:
+    if isinstance(error, OverflowError):
+        _quarantine(row, str(error))
     else:
-        _record_reading(session, row, outcome)
+        _count_failure(row, error, settings)
     logger.info("inbound %s %s: %s %s", row.id, row.message_id, row.status, row.reason or "")
 
 
@@ -195,16 +197,32 @@ def _quarantine(row: InboundMessage, reason: str) -> None:
     row.status, row.reason, row.processed_at = "quarantined", reason, datetime.now(UTC)
 
 
-def _record_reading(session: Session, row: InboundMessage, reading: Reading) -> None:
-    row.reading = reading.to_json()
-    row.message_id = reading.message_id
-    row.rep_id = reading.rep_id
-    row.status = "processed" if reading.accepted else "ignored"
-    row.reason = reading.ignored_reason
-    row.processed_at = datetime.now(UTC)
-    if reading.ignored_reason == "bounce":
-        _mark_undeliverable(session, reading.bounced)
-        _suppress(session, reading.complained, "spam complaint (feedback report)")
+_INBOUND = InboundMessage.__table__
+# One UPDATE statement run for the whole batch (executemany): ORM objects cost more than the reading itself.
+_RECORD_READING = (_INBOUND.update().where(_INBOUND.c.id == sa.bindparam("row_id"))
+                   .values(reading=sa.bindparam("reading"), message_id=sa.bindparam("message_id"),
+                           rep_id=sa.bindparam("rep_id"), status=sa.bindparam("status"),
+                           reason=sa.bindparam("reason"), processed_at=sa.bindparam("processed_at")))
+
+
+def _record_readings(session: Session, readings: dict[int, Reading]) -> dict[int, str]:
+    """Write each reading's verdict on its row; a bounce also marks its addresses."""
+    if not readings:
+        return {}
+    now = datetime.now(UTC)
+    values = [{"row_id": inbound_id, "reading": reading.to_json(), "message_id": reading.message_id,
+               "rep_id": reading.rep_id, "status": "processed" if reading.accepted else "ignored",
+               "reason": reading.ignored_reason, "processed_at": now} for inbound_id, reading in readings.items()]
+    session.flush()
+    session.connection().execute(_RECORD_READING, values)
+    for value in values:
+        logger.info("inbound %s %s: %s %s", value["row_id"], value["message_id"], value["status"],
+                    value["reason"] or "")
+    for reading in readings.values():
+        if reading.ignored_reason == "bounce":
+            _mark_undeliverable(session, reading.bounced)
+            _suppress(session, reading.complained, "spam complaint (feedback report)")
+    return {value["row_id"]: value["status"] for value in values}
 
 
 def _mark_undeliverable(session: Session, addresses: list[str]) -> None:
@@ -224,12 +242,15 @@ def _remember_customers(session: Session, readings: list[Reading]) -> None:
     """Create the customers met in these readings (one query for the batch), filling in missing names."""
     people = {c["email"]: (c["name"], r.language) for r in readings for c in r.customers}
     known = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(list(people))))}
-    for email, (name, language) in people.items():
-        customer = known.get(email)
-        if customer is None:
-            session.add(Customer(email=email, name=name, language=language))
-        elif name and not customer.name:
-            customer.name = name
+    now = utcnow()
+    new = [{"email": email, "name": name, "language": language, "timezone": None, "undeliverable": False,
+            "undeliverable_reason": None, "created_at": now}
+           for email, (name, language) in people.items() if email not in known]
+    if new:  # one INSERT for the batch: building ORM objects one by one cost more than the insert itself
+        session.connection().execute(Customer.__table__.insert(), new)
+    for email, (name, _) in people.items():
+        if email in known and name and not known[email].name:
+            known[email].name = name
 
 
 def enqueue_planned(services: Services, planned: list[tuple[int, datetime]]) -> None:

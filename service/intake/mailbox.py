@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Engine
@@ -207,16 +208,16 @@ class Mailbox:
 
     def _record_folder(self, uidvalidity: int, uids: list[int], destination: str) -> None:
         with session_scope(self.engine) as session:
-            rows = session.exec(select(InboundMessage).where(
-                InboundMessage.mailbox == self.key, InboundMessage.uidvalidity == uidvalidity,
-                InboundMessage.uid.in_(uids)))
-            for row in rows:
-                row.folder = destination
+            for start in range(0, len(uids), 500):
+                session.execute(sa.update(InboundMessage).where(
+                    InboundMessage.mailbox == self.key, InboundMessage.uidvalidity == uidvalidity,
+                    InboundMessage.uid.in_(uids[start:start + 500])).values(folder=destination))
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Poll, then IDLE (or sleep) until new mail or the safety-net interval; reconnect with backoff."""
         backoff = 1.0
+        self.readers.warm_up()
         while not stop.is_set():
             try:
                 if self.lock is not None and not self.lock.acquire_or_extend():

@@ -5,7 +5,7 @@ Pure: everything it needs to know about the world comes in through a `Directory`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,7 +65,12 @@ class Reading:
     references: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is already JSON-shaped (str, list, dict): a shallow dict, not asdict's deep copy, which
+        # cost a quarter of the poller's recording time.
+        return {name: getattr(self, name) for name in _READING_FIELDS}
+
+
+_READING_FIELDS = tuple(f.name for f in fields(Reading))
 
 
 def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datetime | None = None) -> Reading:
