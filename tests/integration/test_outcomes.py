@@ -76,3 +76,21 @@ def test_other_customers_keep_their_plans(imap, settings, engine, reps):
         bob = session.exec(select(OutboundEmail).where(OutboundEmail.to_address == "bob@globex.example",
                                                        OutboundEmail.kind == "recontact")).one()
     assert bob.status == "scheduled"
+
+
+def test_a_batch_mixing_customers_keeps_each_customers_order(imap, settings, engine, reps):
+    """Outcomes are written in runs that share no customer: Jane's second meeting still replaces her first,
+    and Bob's and Ann's, recorded around it, keep their plans."""
+    _ingest(imap, settings, engine,
+            recap(1, body=LOST, to="Jane <jane@globex.example>", date=datetime(2026, 11, 20, 15, tzinfo=UTC)),
+            recap(2, body=LOST, to="Bob <bob@initech.example>", date=datetime(2026, 11, 20, 16, tzinfo=UTC)),
+            recap(3, body=WON, to="Jane <jane@globex.example>", date=datetime(2026, 11, 24, 15, tzinfo=UTC)),
+            recap(4, body=LOST, to="Ann <ann@umbrella.example>", date=datetime(2026, 11, 24, 16, tzinfo=UTC)))
+    jane_lost, bob, jane_won, ann = _outcomes(engine)
+    assert [o.outcome for o in (jane_lost, bob, jane_won, ann)] == ["lost", "lost", "won", "lost"]
+    assert jane_lost.inbound_id < bob.inbound_id < jane_won.inbound_id < ann.inbound_id
+    assert (jane_lost.superseded_by, bob.superseded_by, jane_won.superseded_by, ann.superseded_by) == (
+        jane_won.id, None, None, None)
+    scheduled = {(p[0], p[1]) for p in _plan(engine) if p[2] == "scheduled"}
+    assert scheduled == {(bob.id, "thank_you"), (bob.id, "recontact"), (jane_won.id, "thank_you"),
+                         (ann.id, "thank_you"), (ann.id, "recontact")}
