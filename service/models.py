@@ -176,6 +176,8 @@ class OutboundEmail(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     canceled_reason: str | None = None
+    # The worker (settings.worker_id) that claimed the row: its next life gives back what it left in `sending`.
+    held_by: str | None = None
     sent_at: datetime | None = _when(default=None)
     created_at: datetime = _when(default_factory=utcnow)
     updated_at: datetime = _when(default_factory=utcnow)

@@ -100,6 +100,10 @@ class Settings:
     read_workers: int = 0
     # SMTP connections one worker sends over at once (most relays allow several per client; 1 sends one by one).
     smtp_connections: int = 2
+    # This worker's name on the emails it holds mid-send. A worker started again under the same name sends at
+    # once what its previous life left mid-send; empty means host name + process id (what a restarted container
+    # keeps; elsewhere the emails wait for their lease to lapse). Never give two running workers the same name.
+    worker_id: str = ""
     # Processing attempts before a message is quarantined.
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
@@ -208,6 +212,7 @@ _PARSERS = {
     "fetch_batch": _integer,
     "read_workers": _integer,
     "smtp_connections": _integer,
+    "worker_id": _text,
     "max_attempts": _integer,
     "max_message_bytes": _integer,
     "debrief_link_days": _integer,

@@ -37,11 +37,14 @@ def run_worker(services: Services, *, burst: bool = False) -> bool:
     RQ's work loop returns when Redis fails under it (a restart, a failover). Unless we were asked to stop, a new
     worker starts as soon as Redis answers again: no supervisor is needed to outlive a Redis restart.
     """
-    import jobs.intake  # noqa: F401  (loaded once here, not on each job)
+    # Loaded once here, not on the first send. jobs.intake (an admin's reprocess) is left to its first job: it
+    # brings the note reader, whose phrase tables cost seconds of CPU at every worker start.
     import jobs.outbox  # noqa: F401
 
-    reconcile_once(services)
     stop, asked_to_stop = threading.Event(), threading.Event()
+    if not burst:
+        _revive_own(services)
+    reconcile_once(services)
     if not burst:
         for target, name in ((_reconcile_forever, "reconciler"), (_lease_forever, "leases")):
             threading.Thread(target=target, args=(services, stop), daemon=True, name=name).start()
@@ -79,6 +82,16 @@ def _await_redis(services: Services, asked_to_stop: threading.Event) -> bool:
         asked_to_stop.wait(delay)
         delay = min(delay * 2, REDIS_WAIT_MAX)
     return False
+
+
+def _revive_own(services: Services) -> None:
+    """Send at once what this worker's previous life left mid-send (see settings.worker_id)."""
+    from service.outbox.schedule import revive_own
+
+    try:
+        revive_own(services)
+    except Exception:  # committed rows wait for the reconciler; a database still away is the lease's job later
+        logger.exception("could not give back what this worker's previous run left mid-send")
 
 
 def reconcile_once(services: Services) -> int | None:

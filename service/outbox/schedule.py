@@ -105,28 +105,44 @@ def _dead(job: Job) -> bool:
 def revive_abandoned(services: Services, *, now: datetime | None = None) -> set[int]:
     """Rows a dead worker left in `sending` (lease not renewed for STALE_SENDING) are queued to be sent again;
     returns their ids."""
-    revived = _revive_stale(services, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    why = "abandoned mid-send by a dead worker"
+    return _requeue(services, _revive(services, now, OutboundEmail.updated_at < now - STALE_SENDING, why), why)
+
+
+def revive_own(services: Services) -> set[int]:
+    """At a worker's start: rows still held under its name were left by its previous life (killed, crashed),
+    since no two running workers share a name. They are queued again at once, not after the lease lapses."""
+    from service.outbox.sender import holder
+
+    name = holder(services)
+    why = f"left mid-send by this worker's previous run ({name})"
+    return _requeue(services, _revive(services, datetime.now(UTC), OutboundEmail.held_by == name, why), why)
+
+
+def _requeue(services: Services, revived: list[tuple[int, datetime]], why: str) -> set[int]:
+    """Queue revived rows (committed as scheduled already: if Redis is away, the reconciler queues them)."""
+    if revived:
+        logger.warning("%s emails %s are queued again (same Message-IDs)", len(revived), why)
     for outbound_id, due_at in revived:
         enqueue_send(services, outbound_id, due_at)
-    if revived:
-        logger.warning("%s emails abandoned mid-send by a dead worker are queued again (same Message-IDs)",
-                       len(revived))
     return {outbound_id for outbound_id, _due in revived}
 
 
-def _revive_stale(services: Services, now: datetime) -> list[tuple[int, datetime]]:
-    """Rows stuck in `sending` (their worker died holding them) go back to `scheduled` to be sent again.
+def _revive(services: Services, now: datetime, whose, why: str) -> list[tuple[int, datetime]]:
+    """Rows stuck in `sending` whose worker is gone (`whose`: a stale lease, or the holder's own name) go back to
+    `scheduled` to be sent again.
 
     Workers renew the lease (updated_at) of what they hold every few seconds, so a stale row has no live owner.
     Each row is revived by one UPDATE … RETURNING, so two workers doing this at once never both queue it.
     A row abandoned MAX_ABANDONED times is a crash that repeats, not bad luck: it is failed instead.
     """
-    stale = (OutboundEmail.status == "sending", OutboundEmail.updated_at < now - STALE_SENDING)
+    stale = (OutboundEmail.status == "sending", whose)
     with session_scope(services.engine) as session:
         session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= MAX_ABANDONED)
                         .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times"))
         revived = session.execute(sa.update(OutboundEmail).where(*stale)
                                   .values(status="scheduled", updated_at=now,
-                                          last_error="revived after an abandoned send")
+                                          last_error=f"revived: {why}"[:1000])
                                   .returning(OutboundEmail.id, OutboundEmail.due_at))
         return [(r[0], r[1]) for r in revived]

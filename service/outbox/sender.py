@@ -17,6 +17,8 @@ the one in flight) can go out twice that way.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -45,6 +47,9 @@ LEAD = timedelta(seconds=4)
 EARLY_WAIT_LIMIT = timedelta(seconds=15)
 CLAIM_BATCH = 50  # rows claimed by one UPDATE
 AHEAD = 40  # batches a worker claims and composes ahead of the senders (emails due together, composed early)
+# Emails already due (a backlog) that one worker holds unsent at most: more would only wait in this worker's
+# queue while another worker, started or idle, has nothing to claim.
+BACKLOG_AHEAD = 3 * CLAIM_BATCH
 RECORD_EVERY = 10  # sent rows recorded per transaction: what a crash can make go out twice
 OPT_OUT_REFRESH = 0.1  # seconds: how stale the senders' copy of new opt-outs may be when an email leaves
 DRAIN_SECONDS = 60  # one job drains at most this long, well inside its RQ timeout; other jobs go on after
@@ -92,7 +97,8 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
 
     Batches go to `smtp_connections` sender threads, each email waiting there for its moment, while this thread
     claims and composes the next batches (up to AHEAD of them): composing is CPU, sending is mostly waiting for
-    the SMTP server, so the two overlap, and emails due together are composed before they are due.
+    the SMTP server, so the two overlap, and emails due together are composed before they are due. Of a backlog
+    (emails already due) it holds no more than BACKLOG_AHEAD unsent, so other workers share it.
     """
     tally: Counter = Counter()
     deadline = time.monotonic() + seconds
@@ -102,7 +108,7 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
     more = True
     try:
         while window or more:
-            if more and len(window) < AHEAD and not (window and _done(window[0][1])):
+            if more and len(window) < AHEAD and not (window and _done(window[0][1])) and _room(window):
                 batch = _next_batch(services) if time.monotonic() < deadline else Batch()
                 if batch.claimed:
                     window.append((batch, _start(services, batch, senders, opt_outs, stop)))
@@ -129,6 +135,20 @@ def _done(in_flight: list[tuple[Ready, Future]]) -> bool:
     return all(future.done() for _item, future in in_flight)
 
 
+def _room(window: deque) -> bool:
+    """Fewer than BACKLOG_AHEAD emails held here are already due and unsent (rows are claimed in due order)."""
+    now, waiting = datetime.now(UTC), 0
+    for _batch, in_flight in window:
+        for item, future in in_flight:
+            if item.due_at > now:
+                return True
+            if not future.done():
+                waiting += 1
+                if waiting >= BACKLOG_AHEAD:
+                    return False
+    return True
+
+
 def _next_batch(services: Services) -> Batch:
     claimed = claim(services, until=datetime.now(UTC) + LEAD)
     return prepare(services, claimed) if claimed else Batch()
@@ -146,6 +166,11 @@ def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
             logger.exception("outbound %s: not enqueued now; the reconciler will", outbound_id)
 
 
+def holder(services: Services) -> str:
+    """This worker's name on the rows it claims (settings.worker_id, else host name and process id)."""
+    return services.settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
 def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> list[int]:
     """scheduled → sending for up to `limit` rows due by `until`, in one conditional UPDATE; returns the ids won.
 
@@ -160,7 +185,8 @@ def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> l
         won = [r[0] for r in session.execute(
             sa.update(OutboundEmail)
             .where(OutboundEmail.id.in_(due.scalar_subquery()), OutboundEmail.status == "scheduled")
-            .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now)
+            .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now,
+                    held_by=holder(services))
             .returning(OutboundEmail.id))]
     _hold(won)
     return won

@@ -128,3 +128,27 @@ def test_a_live_worker_renews_the_lease_on_what_it_holds_so_nobody_revives_it(en
     assert {r.status for r in rows(engine)} == {"sending"}
     sender._release(context.current(), ids)
     assert {(r.status, r.attempts) for r in rows(engine)} == {("scheduled", 0)}
+
+
+def test_a_backlog_is_shared_a_worker_holds_only_a_few_batches_of_it(engine, settings, reps, redis, smtp):
+    """Emails already due are claimed a few batches at a time, so a second worker (here a second drain) takes
+    its share instead of idling while the first holds the whole backlog."""
+    ids = _due_rows(engine, settings, 600, when=datetime.now(UTC) - timedelta(minutes=5))
+    smtp.handler.delay_after_data = 0.005
+    tallies: list[Counter] = []
+    drains = [threading.Thread(target=lambda: tallies.append(sender.drain(context.current()))) for _ in range(2)]
+    held: list[int] = []
+    try:
+        drains[0].start()
+        wait_until(lambda: any(r.status == "sent" for r in rows(engine)), 10)
+        drains[1].start()
+        while any(d.is_alive() for d in drains):
+            held.append(sum(1 for r in rows(engine) if r.status == "sending"))
+            time.sleep(0.02)
+    finally:
+        smtp.handler.delay_after_data = 0.0
+        for drain in drains:
+            drain.join(30)
+    assert {r.status for r in rows(engine)} == {"sent"} and len(smtp.caught) == len(ids)
+    assert [t["sent"] > 0 for t in tallies] == [True, True]
+    assert max(held) <= 2 * (sender.BACKLOG_AHEAD + sender.CLAIM_BATCH)  # two drains, a batch past the cap each

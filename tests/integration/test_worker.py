@@ -17,17 +17,22 @@ from rq import Worker
 
 from service import context
 from service.devstack import RedisServer
-from service.outbox import schedule
+from service.outbox import schedule, sender
 from tests.integration.test_outbox import _due_rows, caught_ids, rows
 from tests.mail import wait_until
 
+# Well under STALE_SENDING (45 s): what is sent within it was not waiting for a lease to lapse.
+STALE_SENDING_MARGIN = 30
 
-def worker_process(settings, tmp_path, name: str = "worker", *, redis_url: str | None = None) -> subprocess.Popen:
+
+def worker_process(settings, tmp_path, name: str = "worker", *, redis_url: str | None = None,
+                   worker_id: str = "") -> subprocess.Popen:
     """`keepwarm worker` in a process (and session) of its own, logging to tmp_path/<name>.log."""
     env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url,
            "KEEPWARM_REDIS_URL": redis_url or settings.redis_url,
            "KEEPWARM_SMTP_URL": settings.smtp_url, "KEEPWARM_INTAKE_ADDRESS": settings.intake_address,
-           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path)}
+           "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef", "KEEPWARM_INSTANCE_DIR": str(tmp_path),
+           "KEEPWARM_WORKER_ID": worker_id}
     return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, start_new_session=True,
                             stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
 
@@ -80,18 +85,8 @@ def test_sigterm_while_redis_is_away_stops_the_worker_cleanly(settings, engine, 
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_send_has_its_emails_taken_over_by_another_once_its_lease_lapses(
-        engine, settings, reps, redis, smtp, tmp_path, monkeypatch):
-    ids = _due_rows(engine, settings, 20)
-    smtp.handler.delay_after_data = 3.0  # the kill lands while the server holds its answer
-    for outbound_id in ids:
-        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
-    first = worker_process(settings, tmp_path, "first")
-    try:
-        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-    finally:
-        smtp.handler.delay_after_data = 0.0
+        engine, settings, reps, redis, smtp, tmp_path):
+    ids = _kill_mid_send(engine, settings, smtp, tmp_path, 20, "")  # named by host and pid: no one else's name
     held = [r.id for r in rows(engine) if r.status == "sending"]
     assert len(held) == 20  # the batch it had claimed; the first was on the wire, none recorded as sent
     # The lease thread of a live worker would have renewed them; nobody did: past STALE_SENDING they are revived.
@@ -106,3 +101,51 @@ def test_a_worker_killed_mid_send_has_its_emails_taken_over_by_another_once_its_
     delivered = Counter(caught_ids(smtp))
     assert set(delivered) == {r.message_id for r in rows(engine)}
     assert sum(delivered.values()) <= len(ids) + 1  # at most the one on the wire at the kill, same Message-ID
+
+
+def _kill_mid_send(engine, settings, smtp, tmp_path, count: int, worker_id: str) -> list[int]:
+    """A worker named `worker_id` claims `count` due rows and is killed -9 while the first is on the wire (the
+    server holds its answer)."""
+    ids = _due_rows(engine, settings, count)
+    smtp.handler.delay_after_data = 3.0
+    for outbound_id in ids:
+        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
+    first = worker_process(settings, tmp_path, "first", worker_id=worker_id)
+    try:
+        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        smtp.handler.delay_after_data = 0.0
+    return ids
+
+
+@pytest.mark.slow
+def test_a_worker_started_again_under_its_name_sends_what_it_left_mid_send_without_waiting_for_the_lease(
+        engine, settings, reps, redis, smtp, tmp_path):
+    ids = _kill_mid_send(engine, settings, smtp, tmp_path, 20, "worker-a")
+    held = [r for r in rows(engine) if r.status == "sending"]
+    assert len(held) == 20 and {r.held_by for r in held} == {"worker-a"}
+    # Its lease is fresh (it would take STALE_SENDING to lapse), but the same name means the holder is gone.
+    again = worker_process(settings, tmp_path, "again", worker_id="worker-a")
+    try:
+        wait_until(lambda: all(r.status == "sent" for r in rows(engine)), STALE_SENDING_MARGIN)
+    finally:
+        _stop(again)
+    assert all("previous run (worker-a)" in (r.last_error or "") for r in rows(engine))
+    delivered = Counter(caught_ids(smtp))
+    assert set(delivered) == {r.message_id for r in rows(engine)}
+    assert sum(delivered.values()) <= len(ids) + 1  # at most the one on the wire at the kill, same Message-ID
+
+
+def test_only_the_rows_held_under_a_workers_own_name_are_given_back_at_its_start(engine, settings, reps, redis):
+    ids = _due_rows(engine, settings, 6)
+    named = {name: context.Services.with_engine(settings.with_overrides(worker_id=name), engine)
+             for name in ("worker-a", "worker-b")}
+    won_a = sender.claim(named["worker-a"], until=datetime.now(UTC), limit=4)
+    won_b = sender.claim(named["worker-b"], until=datetime.now(UTC), limit=4)
+    sender._let_go(won_a + won_b)
+    assert sorted(won_a + won_b) == sorted(ids)
+    assert schedule.revive_own(named["worker-b"]) == set(won_b)
+    assert {r.id: r.status for r in rows(engine)} == {**{i: "sending" for i in won_a}, **{i: "scheduled" for i in won_b}}
+    assert schedule.revive_own(named["worker-b"]) == set()  # given back once
