@@ -10,11 +10,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service.intake.reading import Reading
 from service.models import (
     Customer,
     OutboundEmail,
@@ -27,6 +27,9 @@ from service.models import (
 )
 from service.planning import CustomerFacts, OutcomeFacts, PlannedEmail, Policy, plan
 from service.settings import Settings
+
+if TYPE_CHECKING:  # importing the reading would compile the note reader's phrase tables in every sender
+    from service.intake.reading import Reading
 
 logger = logging.getLogger(__name__)
 
