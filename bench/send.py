@@ -5,7 +5,7 @@ Prints: raw smtplib on one connection (msgs/s, a client process of its own sendi
 to the last one recorded as sent) and the ratio (target >= 0.7); lateness p50/p99/max of 1,000 emails due in the
 same second (target p99 <= 2 s, none early); and, for honesty, 2,000 overdue emails (a backlog: nothing composed
 ahead). The catcher (aiosmtpd) runs in this process for all of them.
-Usage: .venv/bin/python bench/send.py [N_THROUGHPUT] [N_LATENESS]. Asserts nothing.
+Usage: .venv/bin/python bench/send.py [N_THROUGHPUT] [N_LATENESS] [--postgres]. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from service import context  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.devstack import MailCatcher, RedisServer  # noqa: E402
+from service.devstack.servers import PostgresServer  # noqa: E402
 from service.models import Customer, OutboundEmail, Rep  # noqa: E402
 from service.outbox.schedule import enqueue_send  # noqa: E402
 from service.outcomes import new_outbound  # noqa: E402
@@ -113,10 +114,20 @@ def wait_sent(engine, ids: list[int], timeout: float = 900) -> None:
     raise RuntimeError("not everything was sent in time")
 
 
-def main(n_rate: int, n_late: int) -> None:
+def main(n_rate: int, n_late: int, use_postgres: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="kw-send-"))
+    postgres = PostgresServer(folder / "pg").start() if use_postgres else None
+    try:
+        run(folder, n_rate, n_late, postgres.url() if postgres else f"sqlite:///{folder}/send.db")
+    finally:
+        if postgres:
+            postgres.stop()
+
+
+def run(folder: Path, n_rate: int, n_late: int, database_url: str) -> None:
+    print(f"database: {database_url.split(':')[0]}")
     with RedisServer(folder / "redis") as redis_server, MailCatcher() as catcher:
-        settings = load_settings({"database_url": f"sqlite:///{folder}/send.db", "instance_dir": folder,
+        settings = load_settings({"database_url": database_url, "instance_dir": folder,
                                   "redis_url": redis_server.url, "smtp_url": catcher.url,
                                   "secret_key": "bench-secret-0123456789abcdef",
                                   "intake_address": "followup@acme.example"}, environ={}, env_file=None)
@@ -173,4 +184,5 @@ def measure_lateness(services, engine, settings, n: int, offset: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]) if args else 2000, int(args[1]) if len(args) > 1 else 1000, "--postgres" in sys.argv)

@@ -1,5 +1,6 @@
 """Soak under faults: 10,000 BCCs through Dovecot → Keepwarm (1 poller, 2 workers, PostgreSQL) → aiosmtpd,
-while a chaos loop kill -9s a worker every 20 s and restarts Redis once.
+while a chaos loop kill -9s a worker every 20 s and restarts Redis once. A killed worker is started again under
+its name, as a container restarts with its host name (see KEEPWARM_WORKER_ID).
 
 Prints expected vs delivered, Message-IDs delivered more than once, lost, p50/p99 lateness (all, and outside
 the 10 s after each kill or restart), and peak RSS per process. Asserts nothing.
@@ -54,8 +55,10 @@ class Fleet:
         self.events: list[tuple[float, str]] = []
 
     def start(self, name: str, role: str) -> None:
+        """Start (or start again) one process; a worker keeps its name across restarts, as a container does."""
         log = open(self.folder / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", "service.cli", role], env=self.env,
+        env = {**self.env, "KEEPWARM_WORKER_ID": name} if role == "worker" else self.env
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", "service.cli", role], env=env,
                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill9(self, name: str, role: str) -> None:
@@ -173,46 +176,59 @@ def _append(dovecot: DovecotServer, count: int) -> None:
 
 
 def _retime(engine, services) -> dict[str, datetime]:
-    """Spread every scheduled email over the next two minutes, and enqueue it for its new time."""
+    """Spread every scheduled email over the next two minutes (from 30 s on, so that re-timing and re-enqueueing
+    20,000 rows is over before the first is due), and enqueue it for its new time."""
+    started = time.monotonic()
     now = datetime.now(UTC)
-    due: dict[str, datetime] = {}
+    table = OutboundEmail.__table__
     with engine.begin() as connection:
-        rows = connection.execute(sa.select(OutboundEmail.id, OutboundEmail.message_id, OutboundEmail.due_at)
-                                  .where(OutboundEmail.status == "scheduled")).all()
-        for outbound_id, message_id, old_due in rows:
-            new_due = min(old_due, now + timedelta(seconds=5 + outbound_id % 115))
-            connection.execute(sa.update(OutboundEmail).where(OutboundEmail.id == outbound_id).values(due_at=new_due))
-            due[message_id] = new_due
-    for outbound_id, message_id, _ in rows:
-        enqueue_send(services, outbound_id, due[message_id])
-    return due
+        rows = connection.execute(sa.select(table.c.id, table.c.message_id, table.c.due_at)
+                                  .where(table.c.status == "scheduled")).all()
+        new_due = {outbound_id: min(old_due, now + timedelta(seconds=30 + outbound_id % 90))
+                   for outbound_id, _, old_due in rows}
+        connection.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
+                           .values(due_at=sa.bindparam("new_due")),
+                           [{"row_id": i, "new_due": d} for i, d in new_due.items()])
+    updated = time.monotonic() - started
+    for outbound_id, due_at in new_due.items():
+        enqueue_send(services, outbound_id, due_at)
+    print(f"re-timed {len(rows)} scheduled emails in {updated:.1f}s and enqueued them in "
+          f"{time.monotonic() - started - updated:.1f}s; the first is due {30 - (time.monotonic() - started):.0f}s "
+          f"after that")
+    return {message_id: new_due[outbound_id] for outbound_id, message_id, _ in rows}
 
 
 def report(engine, catcher: MailCatcher, fleet: Fleet, due: dict[str, datetime]) -> None:
     with engine.connect() as connection:
         rows = connection.execute(sa.select(OutboundEmail.message_id, OutboundEmail.status)).all()
     expected = {m for m, status in rows if status in ("sent", "failed")}
-    delivered = Counter(c.message["Message-ID"] for c in catcher.caught)
-    first = {}
-    for caught in catcher.caught:
-        first.setdefault(caught.message["Message-ID"], caught.received_at)
+    ids = [caught.message_id for caught in catcher.caught]
+    delivered = Counter(ids)
+    first: dict[str, float] = {}
+    for message_id, caught in zip(ids, catcher.caught, strict=True):
+        first.setdefault(message_id, caught.received_at)
     late = [first[m] - d.timestamp() for m, d in due.items() if m in first]
-    calm = [first[m] - d.timestamp() for m, d in due.items() if m in first and not _near(d.timestamp(), fleet)]
+    calm_due = {m: d.timestamp() for m, d in due.items() if m in first and not _near(d.timestamp(), fleet)}
+    calm = [first[m] - d for m, d in calm_due.items()]
+    slow = [d for m, d in calm_due.items() if first[m] - d > 5]
     print(f"emails expected {len(expected)}, delivered (unique Message-IDs) {len(set(delivered) & expected)}, "
           f"lost {len(expected - set(delivered))}, statuses {dict(Counter(s for _, s in rows))}")
     twice = [m for m, c in delivered.items() if c > 1]
-    print(f"Message-IDs delivered more than once: {len(twice)} (all within 10 s of a kill or restart: "
-          f"{all(_near(first[m], fleet, 30) for m in twice)})")
+    # A duplicate is an email sent but not yet recorded when its worker died: its first copy left just before.
+    print(f"Message-IDs delivered more than once: {len(twice)} (first copy within 10 s before a kill or "
+          f"restart: {sum(1 for m in twice if _near(first[m], fleet, 10, before=True))})")
     print(f"lateness of the {len(late)} re-timed emails: p50 {_pct(late, 50):.2f}s, p99 {_pct(late, 99):.2f}s, "
           f"max {max(late, default=0):.2f}s, early {sum(1 for x in late if x < 0)}")
     print(f"  outside the 10 s after each kill/restart ({len(calm)}): p50 {_pct(calm, 50):.2f}s, "
-          f"p99 {_pct(calm, 99):.2f}s")
+          f"p99 {_pct(calm, 99):.2f}s; later than 5 s: {len(slow)}, of which due in the 5 s before a kill or "
+          f"restart: {sum(1 for d in slow if _near(d, fleet, 5, before=True))}")
     print("peak RSS: " + ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in sorted(fleet.peak_rss.items())))
     print("events: " + "; ".join(f"+{t - fleet.events[0][0]:.0f}s {e}" for t, e in fleet.events))
 
 
-def _near(moment: float, fleet: Fleet, seconds: float = 10) -> bool:
-    return any(0 <= moment - t <= seconds for t, _ in fleet.events)
+def _near(moment: float, fleet: Fleet, seconds: float = 10, *, before: bool = False) -> bool:
+    """Within `seconds` after an event (or before it)."""
+    return any(0 <= (t - moment if before else moment - t) <= seconds for t, _ in fleet.events)
 
 
 def _pct(values: list[float], pct: int) -> float:
