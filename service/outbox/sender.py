@@ -175,16 +175,20 @@ def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> l
     """scheduled → sending for up to `limit` rows due by `until`, in one conditional UPDATE; returns the ids won.
 
     On PostgreSQL the candidates are picked with SKIP LOCKED, so workers draining at once take different rows.
+    They are picked in a materialized WITH query: PostgreSQL may run an `IN (SELECT … LIMIT … FOR UPDATE SKIP
+    LOCKED)` again for each row it updates, each run skipping the rows just locked, so the LIMIT stopped
+    bounding the claim and one worker took every due row (PostgreSQL bug report #15715: expected behaviour).
     """
     due = (select(OutboundEmail.id).where(OutboundEmail.status == "scheduled", OutboundEmail.due_at <= until)
            .order_by(OutboundEmail.due_at, OutboundEmail.id).limit(limit))
     if services.engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    picked = due.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
     now = datetime.now(UTC)
     with session_scope(services.engine) as session:
         won = [r[0] for r in session.execute(
             sa.update(OutboundEmail)
-            .where(OutboundEmail.id.in_(due.scalar_subquery()), OutboundEmail.status == "scheduled")
+            .where(OutboundEmail.id.in_(select(picked.c.id)), OutboundEmail.status == "scheduled")
             .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now,
                     held_by=holder(services))
             .returning(OutboundEmail.id))]

@@ -133,10 +133,12 @@ def test_a_live_worker_renews_the_lease_on_what_it_holds_so_nobody_revives_it(en
 def test_a_backlog_is_shared_a_worker_holds_only_a_few_batches_of_it(engine, settings, reps, redis, smtp):
     """Emails already due are claimed a few batches at a time, so a second worker (here a second drain) takes
     its share instead of idling while the first holds the whole backlog."""
-    ids = _due_rows(engine, settings, 600, when=datetime.now(UTC) - timedelta(minutes=5))
-    smtp.handler.delay_after_data = 0.005
-    tallies: list[Counter] = []
-    drains = [threading.Thread(target=lambda: tallies.append(sender.drain(context.current()))) for _ in range(2)]
+    ids = _due_rows(engine, settings, 500, when=datetime.now(UTC) - timedelta(minutes=5))
+    # ~100 sends a second: the first drain alone needs seconds to claim the rest, however slow the second starts.
+    smtp.handler.delay_after_data = 0.02
+    tallies: list[Counter] = [Counter(), Counter()]
+    drains = [threading.Thread(target=lambda n=n: tallies.__setitem__(n, sender.drain(context.current())))
+              for n in range(2)]
     held: list[int] = []
     try:
         drains[0].start()
