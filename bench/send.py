@@ -31,7 +31,7 @@ from service.db import make_engine, upgrade  # noqa: E402
 from service.devstack import MailCatcher, RedisServer  # noqa: E402
 from service.devstack.servers import PostgresServer  # noqa: E402
 from service.models import Customer, OutboundEmail, Rep  # noqa: E402
-from service.outbox.schedule import enqueue_send  # noqa: E402
+from service.outbox.schedule import enqueue_sends  # noqa: E402
 from service.outcomes import new_outbound  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
@@ -146,8 +146,7 @@ def run(folder: Path, n_rate: int, n_late: int, database_url: str) -> None:
             # last one recorded as sent.
             due = datetime.now(UTC) + timedelta(seconds=10 + n_rate / 500)
             ids = make_rows(engine, settings, n_rate, due, 0)
-            for outbound_id in ids:
-                enqueue_send(services, outbound_id, due)
+            enqueue_sends(services, [(outbound_id, due) for outbound_id in ids])
             wait_sent(engine, ids)
             with Session(engine) as session:
                 last = session.exec(select(func.max(OutboundEmail.sent_at)).where(OutboundEmail.id.in_(ids))).one()
@@ -157,8 +156,7 @@ def run(folder: Path, n_rate: int, n_late: int, database_url: str) -> None:
             # A backlog (the worker was down): overdue rows, jobs enqueued now, nothing composed ahead.
             ids = make_rows(engine, settings, n_rate, datetime.now(UTC) - timedelta(hours=1), 2 * n_rate)
             started = time.perf_counter()
-            for outbound_id in ids:
-                enqueue_send(services, outbound_id, datetime.now(UTC) - timedelta(hours=1))
+            enqueue_sends(services, [(outbound_id, datetime.now(UTC) - timedelta(hours=1)) for outbound_id in ids])
             wait_sent(engine, ids)
             backlog = n_rate / (time.perf_counter() - started)
             print(f"Keepwarm worker, {n_rate} overdue (backlog): {backlog:8.1f} msgs/s, ratio {backlog / raw:.2f}")
@@ -172,8 +170,7 @@ def run(folder: Path, n_rate: int, n_late: int, database_url: str) -> None:
 def measure_lateness(services, engine, settings, n: int, offset: int) -> None:
     due = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
     ids = make_rows(engine, settings, n, due, offset)
-    for outbound_id in ids:
-        enqueue_send(services, outbound_id, due)
+    enqueue_sends(services, [(outbound_id, due) for outbound_id in ids])
     wait_sent(engine, ids)
     with Session(engine) as session:
         sent = session.exec(select(OutboundEmail.sent_at).where(OutboundEmail.id.in_(ids))).all()

@@ -12,7 +12,6 @@ sending side is exercised at full rate. Usage: .venv/bin/python bench/soak.py [N
 
 from __future__ import annotations
 
-import calendar
 import os
 import random
 import signal
@@ -27,7 +26,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from imapclient import IMAPClient
-from rq.registry import ScheduledJobRegistry
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -36,8 +34,7 @@ from service.db import make_engine, upgrade  # noqa: E402
 from service.devstack import DovecotServer, MailCatcher, RedisServer  # noqa: E402
 from service.devstack.servers import PostgresServer  # noqa: E402
 from service.models import InboundMessage, OutboundEmail  # noqa: E402
-from service.outbox.schedule import enqueue_send, job_id  # noqa: E402
-from service.outbox.sender import LEAD  # noqa: E402
+from service.outbox.schedule import enqueue_sends  # noqa: E402
 from service.reps import save_rep  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 from tests.mail import recap  # noqa: E402
@@ -179,8 +176,8 @@ def _append(dovecot: DovecotServer, count: int) -> None:
 
 
 def _retime(engine, services) -> dict[str, datetime]:
-    """Spread every scheduled email over the next two minutes (from 10 s on, so that re-timing and re-enqueueing
-    20,000 rows is over before the first is due), and enqueue it for its new time."""
+    """Spread every scheduled email over the next two minutes (from 10 s on), and enqueue it for its new time
+    with enqueue_sends, as planning does, the first due first (their jobs exist well before they are due)."""
     started = time.monotonic()
     now = datetime.now(UTC)
     table = OutboundEmail.__table__
@@ -193,27 +190,11 @@ def _retime(engine, services) -> dict[str, datetime]:
                            .values(due_at=sa.bindparam("new_due")),
                            [{"row_id": i, "new_due": d} for i, d in new_due.items()])
     updated = time.monotonic() - started
-    _move_jobs(services, new_due)
+    enqueue_sends(services, sorted(new_due.items(), key=lambda item: item[1]))  # the first due, queued first
     print(f"re-timed {len(rows)} scheduled emails in {updated:.1f}s and enqueued them in "
           f"{time.monotonic() - started - updated:.1f}s; the first is due {10 - (time.monotonic() - started):.0f}s "
           f"after that")
     return {message_id: new_due[outbound_id] for outbound_id, message_id, _ in rows}
-
-
-def _move_jobs(services, new_due: dict[int, datetime]) -> None:
-    """Each row's job was scheduled at planning time (next morning, months away): move its start to the new
-    due − LEAD, as enqueue_send would, in one pipeline (20,000 enqueue_at calls take ~20 s of this process's CPU,
-    which would make the first minute's lateness about the bench). A job not found is enqueued again."""
-    registry = ScheduledJobRegistry(queue=services.queue("outbox"))
-    with services.redis.pipeline(transaction=False) as pipe:
-        for outbound_id, due_at in new_due.items():
-            pipe.zadd(registry.key, {job_id(outbound_id): calendar.timegm((due_at - LEAD).utctimetuple())},
-                      xx=True, ch=True)
-        moved = pipe.execute()
-    missing = [(i, d) for (i, d), changed in zip(new_due.items(), moved, strict=True) if not changed]
-    for outbound_id, due_at in missing:
-        enqueue_send(services, outbound_id, due_at)
-    print(f"  jobs moved in RQ's schedule: {len(new_due) - len(missing)}, enqueued again: {len(missing)}")
 
 
 def report(engine, catcher: MailCatcher, fleet: Fleet, due: dict[str, datetime]) -> None:

@@ -156,14 +156,13 @@ def _next_batch(services: Services) -> Batch:
 
 def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
     """The handled rows' jobs off Redis first, then the jobs for retries and rep notices."""
-    from service.outbox.schedule import enqueue_send, forget_jobs
+    from service.outbox.schedule import enqueue_sends, forget_jobs
 
     forget_jobs(services, batch.claimed, keep=skip_job)
-    for outbound_id, due_at in batch.follow_ups:
-        try:
-            enqueue_send(services, outbound_id, due_at)
-        except Exception:  # Redis down: the reconciler enqueues it from the database
-            logger.exception("outbound %s: not enqueued now; the reconciler will", outbound_id)
+    try:
+        enqueue_sends(services, batch.follow_ups)
+    except Exception:  # Redis down: the reconciler enqueues them from the database
+        logger.exception("%s follow-ups not enqueued now; the reconciler will", len(batch.follow_ups))
 
 
 def holder(services: Services) -> str:

@@ -154,3 +154,16 @@ def test_a_backlog_is_shared_a_worker_holds_only_a_few_batches_of_it(engine, set
     assert {r.status for r in rows(engine)} == {"sent"} and len(smtp.caught) == len(ids)
     assert [t["sent"] > 0 for t in tallies] == [True, True]
     assert max(held) <= 2 * (sender.BACKLOG_AHEAD + sender.CLAIM_BATCH)  # two drains, a batch past the cap each
+
+
+def test_enqueue_sends_queues_many_at_once_each_as_enqueue_send_would(settings, redis):
+    """Past chunk boundaries: the overdue go straight on the queue, the rest wait in the schedule until LEAD early."""
+    services, now = context.current(), datetime.now(UTC).replace(microsecond=0)
+    sends = [(n, now - timedelta(minutes=1) if n % 2 else now + timedelta(hours=1))
+             for n in range(1, schedule.ENQUEUE_CHUNK + 4)]
+    schedule.enqueue_sends(services, sends)
+    queue = services.queue("outbox")
+    scheduled = ScheduledJobRegistry(queue=queue)
+    assert sorted(queue.job_ids) == sorted(schedule.job_id(n) for n, _ in sends if n % 2)
+    assert sorted(scheduled.get_job_ids()) == sorted(schedule.job_id(n) for n, _ in sends if not n % 2)
+    assert scheduled.get_scheduled_time(schedule.job_id(2)) == now + timedelta(hours=1) - sender.LEAD
