@@ -151,7 +151,7 @@ def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading
         statuses = _record_readings(session, read)
         failed = sorted(waiting - set(read))
         for row in session.exec(select(InboundMessage).where(InboundMessage.id.in_(failed))) if failed else ():
-            _record(row, readings[row.id], settings)
+            _record_error(row, readings[row.id], settings)
             statuses[row.id] = row.status
         accepted = [(i, r) for i, r in read.items() if r.accepted]
         return BatchResult(dict(sorted(statuses.items())), record_outcomes(session, settings, accepted))
@@ -169,7 +169,7 @@ def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, setti
         return error
 
 
-def _record(row: InboundMessage, error: BaseException, settings: Settings) -> None:
+def _record_error(row: InboundMessage, error: BaseException, settings: Settings) -> None:
     if isinstance(error, OverflowError):
         _quarantine(row, str(error))
     else:
@@ -215,10 +215,9 @@ def _record_readings(session: Session, readings: dict[int, Reading]) -> dict[int
                "reason": reading.ignored_reason, "processed_at": now} for inbound_id, reading in readings.items()]
     session.flush()
     session.connection().execute(_RECORD_READING, values)
-    for value in values:
+    for value, reading in zip(values, readings.values(), strict=True):
         logger.info("inbound %s %s: %s %s", value["row_id"], value["message_id"], value["status"],
                     value["reason"] or "")
-    for reading in readings.values():
         if reading.ignored_reason == "bounce":
             _mark_undeliverable(session, reading.bounced)
             _suppress(session, reading.complained, "spam complaint (feedback report)")
@@ -255,11 +254,10 @@ def _remember_customers(session: Session, readings: list[Reading]) -> None:
 
 def enqueue_planned(services: Services, planned: list[tuple[int, datetime]]) -> None:
     """Put freshly planned emails on RQ; if Redis is away, the reconciler does it from the database later."""
-    from service.outbox.schedule import enqueue_send
+    from service.outbox.schedule import enqueue_sends
 
     try:
-        for outbound_id, due_at in planned:
-            enqueue_send(services, outbound_id, due_at)
+        enqueue_sends(services, planned)
     except Exception as error:  # the rows are committed: nothing is lost, only delayed until the next reconcile
         logger.warning("could not enqueue %s planned emails now (%s); the reconciler will", len(planned), error)
 

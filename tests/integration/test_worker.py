@@ -43,6 +43,22 @@ def _stop(process: subprocess.Popen) -> int:
     return process.wait(30)
 
 
+def _kill_mid_send(engine, settings, smtp, tmp_path, count: int, worker_id: str) -> list[int]:
+    """A worker named `worker_id` claims `count` due rows and is killed -9 while the first is on the wire (the
+    server holds its answer)."""
+    ids = _due_rows(engine, settings, count)
+    smtp.handler.delay_after_data = 3.0
+    schedule.enqueue_sends(context.current(), [(outbound_id, datetime.now(UTC)) for outbound_id in ids])
+    first = worker_process(settings, tmp_path, "first", worker_id=worker_id)
+    try:
+        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        smtp.handler.delay_after_data = 0.0
+    return ids
+
+
 @pytest.fixture
 def own_redis(tmp_path, settings):
     """A Redis of this test's own, which it may kill and start again."""
@@ -101,23 +117,6 @@ def test_a_worker_killed_mid_send_has_its_emails_taken_over_by_another_once_its_
     delivered = Counter(caught_ids(smtp))
     assert set(delivered) == {r.message_id for r in rows(engine)}
     assert sum(delivered.values()) <= len(ids) + 1  # at most the one on the wire at the kill, same Message-ID
-
-
-def _kill_mid_send(engine, settings, smtp, tmp_path, count: int, worker_id: str) -> list[int]:
-    """A worker named `worker_id` claims `count` due rows and is killed -9 while the first is on the wire (the
-    server holds its answer)."""
-    ids = _due_rows(engine, settings, count)
-    smtp.handler.delay_after_data = 3.0
-    for outbound_id in ids:
-        schedule.enqueue_send(context.current(), outbound_id, datetime.now(UTC))
-    first = worker_process(settings, tmp_path, "first", worker_id=worker_id)
-    try:
-        wait_until(lambda: any(r.status == "sending" for r in rows(engine)), 30)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-    finally:
-        smtp.handler.delay_after_data = 0.0
-    return ids
 
 
 @pytest.mark.slow
