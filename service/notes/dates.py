@@ -1,7 +1,9 @@
 """The recontact date: time phrases found by our own rules, resolved against the email's day in the rep's zone.
 
-Months, seasons, quarters, fiscal years, holidays and spans ("in 3 months", "tra sei mesi") are resolved here;
-dateparser only sees short spans our rules already took for dates (numeric dates, weekdays), never free text.
+Months, seasons, quarters (fiscal ones too), feasts with computed dates (Easter, Thanksgiving, Ferragosto, the
+harvest), weekdays, "the first Thursday of next month" and spans ("in 3 months", "tra sei mesi") are resolved here,
+as are spans counted from another date ("a couple of months before the renewal", "il giorno dopo la seduta");
+dateparser only sees short spans our rules already took for dates (numeric dates), never free text.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
+from itertools import pairwise
 
+from dateutil.easter import easter
 from dateutil.relativedelta import relativedelta
 
 from service.notes.model import Evidence
@@ -24,8 +28,25 @@ _CUE_AFTER = 35
 _MIN_SCORE = 1.0
 _BASE_SCORE = {"explicit": 1.2, "iso": 1.2, "numeric": 0.9, "month": 1.2, "season": 1.0, "quarter": 1.0,
                "next_quarter": 1.0, "half": 0.6, "year_next": 1.0, "year_end": 0.8, "month_end": 1.0, "year_number": 1.0,
-               "holidays": 1.0, "summer_break": 1.0, "next_month": 0.8, "next_week": 0.2, "relative": 1.0,
-               "fiscal": 1.8, "weekday": 0.0}
+               "holidays": 1.0, "feast": 1.2, "summer_break": 1.0, "next_month": 0.8, "next_week": 0.2, "relative": 1.0,
+               "fiscal": 1.8, "weekday": 0.0, "nth_weekday": 1.2, "day_of_month": 1.2, "anchored": 1.5, "term": 2.3}
+_PREP_SCORE = {"after": 1.0, "until": 1.0, "before": 0.3, "near": 0.3}
+_PINNED = 1.0  # "Wednesday, April 8": a weekday with its date is an appointment, as telling as a preposition
+_STRONG_CUE, _WEAK_CUE = 2.0, 1.2  # "I'll call" before a date, or only "the demo", "they meet"
+_NO_DATE_FLOOR = 3.0  # where the note says not to call back, only a date with a recontact verb still counts
+_BEFORE_DAYS = 14  # "before Easter": about two weeks before it
+_ANCHOR_WINDOW = 90  # "a couple of months before [the expiry of your new annual contract, due in April]"
+_PAST = 2.0  # "she left in November": a story, not a plan
+_RECENT_PAST = 1.5  # "settembre" written in November: more likely the September just gone than the next one
+_RECENT_DAYS = 90
+_THEN_WINDOW = 250  # "… meets on 3 December. I'll follow up with you then."
+_PAIR_GAP = 30
+_REFINE_DAYS, _REFINE_SCORE = 21, 1.0  # "after the new year - I'll reach out mid-January": near dates, the precise one  # "after the holidays, in mid-January": one date said twice, the calendar one is the precise one
+_PRECISION = {"explicit": 4, "iso": 4, "numeric": 4, "nth_weekday": 4, "day_of_month": 4, "weekday": 3, "anchored": 3,
+              "month": 2, "fiscal": 2, "year_number": 0, "year_next": 0, "year_end": 0, "term": 0}
+# "before X" moves these back two weeks; a span ("3 months") or a weekday already names its own day.
+_SHIFTED_BEFORE = frozenset({"explicit", "month", "season", "quarter", "next_quarter", "half", "year_next",
+                             "year_end", "year_number", "holidays", "feast", "summer_break", "nth_weekday"})
 # "by Thursday", "from next week", "entro fine mese" are errands (a quote to send, a document to return), not
 # recontacts, unless a recontact verb stands before them.
 _NEEDS_CUE = frozenset({"weekday", "next_week", "month_end"})
@@ -41,6 +62,22 @@ class DateHit:
     form: str
     score: float = 0.0
     modified: bool = False  # "early", "metà", "end of": as telling as a preposition
+    pinned: bool = False  # "Wednesday, April 8"
+    named: date | None = None  # the day named, before "before X" moved it back: what a span counts from
+    recent_past: bool = False  # a month or day without a year whose last occurrence was only weeks ago
+
+
+@dataclass
+class _Span:
+    """A span counted from another date ("a couple of months before your renewal", "il giorno successivo")."""
+
+    start: int
+    end: int
+    days: int
+    months: int
+    before: bool
+    that: bool  # "before that", "il giorno dopo": the date is the one named earlier
+    kind: str = "span"  # "span", "day" (the day after) or "week" (the week after)
 
 
 @dataclass(frozen=True)
@@ -53,14 +90,31 @@ class DateRules:
     units: dict[str, str]
     ordinals: dict[str, int]
     seasons: dict[str, int]
+    weekdays: dict[str, int]
+    weekday_ordinals: dict[str, int]
+    tomorrow: dict[str, int]
+    feasts: dict[str, str]
     forms: dict[str, re.Pattern]
     triggers: dict[str, re.Pattern]
     prep: re.Pattern
+    span_before: re.Pattern
+    span_after: re.Pattern
+    span_that: re.Pattern
     relative_prep: re.Pattern
     relative_past_before: re.Pattern
     relative_past_after: re.Pattern
     relative_not_after: re.Pattern
     recontact_cue: re.Pattern
+    weak_cue: re.Pattern
+    then_cue: re.Pattern
+    past_before: re.Pattern
+    past_after: re.Pattern
+    expiry: re.Pattern
+    term_years: dict[str, int]
+    relative_term_before: re.Pattern
+    from_now: re.Pattern
+    strictly_after: re.Pattern
+    apposition: re.Pattern
     decision_cue: re.Pattern
     past_cue: re.Pattern
     no_date: re.Pattern
@@ -76,37 +130,54 @@ def _alternation(words) -> str:
 def _form_sources(vocab: dict) -> dict[str, str]:
     """The regex source of every date form, from the language's words."""
     month = rf"(?P<month>{_alternation(vocab['months'])})(?![\w'])\.?"
-    mod = rf"(?:(?P<m_start>{vocab['start']})|(?P<m_mid>{vocab['mid']})|(?P<m_end>{vocab['end']}))"
+    mod = (rf"(?:(?P<m_half2>{vocab['second_half']})|(?P<m_week2>{vocab['second_week']})|(?P<m_week1>{vocab['first_week']})"
+           rf"|(?P<m_start>{vocab['start']})"
+           rf"|(?P<m_mid>{vocab['mid']})|(?P<m_end>{vocab['end']}))")
     mod_join = r"[\s-]*(?:of\s+|di\s+|del\s+|della\s+|dell'\s*|d')?"
     article = rf"(?:(?:{vocab['article']})\s+|l')?"
-    year = r"(?P<year>20\d\d)"
+    year = r"(?P<year>20\d\d\b|'\d\d\b)"  # "Jan '27" as well as "January 2027"
     nxt = rf"(?:(?P<next>{vocab['next']})\s+)?"
     ordinal = _alternation(vocab["ordinals"])
     day = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th|°|º)?"
-    return {
-        "explicit": rf"\b{day}(?:\s+of|\s+di)?\s+{month}(?:,?\s+{year})?",
-        "explicit_md": rf"\b{month}\s+{day}\b(?![:.,]?\d|\s*%)(?:,?\s+{year})?",
+    weekday = rf"(?:\b(?P<wday>{_alternation(vocab['weekdays'])})\.?,?\s+(?:the\s+)?)?"  # "Wednesday, April 8"
+    full_weekday = _alternation(name for name in vocab["weekdays"] if len(name) > 5)  # "sun", "wed" are words too
+    forms = {
+        "explicit": rf"{weekday}\b{day}(?:\s+of|\s+di)?\s+{month}(?:,?\s+{year})?",
+        "explicit_md": rf"{weekday}\b{month}\s+{day}\b(?![:.,]?\d|\s*%)(?:,?\s+{year})?",
         "iso": r"\b(?P<year>20\d\d)-(?P<mnum>[01]\d)-(?P<dnum>[0-3]\d)\b",
         "numeric": r"(?<![\d/.,€$£#-])\b(?P<a>[0-3]?\d)[/.](?P<b>[01]?\d)(?:[/.](?P<y>(?:20)?\d\d))?\b(?![/.,]?\d|%)",
-        "month": rf"(?:{mod}{mod_join}{article})?{nxt}\b{month}(?:\s+(?P<next2>{vocab['next']}))?(?:\s+{year})?",
+        "month": rf"(?:{mod}{mod_join}{article})?{nxt}\b{month}(?:\s+(?P<next2>{vocab['next']}))?(?:\s+(?:of\s+|del\s+)?{year})?",
         "season": rf"(?:{mod}{mod_join}{article})?(?:(?P<next>{vocab['next']}|{vocab['this']})\s+)?{article}\b(?P<season>{_alternation(vocab['seasons'])})\b"
-                  rf"(?:\s+(?P<next2>{vocab['next']}))?(?:\s+{year})?",
+                  rf"(?:\s+(?P<next2>{vocab['next']}))?(?:\s+(?:of\s+|del\s+)?{year})?",
         "quarter": rf"(?:{mod}{mod_join}{article})?(?:\bQ(?P<q>[1-4])\b|\b(?P<qord>{ordinal})\s+(?:{vocab['quarter']})\b"
-                   rf"|\b(?:{vocab['quarter']})\s+(?P<qord2>{ordinal})\b)(?:\s+(?:of\s+|del\s+)?{year})?",
+                   rf"|\b(?:{vocab['quarter']})\s+(?P<qord2>{ordinal})\b)"
+                   rf"(?:\s+(?:of\s+|del\s+)?(?:{year}|FY\s*'?(?P<fy>\d\d(?:\d\d)?)(?:\s*[-/]\s*(?P<fy2>\d\d(?:\d\d)?))?\b))?",
         "next_quarter": rf"(?:{mod}{mod_join})?\b(?:{vocab['next_quarter']})\b",
         "half": rf"\b{vocab['half']}(?P<hnext>\s+(?:of\s+)?(?:the\s+)?(?:(?:next|following)\s+year|(?:del(?:l')?\s*)?(?:prossimo\s+anno|anno\s+prossimo)))?",
         "year_next": rf"(?:{mod}{mod_join})?\b(?:{vocab['year_next']})\b",
         "year_end": rf"\b(?:{vocab['year_end']})\b",
         "month_end": rf"\b(?:{vocab['month_end']})\b",
-        "year_number": rf"(?:{mod}{mod_join})?(?<![\d/.-]){year}\b(?![/.-]\d)",
+        "year_number": rf"(?:{mod}{mod_join})?(?<![\d/.-])(?P<year>20\d\d)\b(?![/.-]\d)",
         "holidays": rf"\b(?:{vocab['holidays']})\b",
+        "feast": rf"\b(?P<feast>{_alternation(vocab['feasts'])})(?![\w'])",
         "summer_break": rf"\b(?:{vocab['summer_break']})\b",
         "next_month": rf"\b(?:{vocab['next_month']})\b",
         "next_week": rf"\b(?:{vocab['next_week']})\b",
         "relative": rf"(?<![\w.,'])(?P<num>\d{{1,3}}|{_alternation(vocab['numbers'])})[\s-]*(?P<unit>{_alternation(vocab['units'])})\b",
         "fiscal": rf"(?:{vocab['fiscal']})[^.;\n]{{0,40}}?\b(?:(?P<fstart>{vocab['fiscal_start']})|(?P<fend>{vocab['fiscal_end']}))\b[^.;\n\d]{{0,20}}?{month}",
-        "weekday": rf"\b(?:{vocab['weekday_spans']})\b",
+        "weekday": rf"(?:\b(?:(?P<wnext>{vocab['weekday_next']})|{vocab['weekday_before']})\s+)?\b(?P<wday>{full_weekday})\b"
+                   rf"(?:\s+(?P<wnext2>{vocab['weekday_after']})\b)?"
+                   rf"(?!,?\s+(?:the\s+)?\d)|\b(?P<tomorrow>{_alternation(vocab['tomorrow'])})\b",
+        "nth_weekday": rf"\b(?P<nth>{_alternation(vocab['weekday_ordinals'])})\s+(?P<wday>{full_weekday})\s+(?:{vocab['month_of']})\s*"
+                       rf"(?:(?P<nmonth>{vocab['next_month']})|(?P<tmonth>{vocab['this_month']})|(?:the\s+)?{month})",
+        "day_of_month": rf"(?:\b(?P<wday>{_alternation(vocab['weekdays'])})\.?(?:\s+week)?,?\s+(?:the\s+)?(?P<day>[0-3]?\d)"
+                        rf"(?:st|nd|rd|th)?\b|{vocab['day_only']})(?![\s,]*(?:of\s+|di\s+)?(?:{_alternation(vocab['months'])})\b|[:./]\d|\s*%)",
+        "day_after": rf"\b(?:{vocab['day_after']})\b",
+        "week_after": rf"\b(?:{vocab['week_after']})\b",
+        "term": vocab["term"],
     }
+    # "the new year" is a feast before it is next year: the longest phrase wins, and ties go to the earlier form
+    return {"feast": forms.pop("feast"), **forms}
 
 
 def _build_triggers(vocab: dict) -> dict[str, re.Pattern]:
@@ -117,14 +188,17 @@ def _build_triggers(vocab: dict) -> dict[str, re.Pattern]:
             "relative": compile_phrase(rf"\b(?:{_alternation(vocab['units'])})\b"),
             "quarter": compile_phrase(rf"\bq[1-4]\b|\b(?:{vocab['quarter']})\b"),
             "next_quarter": compile_phrase(rf"\b(?:{vocab['quarter']})\b"),
-            "iso": re.compile(r"\d"), "numeric": re.compile(r"\d[/.]\d"), "year_number": re.compile(r"\b20\d\d\b")}
+            "iso": re.compile(r"\d"), "numeric": re.compile(r"\d[/.]\d"), "year_number": re.compile(r"\b20\d\d\b"),
+            "feast": compile_phrase(rf"\b(?:{_alternation(vocab['feasts'])})(?![\w'])"),
+            "nth_weekday": compile_phrase(rf"\b(?:{_alternation(vocab['weekdays'])})\b"), "day_of_month": re.compile(r"\d")}
 
 
 def _build_rules(phrases: Phrases) -> DateRules:
     """Compile the date rules of one language."""
     vocab = phrases.table["dates"]
     cues = vocab["cues"]
-    prep = rf"(?:^|[^\w'])(?:(?P<after>{vocab['after']})|(?P<until>{vocab['until']})|(?P<near>{vocab['near']}))\s*(?:(?:{vocab['article']})\s+|l')?$"
+    prep = (rf"(?:^|[^\w'])(?:(?P<after>{vocab['after']})|(?P<until>{vocab['until']})|(?P<before>{vocab['before']})"
+            rf"|(?P<near>{vocab['near']}))\s*(?:(?:{vocab['article']})\s+|l')?$")
     return DateRules(
         months={name.lower(): number for name, number in vocab["months"].items()},
         ambiguous=frozenset(vocab["ambiguous_months"]),
@@ -132,14 +206,31 @@ def _build_rules(phrases: Phrases) -> DateRules:
         units=dict(vocab["units"]),
         ordinals={name.lower(): number for name, number in vocab["ordinals"].items()},
         seasons={name.lower(): number for name, number in vocab["seasons"].items()},
+        weekdays={name.lower(): number for name, number in vocab["weekdays"].items()},
+        weekday_ordinals={name.lower(): number for name, number in vocab["weekday_ordinals"].items()},
+        tomorrow={name.lower(): number for name, number in vocab["tomorrow"].items()},
+        feasts={name.lower(): key for name, key in vocab["feasts"].items()},
         forms={name: compile_phrase(source) for name, source in _form_sources(vocab).items()},
         triggers=_build_triggers(vocab),
         prep=compile_phrase(prep),
+        span_before=compile_phrase(vocab["span_before"]),
+        span_after=compile_phrase(vocab["span_after"]),
+        span_that=compile_phrase(vocab["span_that"]),
         relative_prep=compile_phrase(vocab["relative_prep"]),
         relative_past_before=compile_phrase(vocab["relative_past_before"]),
         relative_past_after=compile_phrase(vocab["relative_past_after"]),
         relative_not_after=compile_phrase(vocab["relative_not_after"]),
         recontact_cue=compile_phrase(cues["recontact"]),
+        weak_cue=compile_phrase(rf"(?:{cues['recontact_weak']})"),
+        then_cue=compile_phrase(vocab["then_cue"]),
+        past_before=compile_phrase(rf"(?:{cues['past_before']})"),
+        past_after=compile_phrase(cues["past_after"]),
+        expiry=compile_phrase(vocab["expiry"]),
+        term_years={name.lower(): years for name, years in vocab["term_years"].items()},
+        relative_term_before=compile_phrase(vocab["relative_term_before"]),
+        from_now=compile_phrase(rf"\s+(?:{vocab['from_now']})\b"),
+        apposition=compile_phrase(rf"\s*[,:;(-]\s*(?:(?:{vocab['apposition']})(?:\s+|(?<=')))*"),
+        strictly_after=compile_phrase(rf"\b(?:{vocab['strictly_after']})\s+(?:(?:{vocab['article']})\s+|l')?$"),
         decision_cue=compile_phrase(cues["decision"]),
         past_cue=compile_phrase(cues["past"]),
         no_date=compile_phrase(cues["no_date"]),
@@ -164,11 +255,16 @@ def _last_day(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
+_PART_DAY = {"start": 1, "week2": 8, "mid": 15, "half2": 16}
+
+
 def _month_day(year: int, month: int, part: str) -> date:
-    """The 1st, 15th or last day of a month."""
+    """The day of a month a modifier names: 1st, 8th ("second week"), 15th, 16th ("second half") or the last."""
     if part == "end":
         return _last_day(year, month)
-    return date(year, month, 15 if part == "mid" else 1)
+    if part == "week1":
+        return _business_day_after(date(year, month, 1) - timedelta(days=1))
+    return date(year, month, _PART_DAY[part])
 
 
 def _shift_month(year: int, month: int, months: int) -> tuple[int, int]:
@@ -184,6 +280,40 @@ def _next_occurrence(today: date, make, year: int | None = None) -> date | None:
         return day if day > today else None
     day = make(today.year)
     return day if day > today else make(today.year + 1)
+
+
+def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
+    """The nth given weekday of a month ("the first Thursday"); nth -1 is the last."""
+    if nth < 0:
+        last = _last_day(year, month)
+        return last - timedelta(days=(last.weekday() - weekday) % 7)
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (min(nth, 5) - 1))
+
+
+def _business_day_after(day: date) -> date:
+    """The first weekday after `day`."""
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def _feast_span(key: str, year: int) -> tuple[date, date]:
+    """The first and last day of a feast (or season of work) in a year: "after X" is the business day after the last."""
+    sunday = easter(year)
+    thanksgiving = _nth_weekday(year, 11, 3, 4)
+    fixed = {"christmas": (date(year, 12, 24), date(year + 1, 1, 6)),  # the holidays run to Epiphany
+             "new_year": (date(year, 1, 1), date(year, 1, 6)), "epiphany": (date(year, 1, 6), date(year, 1, 6)),
+             "ferragosto": (date(year, 8, 15), date(year, 8, 15)), "may_day": (date(year, 5, 1), date(year, 5, 1)),
+             "independence_day": (date(year, 7, 4), date(year, 7, 4)), "all_saints": (date(year, 11, 1), date(year, 11, 1)),
+             "harvest": (date(year, 9, 1), date(year, 9, 30)), "pruning": (date(year, 1, 15), _last_day(year, 2)),
+             "easter": (sunday, sunday + timedelta(days=1)),  # Easter Monday is a holiday too (Pasquetta)
+             "easter_monday": (sunday + timedelta(days=1), sunday + timedelta(days=1)),
+             "good_friday": (sunday - timedelta(days=2), sunday - timedelta(days=2)),
+             "thanksgiving": (thanksgiving, thanksgiving + timedelta(days=3)),  # the long weekend
+             "labor_day": (_nth_weekday(year, 9, 0, 1),) * 2, "memorial_day": (_nth_weekday(year, 5, 0, -1),) * 2}
+    return fixed[key]
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -205,22 +335,23 @@ class _Context:
     today: date
     day_first: bool
     language: str
+    source: str = "note"
     preps: dict[int, str | None] = field(default_factory=dict)  # _prep_of by offset: resolving and scoring both ask
 
 
 def _prep_of(ctx: _Context, start: int) -> str | None:
-    """"after", "until" or "near" for the preposition right before `start`."""
+    """"after", "until", "before" or "near" for the preposition right before `start`."""
     if start in ctx.preps:
         return ctx.preps[start]
     match = ctx.rules.prep.search(ctx.text.clean[max(0, start - _PREP_WINDOW):start])
-    kind = next(kind for kind in ("after", "until", "near") if match.group(kind) is not None) if match else None
+    kind = next(kind for kind in ("after", "until", "before", "near") if match.group(kind) is not None) if match else None
     ctx.preps[start] = kind
     return kind
 
 
 def _modifier(match) -> str | None:
-    """"start", "mid" or "end" when the phrase has a modifier ("early", "metà", "end of")."""
-    for part in ("start", "mid", "end"):
+    """"start", "week1", "week2", "mid", "half2" or "end" when the phrase has a modifier ("early", "metà", "end of")."""
+    for part in ("start", "week1", "week2", "mid", "half2", "end"):
         if match.groupdict().get(f"m_{part}"):
             return part
     return None
@@ -229,7 +360,9 @@ def _modifier(match) -> str | None:
 def _year_of(match) -> int | None:
     """The explicit year of a phrase, if any."""
     year = match.groupdict().get("year")
-    return int(year) if year else None
+    if not year:
+        return None
+    return 2000 + int(year[1:]) if year.startswith("'") else int(year)
 
 
 def _resolve_explicit(ctx: _Context, match) -> date | None:
@@ -240,8 +373,12 @@ def _resolve_explicit(ctx: _Context, match) -> date | None:
         return None
     year = _year_of(match)
     if year:
-        return _safe_date(year, month, day)
-    return _next_occurrence(ctx.today, lambda y: _safe_date(y, month, day) or _last_day(y, month))
+        named = _safe_date(year, month, day)
+    else:
+        named = _next_occurrence(ctx.today, lambda y: _safe_date(y, month, day) or _last_day(y, month))
+    if named and ctx.rules.strictly_after.search(ctx.text.clean[max(0, match.start() - 15):match.start()]):
+        return _business_day_after(named)  # "dopo il 25 aprile": the first working day after it (but "from 1 May": the 1st)
+    return named
 
 
 def _resolve_iso(ctx: _Context, match) -> date | None:
@@ -261,12 +398,20 @@ def _resolve_month(ctx: _Context, match) -> date | None:
     name = match.group("month").lower().rstrip(".")
     prep, part = _prep_of(ctx, match.start()), _modifier(match)
     if not (prep or part or match.group("year") or match.group("next") or match.group("next2")):
-        if name in ctx.rules.ambiguous or not _is_capitalised_or_long(match.group("month")):
+        if (name in ctx.rules.ambiguous or not _is_capitalised_or_long(match.group("month"))) \
+                and not _cued_right_before(ctx, match.start()):
             return None
     month = ctx.rules.months[name]
     if prep == "after" and part != "start":
         return _next_occurrence(ctx.today, lambda y: date(*_shift_month(y, month, 1), 1), _year_of(match))
     return _next_occurrence(ctx.today, lambda y: _month_day(y, month, part or "start"), _year_of(match))
+
+
+def _cued_right_before(ctx: _Context, start: int) -> bool:
+    """A recontact verb right before the phrase ("circle back Oct"): then even "Oct" or "may" is a month."""
+    head = ctx.text.clean[max(0, start - 20):start]
+    cues = list(ctx.rules.recontact_cue.finditer(head))
+    return bool(cues) and not head[cues[-1].end():].strip(" ,:-")
 
 
 def _is_capitalised_or_long(word: str) -> bool:
@@ -279,7 +424,7 @@ def _period_start(ctx: _Context, match, first_month: int, length: int) -> date |
     prep, part = _prep_of(ctx, match.start()), _modifier(match)
     if prep == "after" or part == "end":
         first_month += length
-    elif part == "mid":
+    elif part in ("mid", "half2"):
         first_month += length // 2
     year, month = _shift_month(0, first_month, 0) if first_month <= 12 else (1, first_month - 12)
     return _next_occurrence(ctx.today, lambda y: date(y + year, month, 1), _year_of(match))
@@ -287,7 +432,8 @@ def _period_start(ctx: _Context, match, first_month: int, length: int) -> date |
 
 def _resolve_season(ctx: _Context, match) -> date | None:
     """"next spring" → 1 Mar, "after the summer" → 1 Sep, "in autunno" → 1 Sep."""
-    if not (_prep_of(ctx, match.start()) or _modifier(match) or match.group("next") or match.group("next2")):
+    if not (_prep_of(ctx, match.start()) or _modifier(match) or match.group("next") or match.group("next2")
+            or _year_of(match)):
         return None
     return _period_start(ctx, match, ctx.rules.seasons[match.group("season").lower()], 3)
 
@@ -300,11 +446,31 @@ def _quarter_number(ctx: _Context, match) -> int:
 
 
 def _resolve_quarter(ctx: _Context, match) -> date | None:
-    """"Q3" → 1 Jul; "after Q3" / "end of Q3" → 1 Oct; a bare "Q3 release" is no time to call."""
+    """"Q3" → 1 Jul; "after Q3" / "end of Q3" → 1 Oct; a bare "Q3 release" is no time to call, a bare "Q1." is."""
+    if match.group("fy"):
+        return _fiscal_quarter(ctx, match)
     cued = ctx.rules.recontact_cue.search(ctx.text.clean[max(0, match.start() - 25):match.start()])
-    if not (_prep_of(ctx, match.start()) or _modifier(match) or _year_of(match) or cued):
+    if not (_prep_of(ctx, match.start()) or _modifier(match) or _year_of(match) or cued or _stands_alone(ctx, match)):
         return None
     return _period_start(ctx, match, _quarter_number(ctx, match) * 3 - 2, 3)
+
+
+def _stands_alone(ctx: _Context, match) -> bool:
+    """The phrase is a sentence of its own ("no. price. Q1")."""
+    start, end = ctx.text.sentence_span(match.start())
+    rest = ctx.text.clean[start:match.start()] + ctx.text.clean[match.end():end]
+    return not re.search(r"\w", rest)
+
+
+def _fiscal_quarter(ctx: _Context, match) -> date | None:
+    """"Q1 FY27" → the first day of that quarter of the fiscal year named for the year it ends in, its first month
+    read from the note ("their FY starts Jul 1") or January."""
+    fiscal = ctx.rules.forms["fiscal"].search(ctx.text.clean)
+    ranged = match.group("fy2")  # "FY 2026-27" is written where the fiscal year starts in April (India, UK)
+    first_month = _fiscal_month(ctx, fiscal) if fiscal else (4 if ranged else 1)
+    fiscal_year = int(ranged or match.group("fy")) % 100 + 2000
+    start_year = fiscal_year - 1 if first_month > 1 else fiscal_year
+    return date(*_shift_month(start_year, first_month, 3 * (_quarter_number(ctx, match) - 1)), 1)
 
 
 def _resolve_next_quarter(ctx: _Context, match) -> date | None:
@@ -352,6 +518,21 @@ def _resolve_year_number(ctx: _Context, match) -> date | None:
     return {"mid": date(year, 7, 1), "end": date(year, 12, 31)}.get(part, date(year, 1, 1))
 
 
+def _resolve_feast(ctx: _Context, match) -> date | None:
+    """"after Easter" → the Tuesday after; "after Thanksgiving" → the Monday after; "at Christmas" → 24 Dec;
+    "before Ferragosto" → 15 Aug (moved back two weeks by the caller). A feast with no preposition is a greeting."""
+    prep = _prep_of(ctx, match.start())
+    if prep is None:
+        return None
+    key = ctx.rules.feasts[re.sub(r"\s+", " ", match.group("feast").lower())]
+    for year in (ctx.today.year - 1, ctx.today.year, ctx.today.year + 1):
+        first, last = _feast_span(key, year)
+        day = _business_day_after(last) if prep in ("after", "until") else first
+        if day > ctx.today:
+            return day
+    return None
+
+
 def _resolve_holidays(ctx: _Context, match) -> date | None:
     """"after Christmas", "dopo le feste" → 7 Jan."""
     if _prep_of(ctx, match.start()) != "after":
@@ -383,12 +564,19 @@ def _resolve_relative(ctx: _Context, match) -> date | None:
     amount_text = match.group("num").lower()
     if ctx.rules.relative_past_before.search(head) or ctx.rules.relative_past_after.search(tail):
         return None
-    if ctx.rules.relative_not_after.search(tail):
+    if ctx.rules.relative_not_after.search(tail) or _is_adjective(ctx, match, tail):
         return None
+    if ctx.source == "forwarded" and ctx.rules.relative_term_before.search(head):
+        return None  # the customer's "we renewed for another two years" says how long, not when to call
     if not amount_text.isdigit() and not ctx.rules.relative_prep.search(head):
         return None
     amount = float(amount_text) if amount_text.isdigit() else ctx.rules.numbers[re.sub(r"\s+", " ", amount_text)]
     return _add_span(ctx.today, amount, ctx.rules.units[match.group("unit").lower()])
+
+
+def _is_adjective(ctx: _Context, match, tail: str) -> bool:
+    """"120-day terms", "a 3-year contract": a hyphenated span before a noun describes it."""
+    return "-" in match.group() and bool(re.match(r"\s+[^\W\d]{3,}", tail)) and not ctx.rules.from_now.match(tail)
 
 
 def _add_span(today: date, amount: float, unit: str) -> date | None:
@@ -404,15 +592,60 @@ def _add_span(today: date, amount: float, unit: str) -> date | None:
 
 def _resolve_fiscal(ctx: _Context, match) -> date | None:
     """"their fiscal year starts in April" → 1 Apr; "… ends in June" → 1 Jul."""
-    month = ctx.rules.months[match.group("month").lower().rstrip(".")]
-    if match.group("fend"):
-        month = month % 12 + 1
+    month = _fiscal_month(ctx, match)
     return _next_occurrence(ctx.today, lambda y: date(y, month, 1))
 
 
+def _fiscal_month(ctx: _Context, match) -> int:
+    """The first month of the fiscal year a "fiscal" phrase describes."""
+    month = ctx.rules.months[match.group("month").lower().rstrip(".")]
+    return month % 12 + 1 if match.group("fend") else month
+
+
 def _resolve_weekday(ctx: _Context, match) -> date | None:
-    """"next Tuesday", "domani": dateparser reads the short span."""
-    return _parse_span(match.group(), ctx.language, ctx.today, "DMY" if ctx.day_first else "MDY")
+    """"next Tuesday", "martedì prossimo", "on Friday" → the next such day; "tomorrow", "dopodomani"."""
+    if match.group("tomorrow"):
+        return ctx.today + timedelta(days=ctx.rules.tomorrow[re.sub(r"\s+", " ", match.group("tomorrow").lower())])
+    weekday = ctx.rules.weekdays[match.group("wday").lower()]
+    if match.group("wnext") or match.group("wnext2"):  # "next Wednesday", "mercoledì prossimo": that day of next week
+        return ctx.today + timedelta(days=7 - ctx.today.weekday() + weekday)
+    return ctx.today + timedelta(days=(weekday - ctx.today.weekday() - 1) % 7 + 1)
+
+
+def _resolve_nth_weekday(ctx: _Context, match) -> date | None:
+    """"the first Thursday of next month", "il primo lunedì di settembre", "the last Friday of the month"."""
+    nth = ctx.rules.weekday_ordinals[match.group("nth").lower()]
+    weekday = ctx.rules.weekdays[match.group("wday").lower()]
+    if match.group("nmonth"):
+        return _nth_weekday(*_shift_month(ctx.today.year, ctx.today.month, 1), weekday, nth)
+    if match.group("tmonth"):
+        day = _nth_weekday(ctx.today.year, ctx.today.month, weekday, nth)
+        return day if day > ctx.today else _nth_weekday(*_shift_month(ctx.today.year, ctx.today.month, 1), weekday, nth)
+    month = ctx.rules.months[match.group("month").lower().rstrip(".")]
+    return _next_occurrence(ctx.today, lambda y: _nth_weekday(y, month, weekday, nth), _year_of(match))
+
+
+def _resolve_day_of_month(ctx: _Context, match) -> date | None:
+    """"venerdì 13", "Friday week, the 5th", "on the 28th": the next such day of this month or the next two."""
+    day = int(match.group("day") or match.group("day2"))
+    weekday = ctx.rules.weekdays[match.group("wday").lower()] if match.group("wday") else None
+    for months in range(3):
+        candidate = _safe_date(*_shift_month(ctx.today.year, ctx.today.month, months), day)
+        if candidate and candidate > ctx.today and (weekday is None or candidate.weekday() == weekday):
+            return candidate
+    return None
+
+
+def _resolve_term(ctx: _Context, match) -> date | None:
+    """"contratto annuale … riprovo alla scadenza", "a 2-year contract; call at renewal": today plus the term."""
+    if not ctx.rules.expiry.search(ctx.text.clean):
+        return None
+    if match.group("annual"):
+        return ctx.today + relativedelta(years=ctx.rules.term_years[match.group("annual").lower()])
+    amount_text = match.group("num").lower()
+    amount = float(amount_text) if amount_text.isdigit() else ctx.rules.numbers.get(amount_text)
+    unit = ctx.rules.units.get(match.group("unit").lower())
+    return _add_span(ctx.today, amount, unit) if amount and unit else None
 
 
 _RESOLVERS = {
@@ -421,7 +654,8 @@ _RESOLVERS = {
     "next_quarter": _resolve_next_quarter, "half": _resolve_half, "year_next": _resolve_year_next,
     "year_end": _resolve_year_end, "month_end": _resolve_month_end, "year_number": _resolve_year_number, "holidays": _resolve_holidays,
     "summer_break": _resolve_summer_break, "next_month": _resolve_next_month, "next_week": _resolve_next_week,
-    "relative": _resolve_relative, "fiscal": _resolve_fiscal, "weekday": _resolve_weekday,
+    "relative": _resolve_relative, "fiscal": _resolve_fiscal, "weekday": _resolve_weekday, "feast": _resolve_feast,
+    "nth_weekday": _resolve_nth_weekday, "day_of_month": _resolve_day_of_month, "term": _resolve_term,
 }
 
 
@@ -440,7 +674,8 @@ def _parse_span(span: str, language: str, today: date, order: str) -> date | Non
 
 def _find_hits(ctx: _Context) -> list[DateHit]:
     """Every time phrase in the text with the day it stands for."""
-    hits = []
+    hits: list[DateHit] = []
+    spans: list[_Span] = []
     triggered: dict[int, bool] = {}  # four month forms share one trigger: search the text for it once
     for form, pattern in ctx.rules.forms.items():
         trigger = ctx.rules.triggers.get(form)
@@ -451,11 +686,133 @@ def _find_hits(ctx: _Context) -> list[DateHit]:
                 continue
         for match in pattern.finditer(ctx.text.clean):
             if form == "weekday" and not ctx.rules.recontact_cue.search(ctx.text.sentence(match.start())):
-                continue  # dateparser is slow: only a weekday a recontact verb points at is worth reading
+                continue  # only a weekday a recontact verb points at is worth reading
+            span = _span_of(ctx, form, match)
+            if span:
+                spans.append(span)
+                continue
             day = _RESOLVERS[form](ctx, match)
             if day and day > ctx.today:
-                hits.append(DateHit(match.start(), match.end(), day, form.removesuffix("_md"), modified=bool(_modifier(match))))
+                hits.append(DateHit(match.start(), match.end(), day, form.removesuffix("_md"), modified=bool(_modifier(match)),
+                                    pinned=form in _PINNABLE and bool(match.groupdict().get("wday")), named=day,
+                                    recent_past=_is_recent_past(ctx, form, match, day)))
+    hits = _drop_overlaps(hits)  # a span counts from "15 September", not from the "September" inside it
+    _days_after_context(ctx, hits)
+    hits.extend(filter(None, (_resolve_span(ctx, span, hits) for span in spans)))
+    for hit in hits:
+        _move_before(ctx, hit)
     return _drop_overlaps(hits)
+
+
+_PINNABLE = frozenset({"explicit", "explicit_md", "day_of_month"})
+
+
+def _is_recent_past(ctx: _Context, form: str, match, day: date) -> bool:
+    """A month or day named without a year or "next", whose last occurrence was only weeks ago."""
+    if form not in ("month", "explicit", "explicit_md") or _year_of(match) or match.groupdict().get("next") \
+            or match.groupdict().get("next2") or _modifier(match):
+        return False
+    if ctx.rules.forms["year_next"].search(ctx.text.clean[max(0, match.start() - 25):match.start()]):
+        return False  # "l'anno prossimo a marzo"
+    if _prep_of(ctx, match.start()) in ("after", "until"):
+        return False  # "on hold until September", "dopo settembre": a time still ahead, whenever it is written
+    last = day - relativedelta(years=1)
+    return ctx.today - timedelta(days=_RECENT_DAYS) <= last <= ctx.today
+
+
+def _days_after_context(ctx: _Context, hits: list[DateHit]) -> None:
+    """"The board meets on 24 June; I'll chase on the 28th": a bare day of the month follows the date named before it."""
+    for index, hit in enumerate(hits):
+        earlier = [other.named for other in hits[:index] if other.named and other.named > hit.day]
+        if hit.form == "day_of_month" and not hit.pinned and earlier:
+            base = max(earlier)
+            for months in range(2):
+                candidate = _safe_date(*_shift_month(base.year, base.month, months), hit.day.day)
+                if candidate and candidate > base:
+                    hit.day = hit.named = candidate
+                    break
+
+
+def _span_of(ctx: _Context, form: str, match) -> _Span | None:
+    """A span counted from another date: "2 months before the renewal", "the day after"; None for anything else."""
+    if form in ("day_after", "week_after"):
+        return _Span(match.start(), match.end(), 1, 0, False, False, form.removesuffix("_after"))
+    if form != "relative":
+        return None
+    tail = ctx.text.clean[match.end():match.end() + 30]
+    before = bool(ctx.rules.span_before.match(tail))
+    if not (before or ctx.rules.span_after.match(tail)):
+        return None
+    amount_text = re.sub(r"\s+", " ", match.group("num").lower())
+    amount = float(amount_text) if amount_text.isdigit() else ctx.rules.numbers[amount_text]
+    unit = ctx.rules.units[match.group("unit").lower()]
+    months = round(amount * (12 if unit == "years" else 1)) if unit in ("months", "years") else 0
+    days = 0 if months else round(amount * (7 if unit == "weeks" else 1))
+    return _Span(match.start(), match.end(), days, months, before, bool(ctx.rules.span_that.match(tail)))
+
+
+def _resolve_span(ctx: _Context, span: _Span, hits: list[DateHit]) -> DateHit | None:
+    """The span counted from the date it names: the one right after it, else (for "before", "that") the one before.
+    With no such date, "3 months after" counts from today like "in 3 months"; "before" names nothing."""
+    anchor = _anchor_of(ctx, span, hits)
+    if anchor is not None and _is_apposition(ctx, anchor, span.start):
+        return None  # "il 19 marzo, il giorno dopo il CdA": the span only explains the date before it
+    if anchor is not None and span.kind != "span" and anchor.start >= span.end:
+        return None  # "the week after Thanksgiving": the feast read with its "after" already says it
+    if anchor is None:
+        if span.before or span.kind != "span":
+            return None
+        day = _add_span(ctx.today, span.months or span.days, "months" if span.months else "days")
+    elif span.kind == "day":
+        day = _business_day_after(anchor.named)
+    elif span.kind == "week":
+        day = anchor.named + timedelta(days=7 - anchor.named.weekday())  # the Monday after
+    else:
+        sign = -1 if span.before else 1
+        day = anchor.named + relativedelta(months=sign * span.months, days=sign * span.days)
+        while day <= ctx.today and span.before and day.year <= ctx.today.year + 1:
+            day += relativedelta(years=1)  # "a couple of months before their renewal on 1 Dec" said in November
+    if day is None or day <= ctx.today:
+        return None
+    return DateHit(span.start, span.end, day, "anchored", named=day)
+
+
+def _anchor_of(ctx: _Context, span: _Span, hits: list[DateHit]) -> DateHit | None:
+    """The date a span counts from: one named right after it, else (for "before", "that", "the day/week after")
+    the last one named before it, preferring one said of the same thing ("the week after the board")."""
+    if not span.that:
+        sentence_end = ctx.text.sentence_span(span.start)[1]
+        following = [hit for hit in hits if span.end <= hit.start <= min(sentence_end, span.end + _ANCHOR_WINDOW)
+                     and hit.form != "term"]
+        if following:
+            return min(following, key=lambda hit: hit.start)
+    if not (span.before or span.that or span.kind != "span"):
+        return None
+    earlier = sorted((hit for hit in hits if hit.end <= span.start), key=lambda hit: hit.start)
+    noun = _event_noun(ctx, span.end)
+    same = [hit for hit in earlier if noun and noun in ctx.text.sentence(hit.start).lower()]
+    return (same or earlier or [None])[-1]
+
+
+def _event_noun(ctx: _Context, end: int) -> str | None:
+    """The first long word after a span ("the week after the [committee]", "il giorno dopo la [seduta]")."""
+    word = re.search(r"[^\W\d_]{5,}", ctx.text.clean[end:end + 40])
+    return word.group().lower()[:-1] if word else None  # "seduta" finds "sedute", "board" "boards"
+
+
+def _is_apposition(ctx: _Context, first: DateHit, second_start: int) -> bool:
+    """Two phrases one after the other, joined only by a comma, colon or bracket: the same date said twice."""
+    gap = ctx.text.clean[first.end:second_start]
+    return first.end <= second_start and len(gap) <= _PAIR_GAP and "\n\n" not in gap \
+        and bool(ctx.rules.apposition.fullmatch(gap))
+
+
+def _move_before(ctx: _Context, hit: DateHit) -> None:
+    """"before Easter", "prima di settembre": about two weeks before the day named, never today or earlier."""
+    if hit.form in _SHIFTED_BEFORE and _prep_of(ctx, hit.start) == "before":
+        moved = _business_day_after(hit.day - timedelta(days=_BEFORE_DAYS + 1))
+        if moved > ctx.today:
+            hit.day = moved
 
 
 def _drop_overlaps(hits: list[DateHit]) -> list[DateHit]:
@@ -474,13 +831,14 @@ def _score(ctx: _Context, hit: DateHit) -> float:
     sentence_start, sentence_end = ctx.text.sentence_span(hit.start)
     before = clean[max(sentence_start, hit.start - _CUE_BEFORE):hit.start]
     after = clean[hit.end:min(sentence_end, hit.end + _CUE_AFTER)]
-    score = _BASE_SCORE[hit.form]
+    score = _BASE_SCORE[hit.form] + (_PINNED if hit.pinned else 0.0)
     if hit.form not in _NEEDS_CUE:
-        score += {"after": 1.0, "until": 1.0, "near": 0.3, None: 0.3 if hit.modified else 0.0}[_prep_of(ctx, hit.start)]
-    if ctx.rules.recontact_cue.search(before):
-        score += 2.0
-    elif ctx.rules.recontact_cue.search(after) and hit.form not in _NEEDS_CUE:
-        score += 1.2
+        score += _PREP_SCORE.get(_prep_of(ctx, hit.start), 0.3 if hit.modified else 0.0)
+    cue_before, cue_after = _cue_in(ctx, before), _cue_in(ctx, after)
+    if cue_before:
+        score += cue_before
+    elif cue_after and hit.form not in _NEEDS_CUE:
+        score += cue_after * 0.6
     elif hit.form in _NEEDS_CUE:
         return 0.0
     if hit.form in {"explicit", "numeric"} and ctx.rules.document_date.search(before):
@@ -489,23 +847,71 @@ def _score(ctx: _Context, hit: DateHit) -> float:
         score += 0.7
     if ctx.rules.past_cue.search(clean[max(sentence_start, hit.start - 25):min(sentence_end, hit.end + 10)]):
         score -= 2.0
+    if ctx.rules.past_before.search(clean[max(sentence_start, hit.start - 50):hit.start]) \
+            or ctx.rules.past_after.match(clean[hit.end:sentence_end]):
+        score -= _PAST
+    if hit.recent_past:
+        score -= _RECENT_PAST
     return score
+
+
+def _add_then(ctx: _Context, hits: list[DateHit]) -> None:
+    """"The board meets on 3 December; I'll follow up with you then": the verb's weight goes to the date before it."""
+    for cue in ctx.rules.then_cue.finditer(ctx.text.clean):
+        earlier = [hit for hit in hits if hit.end <= cue.start() and cue.start() - hit.end <= _THEN_WINDOW]
+        if earlier:
+            max(earlier, key=lambda hit: hit.start).score += _STRONG_CUE
+
+
+def _pair_appositions(ctx: _Context, hits: list[DateHit]) -> None:
+    """"after the holidays, in mid-January", "mid-September, once Labor Day is behind us": one date said twice;
+    the one the calendar names more precisely takes the better score of the two."""
+    for first, second in pairwise(hits):
+        if not _is_apposition(ctx, first, second.start):
+            continue
+        ranked = sorted((first, second), key=_precision)
+        if _precision(ranked[0]) < _precision(ranked[1]):
+            ranked[1].score = max(first.score, second.score) + 0.1
+
+
+def _precision(hit: DateHit) -> int:
+    """How precisely a phrase names its day: a date over a month over a season or a feast."""
+    return _PRECISION.get(hit.form, 1) + (1 if hit.modified and hit.form in ("month", "year_number") else 0)
+
+
+def _cue_in(ctx: _Context, words: str) -> float:
+    """What the recontact verbs in `words` add: a call or a follow-up more than a demo or a meeting."""
+    cues = [match.group() for match in ctx.rules.recontact_cue.finditer(words)]
+    if not cues:
+        return 0.0
+    return _WEAK_CUE if all(ctx.rules.weak_cue.fullmatch(cue) for cue in cues) else _STRONG_CUE
 
 
 def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note") -> tuple[date | None, Evidence | None, bool]:
     """The recontact date of the text, the phrase it came from, and whether the text says there is none."""
     rules = rules_for(text.phrases.language)
-    ctx = _Context(text, rules, today, day_first, text.phrases.language)
+    ctx = _Context(text, rules, today, day_first, text.phrases.language, source)
     hits = _find_hits(ctx)
     for hit in hits:
         hit.score = _score(ctx, hit)
-    hits = [hit for hit in hits if hit.score >= _MIN_SCORE]
+    _add_then(ctx, hits)
+    _pair_appositions(ctx, hits)
+    no_date = bool(rules.no_date.search(text.clean))
+    hits = [hit for hit in hits if hit.score >= (_NO_DATE_FLOOR if no_date else _MIN_SCORE)]
     if not hits:
-        return None, None, bool(rules.no_date.search(text.clean))
-    best = max(hits, key=lambda hit: (hit.score, hit.start))
+        return None, None, no_date
+    best = _refine(max(hits, key=lambda hit: (hit.score, hit.start)), hits)
     end = best.end - len(text.original[best.start:best.end]) + len(text.original[best.start:best.end].rstrip(". "))
     phrase = text.original[best.start:end]
     return best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), source), False
+
+
+def _refine(best: DateHit, hits: list[DateHit]) -> DateHit:
+    """Among readings almost as likely as the best and within three weeks of it, the most precise one."""
+    close = [hit for hit in hits if hit.score >= best.score - _REFINE_SCORE
+             and abs((hit.day - best.day).days) <= _REFINE_DAYS and _precision(hit) > _precision(best)
+             and hit.day == hit.named]  # "ahead of July" moved two weeks back is no more precise than July
+    return max(close, key=lambda hit: (_precision(hit), hit.score)) if close else best
 
 
 def resolve_phrase(phrase: str, phrases: Phrases, today: date, day_first: bool = True) -> date | None:

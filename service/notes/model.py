@@ -47,7 +47,13 @@ class NoteReading:
     recontact_on: date | None = None
     decision_makers: list[DecisionMaker] = field(default_factory=list)
     language: str = "en"
-    confidence: float = 0.0
+    confidence: float = 0.0  # the lowest of `confidences`
+    # Per field ("outcome", and for a lost sale "cause" and "reasons"): the probability that the value is right,
+    # calibrated on the dev split (see `keepwarm eval-notes`); the rep's explicit word counts as 0.99.
+    confidences: dict[str, float] = field(default_factory=dict)
+    # The fields whose confidence is under the threshold calibrated for them: customer emails planned from
+    # such a reading wait for the rep's confirmation (unless the admin's policy sends regardless).
+    unsure: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
 
     def why(self) -> list[str]:

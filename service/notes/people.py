@@ -1,5 +1,10 @@
 """Decision makers: role nouns near capitalised names ("their CFO, Maria Rossi", "Helen Park (Procurement)"),
-and roles alone ("the board") where the sentence is about deciding."""
+and roles alone ("the board") where the sentence is about deciding.
+
+A role is a lexicon entry (its key is the normalised role: "cfo", "board") or, for titles the lexicon does not
+know ("Head of QC", "responsabile qualità"), the title as written in lowercase. The addressee, a contact, a
+colleague and people copied are left out: they are who the rep writes to or with, not who decides.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ _PARTICLE = r"(?:de|di|da|del|della|van|von|der|le|la|dos|du|mc)"
 _NAME = rf"(?P<name>{_NAME_WORD}(?:(?:[ \t]+|[ \t]*\n[ \t]*)(?:{_PARTICLE}[ \t]+)?{_NAME_WORD}){{0,2}})"
 _WINDOW = 70
 _ACRONYM = re.compile(r"^[A-Z]{2,4}$")
+_AS_WRITTEN = "*"  # the lexicon key of titles kept as written
+_LEADING = re.compile(r"^(?:the|their|its|your|our|a|an|new|il|la|lo|l'|i|gli|le|nuov[oa])\s+", re.I)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,11 @@ class PeopleRules:
     ours: re.Pattern
     context: re.Pattern
     not_names: frozenset[str]
+    company_words: frozenset[str]
+    title_before: re.Pattern
+    greeting: re.Pattern
+    not_deciding_before: re.Pattern
+    not_deciding_after: re.Pattern
 
 
 def _split_top(pattern: str) -> list[str]:
@@ -61,7 +73,7 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
     """Compile the people rules of one language."""
     table = phrases.table["people"]
     words = table["words"]
-    honorific = rf"(?:(?:{words['honorifics']})[ \t]+)?"
+    honorific = rf"(?:(?i:{words['honorifics']})[ \t]*)?"  # "Sig.ra", "dott.", "Mr": any case
     return PeopleRules(
         role_keys=tuple(table["roles"]),
         roles=compile_phrase(_role_alternation(table["roles"], acronyms=False)),
@@ -71,6 +83,11 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
         ours=compile_phrase(words["ours"]),
         context=compile_phrase(words["decision_context"]),
         not_names=frozenset(table["words"]["not_names"]),
+        company_words=frozenset(table["words"]["company_words"]),
+        title_before=compile_phrase(rf"(?:^|[^\w.])(?P<title>(?i:{words['honorifics']}))[ \t]*$", re.U),
+        greeting=compile_phrase(words["greeting"], re.I | re.M),
+        not_deciding_before=compile_phrase(words["not_deciding_before"]),
+        not_deciding_after=compile_phrase(words["not_deciding_after"]),
     )
 
 
@@ -88,7 +105,7 @@ for _phrases in all_phrases():  # compile at import, once per language
 class _Role:
     start: int
     end: int
-    key: str
+    key: str  # the normalised role
 
 
 def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
@@ -96,7 +113,8 @@ def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
     found = []
     for pattern in (rules.roles, rules.acronyms):
         for match in pattern.finditer(text.clean):
-            found.append(_Role(match.start(), match.end(), rules.role_keys[int(match.lastgroup[1:])]))
+            key = rules.role_keys[int(match.lastgroup[1:])]
+            found.append(_Role(match.start(), match.end(), _as_written(match.group()) if key == _AS_WRITTEN else key))
     kept: list[_Role] = []
     for role in sorted(found, key=lambda r: -(r.end - r.start)):
         if all(role.end <= other.start or role.start >= other.end for other in kept):
@@ -104,11 +122,21 @@ def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
     return sorted(kept, key=lambda r: r.start)
 
 
+def _as_written(title: str) -> str:
+    """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new"."""
+    title = " ".join(title.split())
+    while _LEADING.match(title):
+        title = _LEADING.sub("", title, count=1)
+    return title.lower()
+
+
 def _clean_name(name: str | None, rules: PeopleRules) -> str | None:
     """The name without words that are not names ("The", "Monday", role words)."""
     if not name:
         return None
     words = name.split()
+    if words[-1] in rules.company_words:
+        return None  # "Hall Veterinary Group": a signature's company, not a person
     for index, word in enumerate(words):  # "Maria Rossi\nThanks": a line break ends the name at a non-name
         if word in rules.not_names and index:
             words = words[:index]
@@ -126,13 +154,40 @@ def _name_near(text: Text, role: _Role, rules: PeopleRules) -> tuple[str | None,
     if after:
         name = _clean_name(after.group("name"), rules)
         if name:
-            return name, role.start, role.end + after.end()
-    before = rules.name_then_role.search(text.clean[max(0, role.start - _WINDOW):role.start])
+            return _titled(text, name, role.end + after.start("name"), rules), role.start, role.end + after.end()
+    window = max(0, role.start - _WINDOW)
+    before = rules.name_then_role.search(text.clean[window:role.start])
     if before and _joined_explicitly(before.group()[len(before.group("name")):]):
         name = _clean_name(before.group("name"), rules)
         if name:
-            return name, role.start - len(before.group()), role.end
+            return _titled(text, name, window + before.start("name"), rules), role.start - len(before.group()), role.end
     return None, role.start, role.end
+
+
+def _titled(text: Text, name: str, start: int, rules: PeopleRules) -> str:
+    """A surname alone keeps its title as written ("Mr Hughes", "Dr. Patel"); a full name goes without it."""
+    words = name.split()
+    if len(words) > 1:
+        return name
+    at = text.clean.find(name, start)
+    title = rules.title_before.search(text.clean[max(0, at - 15):at]) if at >= 0 else None
+    return f"{title.group('title')} {name}" if title else name
+
+
+def _not_deciding(text: Text, name: str | None, start: int, end: int, rules: PeopleRules) -> bool:
+    """A contact, a colleague, someone copied or gone: named in the note, but not deciding."""
+    if not name:
+        return False
+    head = text.clean[max(0, start - 30):start]
+    title = rules.title_before.search(head)  # "Referente: Sig. Ettore Bussi"
+    head = head[:title.start("title")] if title else head
+    return bool(rules.not_deciding_before.search(head) or rules.not_deciding_after.match(text.clean[end:end + 80]))
+
+
+def _addressees(text: Text, rules: PeopleRules) -> set[str]:
+    """The capitalised words of the greeting line ("Dear Paul, dear Rebecca", "Gentile Sig.ra Bormolini")."""
+    greeting = rules.greeting.search(text.clean[:200])
+    return set(re.findall(r"[A-ZÀ-Ý][\w'’-]+", greeting.group())) if greeting else set()
 
 
 def _joined_explicitly(join: str) -> bool:
@@ -150,11 +205,16 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
     rules = rules_for(text.phrases.language)
     people: dict[tuple, DecisionMaker] = {}
     evidence: list[Evidence] = []
+    addressees = _addressees(text, rules)
     for role in _find_roles(text, rules):
         if _is_ours(text, role.start, rules, source):
             continue
         name, start, end = _name_near(text, role, rules)
+        if name and name.split()[-1] in addressees:
+            name, start, end = None, role.start, role.end  # "Kevin - the board approved it": Kevin is who reads it
         if name is None and not rules.context.search(text.sentence(role.start)):
+            continue
+        if _not_deciding(text, name, start, end, rules):
             continue
         person = DecisionMaker(name, role.key)
         key = (name.lower(),) if name else ("role", role.key)

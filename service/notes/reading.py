@@ -7,12 +7,14 @@ customer's words (used where the rep's note says nothing about a field).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from service.notes.dates import find_recontact
 from service.notes.language import detect_language
+from service.notes.learned import NoteModel, NoteText, Prediction, cue_tokens, load_model, locate, predict
 from service.notes.model import (
     CAUSES,
     OUTCOMES,
@@ -246,10 +248,14 @@ def _finish(reading: NoteReading, stated_cause: str | None, recontact_given: boo
     reading.cause = stated_cause or default_cause(reading.reasons)
 
 
-def _confidence(reading: NoteReading, note: _Part, found: Structured, commands: Commands | None) -> float:
-    """How sure the reading is of its outcome: commands and labelled lines are certain, prose is weighed."""
+_SURE = 0.99  # a plus-address command or a labelled line is the rep's explicit word
+_RULE_THRESHOLDS = {"outcome": 0.9}  # without a model only the rep's explicit word is sure
+
+
+def _rule_confidence(reading: NoteReading, note: _Part, found: Structured, commands: Commands | None) -> float:
+    """How sure the rule reader alone is of its outcome (used only when no trained model is there)."""
     if command_outcome(commands) or found.outcome:
-        return 0.95
+        return _SURE
     won, lost = note.score.won, note.score.lost + note.reason_weight
     if reading.outcome == "unknown":
         return 0.3 if won or lost else 0.5
@@ -257,15 +263,65 @@ def _confidence(reading: NoteReading, note: _Part, found: Structured, commands: 
     return round(min(0.9, 0.45 + 0.1 * margin), 2)
 
 
-def understand(
-    note: str,
-    *,
-    sent_at: datetime,
-    tz: ZoneInfo,
-    forwarded: str | None = None,
-    commands: Commands | None = None,
-) -> NoteReading:
-    """Read the rep's note (and the forwarded customer text, if any) into a NoteReading."""
+def _model_text(subject: str, text: Text, forwarded: str | None, reading: NoteReading, stated_cause: str | None,
+                found: Structured) -> NoteText:
+    """The rule reader's findings, before commands and labelled lines, as the model's cues."""
+    cues = cue_tokens(reading.outcome, reading.reasons, stated_cause, recontact=reading.recontact_on is not None,
+                      people=bool(reading.decision_makers), forwarded=bool(forwarded), labelled=bool(found.spans))
+    return NoteText(subject or "", text.clean, forwarded or "", cues)
+
+
+def _apply_model(reading: NoteReading, guess: Prediction, found: Structured, commands: Commands | None,
+                 original: str, stated_cause: str | None) -> str | None:
+    """The model decides outcome, reasons and cause where no command or labelled line spoke; the cause it
+    returns is the one `_finish` keeps."""
+    if not (command_outcome(commands) or found.outcome):
+        _replace(reading, "outcome", guess.outcome.value, guess.outcome.phrase, original)
+    if found.reasons is None and guess.reasons.value:
+        _replace(reading, "reasons", list(guess.reasons.value), guess.reasons.phrase, original)
+    if found.reasons is not None:  # the rep listed the reasons: their default cause stands unless one is stated
+        return stated_cause
+    return found.cause or guess.cause.value
+
+
+def _replace(reading: NoteReading, name: str, value, phrase: str | None, original: str) -> None:
+    """Set a field from the model, with the phrase that weighed most as its evidence."""
+    if getattr(reading, name) == value:
+        return
+    setattr(reading, name, value)
+    reading.evidence = [item for item in reading.evidence if item.field != name]
+    span = locate(phrase, original)
+    if span:
+        shown = value if isinstance(value, str) else ", ".join(value)
+        reading.evidence.append(Evidence(name, original[span[0]:span[1]], span[0], span[1], shown, "note"))
+
+
+def _confidences(reading: NoteReading, guess: Prediction | None, found: Structured, commands: Commands | None,
+                 rule_confidence: float) -> dict[str, float]:
+    """A confidence per field: the rep's explicit word is sure, the model's probability otherwise."""
+    if guess is None:
+        return {"outcome": rule_confidence}
+    sure = bool(command_outcome(commands) or found.outcome)
+    values = {"outcome": _SURE if sure else guess.outcome.probability}
+    if reading.outcome == "lost":
+        values["cause"] = _SURE if found.cause or found.reasons is not None else guess.cause.probability
+        values["reasons"] = _SURE if found.reasons is not None else guess.reasons.probability
+    return {name: round(value, 3) for name, value in values.items()}
+
+
+@dataclass
+class _RuleRead:
+    """What the rule reader found, before the model, labelled lines and commands have their say."""
+
+    text: Text
+    found: Structured
+    note: _Part
+    reading: NoteReading
+    stated_cause: str | None
+    today: date
+
+
+def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | None) -> _RuleRead:
     today = sent_at.astimezone(tz).date()
     day_first = not str(tz).startswith("America/")  # US reps write 3/4 for 4 March
     text = _prepare(note or "")
@@ -276,10 +332,50 @@ def understand(
         forwarded_part = _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
                                _forwarded_sender(forwarded))
     reading = _merge(note_part, forwarded_part)
-    stated_cause = found.cause or note_part.cause
+    return _RuleRead(text, found, note_part, reading, found.cause or note_part.cause, today)
+
+
+def model_input(note: str, *, sent_at: datetime, tz: ZoneInfo, forwarded: str | None = None,
+                subject: str = "") -> NoteText:
+    """What the trained model reads of a note: the same text and cues `understand` gives it."""
+    rules = _read_by_rules(note, sent_at, tz, forwarded)
+    return _model_text(subject, rules.text, forwarded, rules.reading, rules.stated_cause, rules.found)
+
+
+def understand(
+    note: str,
+    *,
+    sent_at: datetime,
+    tz: ZoneInfo,
+    forwarded: str | None = None,
+    commands: Commands | None = None,
+    subject: str = "",
+    model: NoteModel | None | bool = True,
+) -> NoteReading:
+    """Read the rep's note (and the forwarded customer text, if any) into a NoteReading.
+
+    `model`: True loads the trained model (when there is one), None or False reads by the rules alone, and a
+    NoteModel is used as given (training scores candidate models this way).
+    """
+    rules = _read_by_rules(note, sent_at, tz, forwarded)
+    reading, found, stated_cause = rules.reading, rules.found, rules.stated_cause
+    model = load_model() if model is True else model or None
+    guess = None
+    if model:
+        guess = predict(model, _model_text(subject, rules.text, forwarded, reading, stated_cause, found))
     _apply_structured(reading, found)
-    _apply_commands(reading, commands, today)
+    _apply_commands(reading, commands, rules.today)
+    if guess is not None:
+        stated_cause = _apply_model(reading, guess, found, commands, rules.text.original, stated_cause)
     recontact_given = bool(found.recontact or (commands and commands.recontact))
     _finish(reading, stated_cause, recontact_given)
-    reading.confidence = _confidence(reading, note_part, found, commands)
+    reading.confidences = _confidences(reading, guess, found, commands,
+                                       _rule_confidence(reading, rules.note, found, commands))
+    reading.confidence = min(reading.confidences.values())
+    reading.unsure = _unsure(reading.confidences, model.thresholds if model else _RULE_THRESHOLDS)
     return reading
+
+
+def _unsure(confidences: dict[str, float], thresholds: dict[str, float]) -> list[str]:
+    """The fields read with less confidence than their threshold (the rep's explicit word is always sure)."""
+    return [name for name, value in confidences.items() if value < min(thresholds.get(name, 0.0), _SURE)]

@@ -168,7 +168,9 @@ def signature_start(clean: str, phrases_list) -> int | None:
     offset = 0
     lines = clean.split("\n")
     for index, line in enumerate(lines):  # line by line: an anchored match per line, not a search at every offset
-        if line.strip() and (closing(line) or (offset and _is_sign_off_name(line, lines[index + 1:]))) \
+        # A closing word on the first line is a greeting ("ciao," opens as often as it closes an Italian note).
+        if line.strip() and clean[:offset].strip() \
+                and (closing(line) or _is_sign_off_name(line, lines[index + 1:])) \
                 and _looks_like_signature(clean[offset + len(line):]):
             return offset
         offset += len(line) + 1

@@ -98,3 +98,72 @@ def test_command_recontact_overrides_the_note(command, expected):
 
 def test_won_sale_has_no_recontact():
     assert recontact("Won! They signed; kickoff on 12 January.") is None
+
+
+SEPT = datetime(2026, 9, 15, 10, 0, tzinfo=UTC)  # Tuesday 15 Sep 2026
+
+
+@pytest.mark.parametrize(
+    ("note", "sent_at", "expected"),
+    [
+        # feasts with a date of their own; "after X" is the first business day after X
+        ("Lost for now. I'll call them the week after Thanksgiving.", SEPT, date(2026, 11, 30)),
+        ("No budget until after Easter, I'll call them then.", SENT, date(2027, 3, 30)),
+        ("Perso, li richiamo dopo Pasqua.", SENT, date(2027, 3, 30)),
+        ("Perso per ora, ci risentiamo dopo la Befana.", SENT, date(2027, 1, 7)),
+        ("Perso, li richiamo dopo Ferragosto.", SENT, date(2027, 8, 16)),
+        ("Ne riparliamo dopo la vendemmia, li richiamo a quel punto.", SENT, date(2027, 10, 1)),
+        ("Niente da fare ora: li richiamo dopo la potatura.", SENT, date(2027, 3, 1)),
+        ("Lost for now, call them after Labour Day.", SENT, date(2027, 5, 3)),
+        # "before X": about two weeks before it; "a couple of months before X": X minus two months
+        ("Lost for now, call them before Christmas.", SENT, date(2026, 12, 10)),
+        ("Lost. I'll reach out a couple of months before their renewal next October.", SENT, date(2027, 8, 1)),
+        ("Li ricontatto un paio di mesi prima della scadenza del contratto, a ottobre 2027.", SENT, date(2027, 8, 1)),
+        ("Renewed with the incumbent; renewal is Dec 1 every year, so hit them up a couple months before next year's "
+         "renewal.", SENT, date(2027, 10, 1)),
+        # seasons with a year, parts of a month, the nth weekday, next weekday
+        ("Lost on price; they signed a 2 yr term so realistically recontact spring 2028.", SENT, date(2028, 3, 1)),
+        ("I will follow up in the second half of January with a small proposal.", SENT, date(2027, 1, 16)),
+        ("I'll give you a call in the first week of August.", SENT, date(2027, 8, 2)),
+        ("Mi ha chiesto di richiamarlo il primo giovedì del mese prossimo.", SENT, date(2026, 12, 3)),
+        ("Call them on the first Thursday of next month.", SENT, date(2026, 12, 3)),
+        ("Risentire dopo le ferie: il primo lunedì di settembre.", SENT, date(2027, 9, 6)),
+        ("Richiamare martedì prossimo.", SENT, date(2026, 12, 1)),
+        ("It goes to their board on 14 December; I shall chase on the 17th if I hear nothing.", SENT,
+         date(2026, 12, 17)),
+        ("Circle back Jan '27, start from scratch with the new HR Dir.", SENT, date(2027, 1, 1)),
+        ("Their FY starts Jul 1 -> circle back Q1 FY28.", SENT, date(2027, 7, 1)),
+        # one date said twice: the precise one; a date named for someone else's event and ours after it
+        ("Ci riprovo dopo le feste, verso metà gennaio.", SENT, date(2027, 1, 15)),
+        ("Lost for now, I'll call them after Memorial Day.", SENT, date(2027, 6, 1)),
+        ("The budget review is on April 7. I'll follow up Wednesday, April 8 to hear how it landed.", SENT,
+         date(2027, 4, 8)),
+        ("Il CdA si riunisce il 14 dicembre; mi permetterò di contattarla il giorno successivo alla seduta.", SENT,
+         date(2026, 12, 15)),
+        ("The committee meets on 9 December. I will contact you in the week after the committee.", SENT,
+         date(2026, 12, 14)),
+        ("Hanno firmato col concorrente, contratto annuale. Riprovo alla scadenza.", SENT, date(2027, 11, 27)),
+    ],
+)
+def test_relative_date_forms(note, sent_at, expected):
+    assert recontact(note, sent_at=sent_at) == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "sent_at"),
+    [
+        ("She left in November and never introduced me to the new buyer. Lost.", datetime(2027, 1, 13, 10, tzinfo=UTC)),
+        ("Perso. Dopo la demo di settembre non li ho più richiamati, colpa mia.", datetime(2025, 11, 14, 10, tzinfo=UTC)),
+        ("Lost, my fault. I missed the call with their VP HR on Apr 28. Not setting a recontact.",
+         datetime(2027, 5, 7, 10, tzinfo=UTC)),
+        ("Lost: they only buy on 120-day terms and we don't go past 60.", SENT),
+    ],
+)
+def test_dates_that_are_not_recontacts(note, sent_at):
+    assert recontact(note, sent_at=sent_at) is None
+
+
+@pytest.mark.parametrize("note", ["Lost for now: it is on hold until September; I'll be in touch then.",
+                                  "Perso per ora: è tutto fermo fino a settembre, li risento allora."])
+def test_a_month_just_gone_after_until_is_the_next_one(note):
+    assert understand(note, sent_at=SENT, tz=ROME, model=None).recontact_on == date(2027, 9, 1)

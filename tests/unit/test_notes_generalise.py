@@ -204,3 +204,9 @@ def test_prefilter_never_hides_a_match():
     long_text = "filler words here. " * 12 + "We lost it: THE BUDGET IS FROZEN until spring."
     for pattern in phrases.reasons["budget"]:
         assert bool(pattern.search(long_text)) == bool(pattern.compiled.search(long_text))
+
+
+def test_a_greeting_that_is_also_a_closing_word_does_not_end_the_note():
+    note = "ciao,\ncall fatta cn Tipografia Mancini\n- nn se ne fa niente x ora, budget\n- ricontattare a novembre\n\nD."
+    reading = understand(note, sent_at=SENT, tz=ROME, model=None)
+    assert reading.recontact_on == date(2027, 11, 1)  # read from the note's body, not cut off as a signature

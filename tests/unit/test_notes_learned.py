@@ -1,0 +1,80 @@
+"""The learned half of the note reader: the rep's explicit word stays sure, the model's answers carry evidence,
+a confidence under its calibrated threshold makes the field unsure, and planning holds customer emails for it."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.notes import Commands, understand
+from service.notes.learned import load_model
+from service.planning import Policy, hold_for
+from service.training import threshold
+
+SENT = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
+ROME = ZoneInfo("Europe/Rome")
+NOTE = "Ciao Marco, grazie per oggi. Capisco che per ora restate con il vostro fornitore attuale."
+
+
+@pytest.fixture(scope="module")
+def model():
+    found = load_model()
+    if found is None:
+        pytest.fail("the trained note model is missing: keepwarm train-notes writes it")
+    return found
+
+
+def test_the_models_answer_carries_a_confidence_per_field_and_evidence_in_the_note(model):
+    reading = understand(NOTE, sent_at=SENT, tz=ROME, model=model)
+    assert set(reading.confidences) >= {"outcome"}
+    assert 0 < reading.confidences["outcome"] <= 1
+    for item in reading.evidence:
+        assert NOTE[item.start:item.end] == item.phrase
+
+
+def test_a_reading_under_its_threshold_is_unsure_and_over_it_is_not(model):
+    strict = replace(model, thresholds={**model.thresholds, "outcome": 0.995})
+    lenient = replace(model, thresholds={**model.thresholds, "outcome": 0.0})
+    assert "outcome" in understand(NOTE, sent_at=SENT, tz=ROME, model=strict).unsure
+    assert "outcome" not in understand(NOTE, sent_at=SENT, tz=ROME, model=lenient).unsure
+
+
+def test_a_plus_address_command_is_sure_whatever_the_threshold(model):
+    strict = replace(model, thresholds={"outcome": 1.0, "cause": 1.0, "reasons": 1.0, "reason": 0.5})
+    reading = understand(NOTE, sent_at=SENT, tz=ROME, commands=Commands(outcome="won"), model=strict)
+    assert reading.outcome == "won" and reading.unsure == []
+
+
+def test_without_a_model_only_the_reps_explicit_word_is_sure():
+    assert "outcome" in understand(NOTE, sent_at=SENT, tz=ROME, model=None).unsure
+    assert understand("Outcome: lost\nReasons: budget", sent_at=SENT, tz=ROME, model=None).unsure == []
+
+
+def test_the_threshold_is_the_lowest_cut_that_keeps_the_precision():
+    marked = [(0.99, True)] * 30 + [(0.9, True)] * 10 + [(0.8, False)] * 5 + [(0.7, True)] * 20
+    assert threshold(marked, 0.95) == 0.9
+    assert threshold([(0.99, False)] * 30, 0.95) == 1.0  # never right: hold everything
+
+
+BOTH = ("thank_you", "recontact")
+
+
+@pytest.mark.parametrize(("confirmation", "unsure", "outcome", "held"), [
+    ("unsure", ["outcome"], "lost", BOTH),  # the outcome decides the thank-you's kind: everything waits
+    ("unsure", ["cause"], "lost", ("recontact",)),  # the cause decides only whether a recontact goes
+    ("unsure", ["reasons"], "lost", ()),  # the reasons only pick the wording
+    ("unsure", ["cause"], "won", ()),
+    ("unsure", [], "lost", ()),
+    ("always", [], "won", BOTH),
+    ("auto", ["outcome"], "lost", ()),
+    ("always", [], "unknown", ()),  # nothing goes to customers for an open deal anyway
+])
+def test_what_is_held_follows_the_admins_policy(confirmation, unsure, outcome, held):
+    hold = hold_for(Policy(confirmation=confirmation), unsure, outcome)
+    assert (hold.kinds if hold else ()) == held
+
+
+def test_too_many_customers_hold_everything_whatever_the_policy():
+    hold = hold_for(Policy(confirmation="auto"), [], "lost", intake="42 customers in one email")
+    assert hold.kinds == BOTH and hold.reason == "42 customers in one email"

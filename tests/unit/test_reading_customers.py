@@ -1,0 +1,41 @@
+"""Who the customers are: recipients and forwards first; a note written to Keepwarm alone gives the addresses the
+rep typed, and those customer emails wait for the rep's confirmation."""
+
+from datetime import UTC, datetime
+
+from service.intake.reading import RepInfo, read_raw
+from service.settings import Settings
+from tests.mail import recap
+
+SETTINGS = Settings(intake_address="followup@acme.example")
+NOTE = ("ciao,\ncall fatta cn Tipografia Mancini (Luca Mancini, luca.mancini@tipografia-mancini.example)\n"
+        "- nn se ne fa niente x ora\n- ricontattare a novembre\n\nD.\n")
+
+
+class _Reps:
+    def rep(self, address):
+        return RepInfo(1, "tom.baker@acme.example", "Tom Baker", "Europe/Rome")
+
+    def seen(self, message_id):
+        return False
+
+
+def _read(body: str, to: str):
+    return read_raw(recap(1, body=body, to=to, date=datetime(2026, 9, 18, 10, tzinfo=UTC)), SETTINGS, _Reps())
+
+
+def test_a_note_to_keepwarm_alone_takes_the_addresses_the_rep_typed_and_holds_them():
+    reading = _read(NOTE, "followup@acme.example")
+    assert [c["email"] for c in reading.customers] == ["luca.mancini@tipografia-mancini.example"]
+    assert reading.accepted and reading.hold == "typed_customers"
+
+
+def test_recipients_come_first_and_typed_addresses_are_ignored_then():
+    reading = _read(NOTE, "Giulia <giulia@tipografia-mancini.example>")
+    assert [c["email"] for c in reading.customers] == ["giulia@tipografia-mancini.example"]
+    assert reading.hold is None
+
+
+def test_our_own_addresses_typed_in_a_note_are_not_customers():
+    reading = _read("lost, budget. ask anna.bianchi@acme.example or followup@acme.example\n", "followup@acme.example")
+    assert reading.customers == [] and reading.ignored_reason == "no_customer"
