@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import context
 from service.settings import Settings, load_settings
@@ -21,6 +22,9 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
     app.config.update(WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=services.settings.base_url.startswith("https://"))
     csrf.init_app(app)
+    if services.settings.proxy_hops:  # the visitor's own IP and scheme, as the proxies in front report them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=services.settings.proxy_hops,
+                                x_proto=services.settings.proxy_hops)
     from service.web import admin, debrief, health, manage, unsubscribe
 
     for blueprint in (health.bp, manage.bp, unsubscribe.bp):

@@ -1,10 +1,16 @@
-"""Admins: hashed passwords, and login throttling per address (in the database) and per IP (in memory)."""
+"""Admins: hashed passwords, sessions that logout ends everywhere, and login throttling: per IP first (in memory),
+then per address with growing waits (in the database, and in memory for unknown addresses alike).
+
+No failure count ever locks an address out: a stranger who knows an admin's address can make them wait at most
+MAX_WAIT, and only while the stranger's own IP still has tries left.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -21,23 +27,41 @@ from service.models import Admin
 
 logger = logging.getLogger(__name__)
 
-MAX_FAILED_LOGINS = 5
-LOCK_FOR = timedelta(minutes=15)
+FREE_FAILURES = 5  # failures in a row an address gets before each next try must wait
+MAX_WAIT = 60.0  # seconds: the longest wait after a failure, however many came before
+IP_WINDOW = timedelta(minutes=15)
+IP_TRIES = 20  # refused tries per IP in IP_WINDOW before that IP must wait out the window
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the address is unknown, so a wrong address costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash("keepwarm-dummy-password")
 
 
 class LoginRefused(Exception):
-    """Why a login did not succeed; the message is safe to show (it never says whether the address exists)."""
+    """Why a login did not succeed; the message is safe to show (it never says whether the address exists).
 
-    def __init__(self, message: str, *, locked: bool = False):
+    `retry_after` (seconds) is set when the refusal is a throttle, not a wrong password.
+    """
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
-        self.locked = locked
+        self.retry_after = retry_after
 
 
 WRONG = "The email or the password is wrong."
-LOCKED = "Too many failed attempts. Wait 15 minutes, then try again."
+
+
+def must_wait(seconds: float) -> LoginRefused:
+    """The refusal of a try that came too soon."""
+    seconds = max(1, math.ceil(seconds))
+    return LoginRefused(f"Too many failed attempts. Wait {seconds} second{'s' if seconds != 1 else ''}, then try "
+                        "again.", retry_after=seconds)
+
+
+def wait_after(failures: int) -> float:
+    """Seconds an address waits after `failures` in a row: none for the first few, then 1, 2, 4 … up to MAX_WAIT."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(2.0 ** (failures - FREE_FAILURES), MAX_WAIT)
 
 
 def normalise_email(email: str) -> str:
@@ -55,31 +79,32 @@ def check_password_strength(password: str) -> None:
 
 
 def create_admin(engine: Engine, email: str, password: str) -> Admin:
-    """Create an admin, or set a new password for an existing one (which also unlocks and re-enables it)."""
+    """Create an admin, or give one a new password: re-enabled, failures forgotten, every session ended."""
     email = normalise_email(email)
     check_password_strength(password)
     with session_scope(engine) as session:
         admin = session.exec(select(Admin).where(Admin.email == email)).first() or Admin(email=email, password_hash="")
         admin.password_hash = generate_password_hash(password)
-        admin.active, admin.failed_logins, admin.locked_until = True, 0, None
+        admin.active, admin.failed_logins, admin.retry_after = True, 0, None
+        end_sessions(admin)
         session.add(admin)
         session.flush()
         return admin
 
 
 def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None) -> Admin:
-    """The admin for these credentials, or LoginRefused; failures are counted and lock the address."""
+    """The admin for these credentials, or LoginRefused; failures are counted and make the address wait."""
     now = now or datetime.now(UTC)
     admin = _find(session, email)
     if admin is None:
         check_password_hash(_DUMMY_HASH, password or "")
         raise LoginRefused(WRONG)
-    if admin.locked_until and admin.locked_until > now:
-        raise LoginRefused(LOCKED, locked=True)
+    if admin.retry_after and admin.retry_after > now:  # set by another web process, which shares the database
+        raise must_wait((admin.retry_after - now).total_seconds())
     if not check_password_hash(admin.password_hash, password or ""):
         _count_failure(admin, now)
-        raise LoginRefused(LOCKED if admin.locked_until else WRONG, locked=bool(admin.locked_until))
-    admin.failed_logins, admin.locked_until, admin.last_login_at = 0, None, now
+        raise LoginRefused(WRONG)
+    admin.failed_logins, admin.retry_after, admin.last_login_at = 0, None, now
     return admin
 
 
@@ -92,18 +117,32 @@ def _find(session: Session, email: str) -> Admin | None:
 
 
 def _count_failure(admin: Admin, now: datetime) -> None:
-    """The fifth failure in a row locks the address; an expired lock starts the count again."""
-    if admin.locked_until and admin.locked_until <= now:
-        admin.failed_logins, admin.locked_until = 0, None
+    """One more failure in a row; from the FREE_FAILURES-th on, the next try must wait (growing, bounded)."""
     admin.failed_logins += 1
-    if admin.failed_logins >= MAX_FAILED_LOGINS:
-        admin.locked_until = now + LOCK_FOR
-        logger.warning("admin %s locked for %s after %s failed logins", admin.email, LOCK_FOR, admin.failed_logins)
+    wait = wait_after(admin.failed_logins)
+    admin.retry_after = now + timedelta(seconds=wait) if wait else None
+    if wait:
+        logger.warning("admin %s: %s failed logins in a row, next try in %.0f s", admin.email, admin.failed_logins,
+                       wait)
 
 
 def session_token(admin: Admin, secret: str) -> str:
-    """Changes when the password changes, so a new password logs out every other session."""
-    return hmac.new(secret.encode(), admin.password_hash.encode(), hashlib.sha256).hexdigest()[:20]
+    """Changes with the password and the session version: either change ends every session of the admin."""
+    material = f"{admin.password_hash}:{admin.session_version}"
+    return hmac.new(secret.encode(), material.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def end_sessions(admin: Admin) -> None:
+    """Every session of this admin stops working at its next request (logout, a new password)."""
+    admin.session_version = (admin.session_version or 0) + 1
+
+
+def log_out_everywhere(engine: Engine, admin_id: int) -> None:
+    """Logout: end this admin's sessions on every browser, including any copy of the cookie."""
+    with session_scope(engine) as session:
+        admin = session.get(Admin, admin_id)
+        if admin is not None:
+            end_sessions(admin)
 
 
 _MAX_KEYS = 10_000
@@ -111,29 +150,25 @@ _MAX_KEYS = 10_000
 
 @dataclass
 class Throttle:
-    """At most `limit` failures per key in a sliding `window` of seconds (in memory: per web process)."""
+    """At most `limit` refused tries per key in a sliding `window` of seconds (in memory: per web process)."""
 
     limit: int
     window: float
     _hits: dict[str, deque] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def blocked(self, key: str) -> bool:
-        """True when `key` has used up its failures in the window."""
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may try again: 0 while it has tries left in the window."""
         with self._lock:
-            return len(self._recent(key)) >= self.limit
+            hits = self._recent(key)
+            return hits[0] + self.window - time.monotonic() if len(hits) >= self.limit else 0.0
 
     def fail(self, key: str) -> None:
-        """Count one failure for `key`."""
+        """Count one refused try for `key`."""
         with self._lock:
             self._recent(key).append(time.monotonic())
-            if len(self._hits) > _MAX_KEYS:  # many addresses or IPs: forget those with no recent failure
+            if len(self._hits) > _MAX_KEYS:  # many IPs: forget those with no recent failure
                 self._hits = {k: hits for k, hits in self._hits.items() if self._recent(k)}
-
-    def clear(self, key: str) -> None:
-        """Forget `key`'s failures (after a successful login)."""
-        with self._lock:
-            self._hits.pop(key, None)
 
     def reset(self) -> None:
         """Forget every failure (tests; a restart does the same)."""
@@ -147,17 +182,50 @@ class Throttle:
         return hits
 
 
-# Per web process: 20 failures from one IP in 15 minutes stop that IP for the rest of the window; the
-# per-address limit here also covers unknown addresses, so the answer never tells which addresses exist.
-ip_throttle = Throttle(limit=20, window=LOCK_FOR.total_seconds())
-address_throttle = Throttle(limit=MAX_FAILED_LOGINS, window=LOCK_FOR.total_seconds())
+@dataclass
+class Backoff:
+    """Failures in a row per address and the wait they impose (wait_after), in memory: per web process."""
+
+    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)  # key -> (count, monotonic time)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may try again."""
+        with self._lock:
+            count, last = self._failures.get(key, (0, 0.0))
+            return max(0.0, last + wait_after(count) - time.monotonic())
+
+    def fail(self, key: str) -> None:
+        """One more failure in a row for `key`."""
+        with self._lock:
+            count, _ = self._failures.get(key, (0, 0.0))
+            self._failures[key] = (count + 1, time.monotonic())
+            if len(self._failures) > _MAX_KEYS:  # many addresses: forget those not tried for a while
+                oldest = time.monotonic() - IP_WINDOW.total_seconds()
+                self._failures = {k: v for k, v in self._failures.items() if v[1] >= oldest}
+
+    def clear(self, key: str) -> None:
+        """Forget `key`'s failures (after a successful login)."""
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def reset(self) -> None:
+        """Forget every failure (tests; a restart does the same)."""
+        with self._lock:
+            self._failures.clear()
+
+
+# Per web process. The IP comes first: an IP that used up its tries is refused before any address is looked at,
+# so one stranger cannot keep an admin's address waiting for long. The address backoff covers unknown addresses
+# exactly like known ones, so the answers never tell which addresses exist.
+ip_throttle = Throttle(limit=IP_TRIES, window=IP_WINDOW.total_seconds())
+address_throttle = Backoff()
 
 
 def attempt_login(engine: Engine, email: str, password: str, *, ip: str) -> Admin:
-    """Throttles, then the password check; every outcome is in the audit log."""
+    """Per IP, then per address, then the password check; every password checked is in the audit log."""
     key = (email or "").strip().lower()[:200]
-    if ip_throttle.blocked(ip) or address_throttle.blocked(key):
-        raise LoginRefused(LOCKED, locked=True)
+    _refuse_if_throttled(key, ip)
     with session_scope(engine) as session:
         outcome = _check(session, email, password)
         if isinstance(outcome, LoginRefused):
@@ -171,6 +239,16 @@ def attempt_login(engine: Engine, email: str, password: str, *, ip: str) -> Admi
     return outcome
 
 
+def _refuse_if_throttled(key: str, ip: str) -> None:
+    ip_wait = ip_throttle.wait(ip)
+    if ip_wait:
+        raise must_wait(ip_wait)
+    address_wait = address_throttle.wait(key)
+    if address_wait:
+        ip_throttle.fail(ip)  # hammering a waiting address uses up the IP's tries
+        raise must_wait(address_wait)
+
+
 def _check(session: Session, email: str, password: str) -> Admin | LoginRefused:
     try:
         return authenticate(session, email, password)
@@ -180,6 +258,7 @@ def _check(session: Session, email: str, password: str) -> Admin | LoginRefused:
 
 def _note_failure(session: Session, key: str, ip: str, refused: LoginRefused) -> None:
     ip_throttle.fail(ip)
-    address_throttle.fail(key)
+    if refused.retry_after is None:  # a wrong password, not a try that came too soon
+        address_throttle.fail(key)
     record(session, "login.failed", admin_id=None, actor=key, target=key,
-           detail={"ip": ip, "locked": refused.locked})
+           detail={"ip": ip, "wait": refused.retry_after})

@@ -18,9 +18,10 @@ from service.settings import SettingsError
 
 
 class _Group(click.Group):
-    """Turns a missing schema into advice instead of a traceback."""
+    """Turns a missing schema, or a database or Redis that does not answer, into one line instead of a traceback."""
 
     def invoke(self, ctx):
+        from redis.exceptions import ConnectionError as RedisConnectionError
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
         try:
@@ -28,7 +29,15 @@ class _Group(click.Group):
         except (OperationalError, ProgrammingError) as error:
             if "no such table" in str(error) or "does not exist" in str(error):
                 raise click.ClickException("the database has no tables yet: run `keepwarm db upgrade`") from None
+            if isinstance(error, OperationalError):
+                raise click.ClickException(f"the database does not answer: {_first_line(error.orig)}") from None
             raise
+        except RedisConnectionError as error:
+            raise click.ClickException(f"Redis does not answer: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException | None) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @click.group(cls=_Group)
@@ -146,27 +155,52 @@ def ingest(files: tuple[Path, ...]) -> None:
     from service.intake.inbox import ingest_files
 
     services = _services()
-    for path, status, reason in ingest_files(services.engine, services.settings, files):
+    results = ingest_files(services.engine, services.settings, files)
+    for path, status, reason in results:
         click.echo(f"{path}: {status}{' (' + reason + ')' if reason else ''}")
+    if any(status == "error" for _, status, _ in results):
+        sys.exit(1)
 
 
 @main.command("eval-notes")
-@click.argument("folder", required=False, default="tests/notes", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--reps", "reps_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON list of the corpus's reps (default: FOLDER/reps.json, else the database's reps).")
-def eval_notes(folder: Path, reps_file: Path | None) -> None:
-    """Score the note reader on a labelled corpus: a per-field accuracy table, then every miss."""
-    from service.evaluation import evaluate_folder, format_scores, reps_from_file
-    from service.intake.inbox import load_reps
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--misses/--no-misses", default=True, help="List every field read wrong.")
+@click.option("--rules-only", is_flag=True, help="Score the rule reader without the trained model.")
+def eval_notes(folders: tuple[Path, ...], misses: bool, rules_only: bool) -> None:
+    """Score the note reader on labelled corpora (default: the frozen test split): per-field accuracy, per-class
+    outcome scores and confusion, the reliability of each field's confidence, then every miss.
 
-    services = _services()
-    reps_file = reps_file or folder / "reps.json"
-    if reps_file.exists():
-        reps = reps_from_file(reps_file)
-    else:
-        with session_scope(services.engine) as session:
-            reps = load_reps(session)
-    click.echo(format_scores(evaluate_folder(folder, services.settings, reps)))
+    Each FOLDER is a corpus (cases/, expected.json, reps.json) or a split folder holding several."""
+    from service.evaluation import format_scores, score
+    from service.notes.learned import load_model
+    from service.training import TEST, load_split
+
+    cases = load_split(list(folders) or list(TEST))
+    if not cases:
+        raise click.ClickException("no labelled cases found (a corpus folder holds cases/ and expected.json)")
+    model = None if rules_only else load_model()
+    scores = score(cases, model or None, customers=True)
+    scores.thresholds = dict(model.thresholds) if model else {}
+    click.echo(format_scores(scores, misses=misses))
+
+
+@main.command("train-notes")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the model (default: service/notes/model/reader.joblib).")
+def train_notes(output: Path | None) -> None:
+    """Fit the note reader's model on the train split, calibrate its thresholds on dev, and save it."""
+    from service.evaluation import format_scores, score
+    from service.notes.learned import ARTIFACT
+    from service.training import save, train
+
+    model, dev = train()
+    path = save(model, output or ARTIFACT)
+    click.echo(f"trained on {model.trained_on}, thresholds {model.thresholds}; saved {path}")
+    if dev:
+        scores = score(dev, model)
+        scores.thresholds = dict(model.thresholds)
+        click.echo("--- dev ---")
+        click.echo(format_scores(scores, misses=False))
 
 
 @main.command()
@@ -255,7 +289,8 @@ def run(host: str, port: int) -> None:
     """Web + worker (with scheduler) + mailbox poller together, with private servers for what is not set."""
     from service.runner import run_all
 
-    sys.exit(run_all(_services().settings, host=host, port=port))
+    # The children refuse a bad secret key: say it once here rather than have them restarted again and again.
+    sys.exit(run_all(_serving_services().settings, host=host, port=port))
 
 
 @main.command()
@@ -277,7 +312,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@click.option("--status", type=click.Choice(["scheduled", "sending", "sent", "canceled", "failed"]), default=None)
+@click.option("--status", type=click.Choice(["scheduled", "held", "sending", "sent", "canceled", "failed"]), default=None)
 @click.option("--kind", type=click.Choice(["thank_you", "recontact", "rep_summary", "debrief_reminder",
                                            "rep_notice"]), default=None)
 @click.option("--limit", default=500, show_default=True)
@@ -312,6 +347,15 @@ def outbox_cancel(outbound_id: int) -> None:
     click.echo(cancel(_services().engine, outbound_id, reason="canceled from the command line"))
 
 
+@outbox.command("retry-failed")
+def outbox_retry_failed() -> None:
+    """Send again now every email the SMTP relay failed (sender, login, content refused; unreachable): run it once
+    the relay is fixed. Emails refused because of the customer's own address are left failed."""
+    from service.outbox.admin import retry_failed
+
+    click.echo(retry_failed(_services()))
+
+
 @outbox.command("reconcile")
 def outbox_reconcile() -> None:
     """Re-enqueue every scheduled email that is missing from Redis (also runs periodically)."""
@@ -330,7 +374,7 @@ def admins() -> None:
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def admins_create(email: str, password_stdin: bool) -> None:
-    """Create an admin login, or set a new password for an existing one (which also unlocks it)."""
+    """Create an admin login, or set a new password for an existing one (which ends its sessions)."""
     from service.admins import create_admin
 
     if password_stdin:
@@ -357,6 +401,15 @@ def customers_export(email: str) -> None:
     from service.privacy import export_customer
 
     click.echo(json.dumps(export_customer(_services().engine, email), indent=2, ensure_ascii=False))
+
+
+@customers.command("deliverable")
+@click.argument("email")
+def customers_deliverable(email: str) -> None:
+    """Clear a customer's undeliverable mark; their emails still to come that it canceled are scheduled again."""
+    from service.outbox.admin import clear_undeliverable
+
+    click.echo(clear_undeliverable(_services(), email=email))
 
 
 @customers.command("forget")

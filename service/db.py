@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,10 @@ from sqlmodel import Session
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL refuses NUL in text, and no driver encodes a lone surrogate (a UTF-7 part or header can hold one).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Errors that say the database is away (a restart, a network cut), not that the data or the code is wrong.
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def make_engine(url: str) -> Engine:
@@ -39,6 +44,24 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def storable_text(text: str) -> str:
+    """Text every database takes: NUL removed, lone surrogates replaced by U+FFFD."""
+    if (text.isascii() and "\x00" not in text) or not _UNSTORABLE.search(text):  # the common cases, copying nothing
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group(0) == "\x00" else "\ufffd", text)
+
+
+def storable(value):
+    """`value` with storable_text applied to every string inside it (lists, tuples and dicts walked)."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable(v) for v in value)
+    return value
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, select
 
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep, Suppression
+from service.outbox.admin import release_held
 from service.outbox.letters import outcome_words, template_context
 from service.outbox.templates import render_email
 from service.outcomes import current_policy, new_outbound
@@ -196,6 +197,7 @@ def save_debrief(session: Session, settings: Settings, outcome: Outcome, answers
     """Record the answers with their time and change the plan at once (the caller commits, then enqueues)."""
     now = now or datetime.now(UTC)
     answers = _normalised(answers)
+    released = release_held(session, outcome.id, now=now)  # the rep has spoken: what they keep may go
     debrief = debrief_for(session, outcome.id)
     previous = Answers.from_json(debrief.answers) if debrief else None
     debrief = _store(session, debrief, outcome, answers, now)
@@ -205,7 +207,9 @@ def save_debrief(session: Session, settings: Settings, outcome: Outcome, answers
     replanned = _replan(session, settings, outcome, answers, debrief, now) if (
         previous is None or _plan_key(previous) != _plan_key(answers)) else []
     logger.info("outcome %s: debrief saved (plan %s, %s rows changed)", outcome.id, answers.plan, len(replanned))
-    return Saved(debrief, [(r.id, r.due_at) for r in replanned if r.status == "scheduled"], len(replanned))
+    moved = {r.id for r in replanned}
+    queued = [(r.id, r.due_at) for r in replanned if r.status == "scheduled"]
+    return Saved(debrief, queued + [(i, due) for i, due in released if i not in moved], len(replanned))
 
 
 def _replan(session: Session, settings: Settings, outcome: Outcome, answers: Answers, debrief: Debrief,

@@ -133,6 +133,10 @@ class Outcome(SQLModel, table=True):
     note: str = ""
     language: str = "en"
     noemail: bool = False
+    # Why the customer emails wait for the rep's confirmation ("unsure: outcome", "too many customers: 42"),
+    # or None when they go on their own; confirmed_at is when the rep confirmed (or answered the debrief).
+    held_reason: str | None = None
+    confirmed_at: datetime | None = _when(default=None)
     meeting_at: datetime = _when()
     meeting_subject: str = ""
     # The recap's Message-ID when the rep BCC'd it to the customer: the thank-you replies in that thread.
@@ -150,7 +154,14 @@ class OutcomeCustomer(SQLModel, table=True):
 
 
 OUTBOUND_KINDS = ("thank_you", "recontact", "rep_summary", "debrief_reminder", "rep_notice")
-OUTBOUND_STATUSES = ("scheduled", "sending", "sent", "canceled", "failed")
+OUTBOUND_STATUSES = ("scheduled", "held", "sending", "sent", "canceled", "failed")
+# Not sent yet and not given up: what an opt-out, a newer outcome or a rep's cancel still reaches. A `held`
+# email waits for the rep's confirmation; only `scheduled` ones are ever claimed by a sender.
+PENDING_STATUSES = ("scheduled", "held")
+# Why an email failed. address: the recipient's server refused the address (RCPT 5.1.x / 5.2.1); relay: our relay
+# refused it or never answered (sender, login, content, connection); template: rendering it broke a bound;
+# compose: it could not be composed (a junk address, no template).
+FAILURES = ("address", "relay", "template", "compose")
 
 
 class OutboundEmail(SQLModel, table=True):
@@ -175,6 +186,9 @@ class OutboundEmail(SQLModel, table=True):
     notice: dict | None = Field(default=None, sa_type=sa.JSON)
     attempts: int = 0
     last_error: str | None = None
+    # Why a `failed` row failed: one of FAILURES. Only "address" says the customer's address is bad; "relay"
+    # rows are sent again when an admin retries them (outbox.admin.retry_failed) once the relay is fixed.
+    failure: str | None = None
     canceled_reason: str | None = None
     # The worker (settings.worker_id) that claimed the row: its next life gives back what it left in `sending`.
     held_by: str | None = None
@@ -199,6 +213,9 @@ class EmailTemplate(SQLModel, table=True):
     active: bool = True
     author: str = "default"
     last_error: str | None = None
+    # Set when the sender stopped this version (it broke the render time or memory bound for one email): it is
+    # skipped from then on, the previous version or the shipped default used instead; a new save replaces it.
+    broken_at: datetime | None = _when(default=None)
     created_at: datetime = _when(default_factory=utcnow)
 
 
@@ -233,8 +250,11 @@ class Admin(SQLModel, table=True):
     email: str = Field(sa_column_kwargs={"unique": True}, index=True)
     password_hash: str
     active: bool = True
+    # Failed logins in a row, and when the address may try again (growing waits, never a lockout).
     failed_logins: int = 0
-    locked_until: datetime | None = _when(default=None)
+    retry_after: datetime | None = _when(default=None)
+    # Part of every session's token: raised by logout and by a new password, it ends all of the admin's sessions.
+    session_version: int = 0
     last_login_at: datetime | None = _when(default=None)
     created_at: datetime = _when(default_factory=utcnow)
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.models import (
+    PENDING_STATUSES,
     Customer,
     OutboundEmail,
     Outcome,
@@ -25,7 +26,7 @@ from service.models import (
     Suppression,
     utcnow,
 )
-from service.planning import CustomerFacts, OutcomeFacts, PlannedEmail, Policy, plan
+from service.planning import CustomerFacts, Hold, OutcomeFacts, PlannedEmail, Policy, hold_for, plan
 from service.settings import Settings
 
 if TYPE_CHECKING:  # importing the reading would compile the note reader's phrase tables in every sender
@@ -56,12 +57,13 @@ def new_outbound(settings: Settings, *, kind: str, rep: Rep, to_address: str, to
 
 def outbound_values(settings: Settings, *, kind: str, rep_id: int, to_address: str, to_name: str | None,
                     due_at: datetime, outcome_id: int | None, language: str, customer_id: int | None = None,
-                    variant: str = "default", canceled_reason: str | None = None) -> dict:
-    """The column values of a new outbound row: born scheduled, or canceled with its reason."""
+                    variant: str = "default", canceled_reason: str | None = None, held: bool = False) -> dict:
+    """The column values of a new outbound row: born scheduled, held for the rep, or canceled with its reason."""
     now = utcnow()
     return {"kind": kind, "variant": variant, "language": language, "rep_id": rep_id, "customer_id": customer_id,
             "to_address": to_address, "to_name": to_name, "due_at": due_at, "outcome_id": outcome_id,
-            "message_id": mint_message_id(settings), "status": "canceled" if canceled_reason else "scheduled",
+            "message_id": mint_message_id(settings),
+            "status": "canceled" if canceled_reason else "held" if held else "scheduled",
             "canceled_reason": canceled_reason, "attempts": 0, "created_at": now, "updated_at": now}
 
 
@@ -135,7 +137,10 @@ def _record_segment(session: Session, settings: Settings, batch: _Batch, items: 
     # Core statements on the session's connection: same transaction, none of the ORM's per-object cost.
     connection = session.connection()
     reps = [batch.reps[reading.rep_id] for _, reading in items]
-    values = [_outcome_values(inbound_id, reading, rep) for (inbound_id, reading), rep in zip(items, reps, strict=True)]
+    holds = [hold_for(batch.policy, reading.unsure, reading.outcome, intake=_intake_hold(reading))
+             for _, reading in items]
+    values = [_outcome_values(inbound_id, reading, rep, hold)
+              for (inbound_id, reading), rep, hold in zip(items, reps, holds, strict=True)]
     outcome_ids = connection.execute(_OUTCOMES.insert().returning(_OUTCOMES.c.id, sort_by_parameter_order=True),
                                      values).scalars().all()
     customers = [[batch.customers[c["email"]] for c in reading.customers if c["email"] in batch.customers]
@@ -145,12 +150,12 @@ def _record_segment(session: Session, settings: Settings, batch: _Batch, items: 
     if links:
         connection.execute(_LINKS.insert(), links)
     rows: list[dict] = []
-    for outcome_id, value, rep, mine in zip(outcome_ids, values, reps, customers, strict=True):
+    for outcome_id, value, rep, mine, hold in zip(outcome_ids, values, reps, customers, holds, strict=True):
         customer_ids = {c.id for c in mine}
         if customer_ids & batch.with_plans:
             _supersede(session, outcome_id, value["outcome"], customer_ids)
         batch.with_plans |= customer_ids
-        rows += _planned_values(settings, batch, outcome_id, value, rep, mine, now)
+        rows += _planned_values(settings, batch, outcome_id, value, rep, mine, hold, now)
     if not rows:
         return []
     ids = connection.execute(_OUTBOUND.insert().returning(_OUTBOUND.c.id, sort_by_parameter_order=True),
@@ -158,9 +163,19 @@ def _record_segment(session: Session, settings: Settings, batch: _Batch, items: 
     return [(i, r["due_at"]) for i, r in zip(ids, rows, strict=True) if r["status"] == "scheduled"]
 
 
-def _outcome_values(inbound_id: int | None, reading: Reading, rep: Rep) -> dict:
+def _intake_hold(reading: Reading) -> str | None:
+    """Intake's reason to hold the customer emails, in words for the rep."""
+    if reading.hold == "too_many_customers":
+        return f"{len(reading.customers)} customers in one email"
+    if reading.hold == "typed_customers":
+        return "the customer addresses come from your note's text"
+    return None
+
+
+def _outcome_values(inbound_id: int | None, reading: Reading, rep: Rep, hold: Hold | None) -> dict:
     threaded = reading.to_customer
     return {
+        "held_reason": hold.reason if hold else None,
         "inbound_id": inbound_id, "rep_id": rep.id, "outcome": reading.outcome, "cause": reading.cause,
         "reasons": list(reading.reasons),
         "recontact_on": date.fromisoformat(reading.recontact_on) if reading.recontact_on else None,
@@ -198,27 +213,27 @@ def _cancel_pending(session: Session, old_id: int, customer_ids: set[int], *, wh
     for_customers = OutboundEmail.customer_id.in_(customer_ids)
     which = sa.or_(for_customers, OutboundEmail.kind == "debrief_reminder") if whole else for_customers
     result = session.execute(sa.update(OutboundEmail).where(
-        OutboundEmail.outcome_id == old_id, OutboundEmail.status == "scheduled", which)
+        OutboundEmail.outcome_id == old_id, OutboundEmail.status.in_(PENDING_STATUSES), which)
         .values(status="canceled", canceled_reason=reason, updated_at=utcnow()))
     if result.rowcount:
         logger.info("outcome %s: %s scheduled emails canceled (%s)", old_id, result.rowcount, reason)
 
 
 def _planned_values(settings: Settings, batch: _Batch, outcome_id: int, outcome: dict, rep: Rep,
-                    customers: list[Customer], now: datetime) -> list[dict]:
-    facts = _facts(batch, outcome, rep, customers)
+                    customers: list[Customer], hold: Hold | None, now: datetime) -> list[dict]:
+    facts = _facts(batch, outcome, rep, customers, hold)
     by_email = {c.email: c for c in customers}
     return [_row_values(settings, planned, outcome_id, outcome["language"], rep, by_email)
             for planned in plan(facts, batch.policy, now)]
 
 
-def _facts(batch: _Batch, outcome: dict, rep: Rep, customers: list[Customer]) -> OutcomeFacts:
+def _facts(batch: _Batch, outcome: dict, rep: Rep, customers: list[Customer], hold: Hold | None) -> OutcomeFacts:
     return OutcomeFacts(
         outcome=outcome["outcome"], cause=outcome["cause"], reasons=tuple(outcome["reasons"]),
         recontact_on=outcome["recontact_on"], meeting_at=outcome["meeting_at"], rep_timezone=rep.timezone,
         customers=tuple(CustomerFacts(email=c.email, name=c.name, timezone=c.timezone,
                                       blocked=_blocked(c, batch.suppressed)) for c in customers),
-        noemail=outcome["noemail"])
+        noemail=outcome["noemail"], held=hold.kinds if hold else ())
 
 
 def _blocked(customer: Customer, suppressed: set[str]) -> str | None:
@@ -234,4 +249,4 @@ def _row_values(settings: Settings, planned: PlannedEmail, outcome_id: int, lang
                            to_address=customer.email if customer else rep.email,
                            to_name=customer.name if customer else rep.name, due_at=planned.due_at,
                            outcome_id=outcome_id, language=language, customer_id=customer.id if customer else None,
-                           canceled_reason=planned.canceled_reason)
+                           canceled_reason=planned.canceled_reason, held=planned.held)

@@ -45,6 +45,7 @@ _MAX_DAYS = 3660
 _MAX_HOURS = 24 * 14
 _RECONTACT_VARIANTS = ("consult", "budget", "timing")
 _DEBRIEF_CAUSES = ("internal", "unknown", None)
+CONFIRMATION_CHOICES = ("auto", "unsure", "always")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Policy:
     reason_delays: Mapping[str, int] = field(default_factory=lambda: DEFAULT_REASON_DELAYS, hash=False)
     default_recontact_days: int = 90  # external cause with no reason that has a delay
     debrief_reminder_business_days: int = 3
+    # When customer emails wait for the rep's one-click confirmation in the summary: "auto" (never), "unsure"
+    # (when the reader is unsure of a field that decides them) or "always".
+    confirmation: str = "unsure"
 
     def __post_init__(self) -> None:
         """Normalise every field to its immutable, validated form."""
@@ -88,6 +92,7 @@ class Policy:
             "reason_delays": dict(self.reason_delays),
             "default_recontact_days": self.default_recontact_days,
             "debrief_reminder_business_days": self.debrief_reminder_business_days,
+            "confirmation": self.confirmation,
         }
 
     @classmethod
@@ -117,6 +122,7 @@ class OutcomeFacts:
     rep_timezone: str
     customers: tuple[CustomerFacts, ...]
     noemail: bool = False  # record only: nothing to customers (rep_summary still goes)
+    held: tuple[str, ...] = ()  # the kinds of customer email that wait for the rep's confirmation (see hold_for)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class PlannedEmail:
     due_at: datetime  # aware, UTC
     variant: str  # thank_you: "lost"/"won"; recontact: "budget"/"timing"/"consult"/"default"; others "default"
     canceled_reason: str | None = None
+    held: bool = False  # waits for the rep's confirmation
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,31 @@ def plan(facts: OutcomeFacts, policy: Policy, now: datetime) -> list[PlannedEmai
     if facts.outcome == "lost" and facts.cause in _DEBRIEF_CAUSES:
         emails.append(PlannedEmail("debrief_reminder", None, _debrief_reminder_due(policy, clock), "default"))
     return emails
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Which customer emails of an outcome wait for the rep's confirmation, and why (in words for the rep)."""
+
+    reason: str
+    kinds: tuple[str, ...] = ("thank_you", "recontact")
+
+
+def hold_for(policy: Policy, unsure: Iterable[str], outcome: str, *, intake: str | None = None) -> Hold | None:
+    """What must wait for the rep: every customer email when the outcome is unsure (it decides the thank-you's
+    kind), only the recontact when just the cause is (it decides whether one goes); None when all may go."""
+    if outcome == "unknown":
+        return None  # nothing goes to customers anyway
+    if intake:  # intake's own doubt (too many customers, addresses typed in the note) holds whatever the policy
+        return Hold(intake)
+    if policy.confirmation == "always":
+        return Hold("the policy holds every customer email for the rep's confirmation")
+    unsure = set(unsure) if policy.confirmation == "unsure" else set()
+    if "outcome" in unsure:
+        return Hold("not sure of the outcome")
+    if "cause" in unsure and outcome == "lost":
+        return Hold("not sure of the cause", ("recontact",))
+    return None
 
 
 def _make_clock(facts: OutcomeFacts, now: datetime) -> _Clock:
@@ -187,10 +219,11 @@ def _plan_customer(facts: OutcomeFacts, customer: CustomerFacts, policy: Policy,
     zone = _customer_zone(customer, clock.rep_zone)
     blocked = customer.blocked or None
     thank_you = _thank_you_due(zone, policy, clock)
-    emails = [PlannedEmail("thank_you", customer.email, thank_you, facts.outcome, blocked)]
+    emails = [PlannedEmail("thank_you", customer.email, thank_you, facts.outcome, blocked, "thank_you" in facts.held)]
     if facts.outcome == "lost" and facts.cause == "external":
         due = _recontact_due(facts, zone, thank_you, policy, clock)
-        emails.append(PlannedEmail("recontact", customer.email, due, recontact_variant(facts.reasons), blocked))
+        emails.append(PlannedEmail("recontact", customer.email, due, recontact_variant(facts.reasons), blocked,
+                                   "recontact" in facts.held))
     return emails
 
 
@@ -450,6 +483,12 @@ def _read_reason_delays(value: Any) -> Mapping[str, int]:
     return MappingProxyType({reason: _read_days(days) for reason, days in value.items()})
 
 
+def _read_choice(value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _read_list(value: Any, read_item: Callable[[Any], Any]) -> list:
     """Each item of a list read by read_item; a string or a mapping is not a list here."""
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
@@ -492,4 +531,5 @@ _FIELD_READERS: dict[str, Callable[[Any], Any]] = {
     "reason_delays": _read_reason_delays,
     "default_recontact_days": _read_days,
     "debrief_reminder_business_days": _read_days,
+    "confirmation": lambda value: _read_choice(value, CONFIRMATION_CHOICES),
 }

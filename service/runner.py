@@ -1,4 +1,8 @@
-"""`keepwarm run`: the whole service on one machine, with private servers for whatever is not configured."""
+"""`keepwarm run`: the whole service on one machine, with private servers for whatever is not configured.
+
+A child that dies (a crash, a kill -9, a full disk) is started again after a wait that doubles with each quick
+death; only SIGTERM or Ctrl-C stops everything.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -19,6 +23,9 @@ from service.devstack import MailCatcher, RedisServer, demo_mailbox, free_port
 from service.settings import Settings
 
 DEMO_PASSWORD = "keepwarm"
+RESTART_FIRST = 1.0  # seconds before a dead child is started again…
+RESTART_MAX = 30.0  # …doubling with each quick death, up to this
+STABLE_AFTER = 60.0  # a child that ran this long before dying starts again after RESTART_FIRST
 
 
 def run_all(settings: Settings, *, host: str, port: int) -> int:
@@ -88,12 +95,46 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _spawn_children(settings: Settings, host: str, port: int) -> dict[str, subprocess.Popen]:
+@dataclass
+class Child:
+    """One process of `keepwarm run`, started again with backoff whenever it dies."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    delay: float = RESTART_FIRST
+    restart_at: float | None = None
+
+    def start(self) -> Child:
+        self.process = subprocess.Popen(self.argv, env=self.env)
+        self.started_at, self.restart_at = time.monotonic(), None
+        return self
+
+    def look_after(self, now: float) -> None:
+        """Start it again once its wait is over; when it has just died, say so and set the wait."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        if now - self.started_at >= STABLE_AFTER:
+            self.delay = RESTART_FIRST
+        self.restart_at = now + self.delay
+        click.echo(f"{self.name} stopped unexpectedly (exit code {code}); starting it again in {self.delay:.0f} s",
+                   err=True)
+        self.delay = min(self.delay * 2, RESTART_MAX)
+
+
+def _spawn_children(settings: Settings, host: str, port: int) -> list[Child]:
     base = [sys.executable, "-m", "service.cli"]
     commands = {"web": [*base, "web", "--host", host, "--port", str(port)],
                 "worker": [*base, "worker"], "poller": [*base, "poll"]}
     env = _child_env(settings)
-    return {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}
+    return [Child(name, argv, env).start() for name, argv in commands.items()]
 
 
 def _print_banner(settings: Settings, started: list[str], host: str, port: int) -> None:
@@ -105,28 +146,26 @@ def _print_banner(settings: Settings, started: list[str], host: str, port: int) 
     click.echo("\n".join(lines))
 
 
-def _supervise(children: dict[str, subprocess.Popen]) -> int:
-    """Wait until a signal arrives or a child dies; either way everything stops."""
+def _supervise(children: list[Child]) -> int:
+    """Start again every child that dies, until SIGTERM or Ctrl-C."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.is_set():
-        dead = [name for name, child in children.items() if child.poll() is not None]
-        if dead:
-            click.echo(f"{', '.join(dead)} stopped unexpectedly; shutting down", err=True)
-            return 1
+        for child in children:
+            child.look_after(time.monotonic())
         stop.wait(0.5)
     return 0
 
 
-def _stop_children(children: dict[str, subprocess.Popen]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
+def _stop_children(children: list[Child]) -> None:
+    running = [c.process for c in children if c.process is not None and c.process.poll() is None]
+    for process in running:
+        process.terminate()
     deadline = time.monotonic() + 15
-    for child in children.values():
+    for process in running:
         try:
-            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            process.kill()
+            process.wait()

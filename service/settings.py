@@ -104,6 +104,24 @@ class Settings:
     # once what its previous life left mid-send; empty means host name + process id (what a restarted container
     # keeps; elsewhere the emails wait for their lease to lapse). Never give two running workers the same name.
     worker_id: str = ""
+    # authserv-ids of our own MTA (comma list): only Authentication-Results headers stamped with one of them count,
+    # since anyone can write such a header; empty trusts the topmost header alone (the one our MTA added last).
+    trusted_authserv_ids: tuple[str, ...] = ()
+    # Require a pass (DMARC, else aligned SPF or DKIM) on a rep's mail; off, mail with no result is accepted, but a
+    # DMARC fail (or an SPF fail without a DKIM pass) for the rep's domain never is.
+    require_sender_auth: bool = False
+    # Customers one message may name before its customer emails are held until the rep confirms (0: no cap).
+    max_customers_per_message: int = 20
+    # An OpenAI-compatible chat endpoint (Ollama, vLLM, llama.cpp's server, a hosted API) asked to read each note
+    # beside the built-in reader, e.g. http://127.0.0.1:11434/v1; empty: off. Where the two disagree, the field is
+    # unsure (customer emails wait for the rep); on an error or a timeout the built-in reader stands alone.
+    llm_url: str | None = None
+    # The model name the endpoint serves (e.g. "llama3.1:8b").
+    llm_model: str = ""
+    # Bearer token for a hosted endpoint; empty for a local one.
+    llm_api_key: str | None = None
+    # Seconds one request may take before the built-in reader stands alone.
+    llm_timeout: float = 20.0
     # Processing attempts before a message is quarantined.
     max_attempts: int = 3
     # Messages larger than this many bytes are kept but quarantined unread.
@@ -112,6 +130,9 @@ class Settings:
     raw_retention_days: int = 0
     # Days a debrief link works (the rep can edit the answers until then).
     debrief_link_days: int = 30
+    # Reverse proxies in front of the web app that each add X-Forwarded-For (and -Proto): with the right count,
+    # the login throttle sees each visitor's own IP, not the proxy's (which would let one stranger stop everyone).
+    proxy_hops: int = 0
     # Debug mode: the web app's debugger and relaxed secret-key checks.
     debug: bool = False
     # Log lines as JSON objects instead of text.
@@ -187,6 +208,16 @@ def _address(raw: str) -> str:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{raw!r} must be more than 0")
+    return value
+
+
 def _timezone(raw: str) -> str:
     try:
         ZoneInfo(raw.strip())
@@ -213,10 +244,18 @@ _PARSERS = {
     "read_workers": _integer,
     "smtp_connections": _integer,
     "worker_id": _text,
+    "trusted_authserv_ids": _domains,
+    "require_sender_auth": _boolean,
+    "max_customers_per_message": _integer,
+    "llm_url": _optional,
+    "llm_model": _text,
+    "llm_api_key": _optional,
+    "llm_timeout": lambda raw: _positive_float(raw),
     "max_attempts": _integer,
     "max_message_bytes": _integer,
     "debrief_link_days": _integer,
     "raw_retention_days": _integer,
+    "proxy_hops": _integer,
     "debug": _boolean,
     "log_json": _boolean,
 }

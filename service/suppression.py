@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from service.models import OutboundEmail, Suppression
+from service.models import PENDING_STATUSES, OutboundEmail, Suppression
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def suppress(session: Session, email: str, reason: str) -> int:
     if session.exec(select(Suppression.id).where(Suppression.email == email)).first() is None:
         session.add(Suppression(email=email, reason=reason))
     pending = session.exec(select(OutboundEmail).where(OutboundEmail.to_address == email,
-                                                       OutboundEmail.status == "scheduled")).all()
+                                                       OutboundEmail.status.in_(PENDING_STATUSES))).all()
     for row in pending:
         row.status, row.canceled_reason, row.updated_at = "canceled", "suppressed", datetime.now(UTC)
     logger.info("suppressed %s (%s): %s scheduled emails canceled", email, reason, len(pending))

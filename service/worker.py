@@ -30,6 +30,14 @@ class _Worker(SimpleWorker):
         self.asked_to_stop.set()
         return super().request_stop(signum, frame)
 
+    def unsubscribe(self):
+        """RQ's own, with a bounded wait: its pub/sub thread may sit up to a minute in redis-py's get_message
+        after the unsubscribe (3 stops in 11 took 30+ s here), and RQ joins it without a timeout."""
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)  # a daemon thread: it ends on its own, or with the process
+            self.pubsub.close()
+
 
 def run_worker(services: Services, *, burst: bool = False) -> bool:
     """Work the queues in priority order; the scheduler moves due `enqueue_at` jobs onto them.

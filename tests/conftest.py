@@ -12,11 +12,14 @@ import pytest
 import sqlalchemy as sa
 from imapclient import IMAPClient
 from redis import Redis
+from sqlmodel import Session
 
 from service import context
 from service.db import make_engine, upgrade
 from service.devstack import DovecotServer, MailCatcher, RedisServer
 from service.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
+from service.models import PolicyRecord
+from service.planning import Policy
 from service.reps import save_rep
 from service.settings import Settings, load_settings
 
@@ -170,7 +173,12 @@ def engine(settings):
 
 @pytest.fixture
 def reps(engine):
-    """The reps of tests/corpus/CONVENTIONS.md."""
+    """The reps of tests/corpus/CONVENTIONS.md, in a team whose policy sends without the rep's confirmation: the
+    flow tests must not hang on how sure the trained reader is of their notes (tests/integration/test_held.py
+    tests holding, with policies of its own)."""
+    with Session(engine) as session:
+        session.add(PolicyRecord(values=Policy(confirmation="auto").to_dict(), author="tests"))
+        session.commit()
     return [save_rep(engine, email, name=name, timezone=tz, aliases=aliases) for email, name, tz, aliases in REPS]
 
 

@@ -1,7 +1,8 @@
 """The gate: which messages may lead to email, and why the others are ignored.
 
-Checked in this order, the first match wins: bounce, auto_reply, own_mail, unknown_sender, no_customer, duplicate.
-Bounces, feedback reports and auto-replies are recognised whoever sent them.
+Checked in this order, the first match wins: bounce, auto_reply, own_mail, unknown_sender, unauthenticated,
+no_customer, duplicate. Bounces, feedback reports and auto-replies are recognised whoever sent them, but a bounce is
+acted on only when it names one of our messages (anyone can write a DSN).
 """
 
 from __future__ import annotations
@@ -36,13 +37,24 @@ _ORIGINAL_MARKER = re.compile(r"^(-+ ?(Below this line|This is a copy|Original m
                               r"Return-Path:|Received:)", re.I | re.M)
 _RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient:\s*(?:rfc822;)?\s*(\S+)", re.I | re.M)
 _FEEDBACK_FIELD = re.compile(r"^original-rcpt-to:\s*(\S+)", re.I | re.M)
+_MSGID = re.compile(r"<[^<>\s]+>")
+# Text of a report searched for the Message-ID of the message it returns: enough for any header block.
+_REPORT_SCAN_CHARS = 100_000
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """The gate's answer: why a message is ignored (None: accepted), and what a bounce or complaint reports."""
+
     reason: str | None
     bounced: tuple[str, ...] = ()
     complained: tuple[str, ...] = ()
+    # Our Message-IDs a bounce or complaint names: its addresses count only for the emails these were sent to.
+    reports_on: tuple[str, ...] = ()
+    # The reason in words: for `unauthenticated`, the result that failed.
+    detail: str | None = None
+    # The trusted Authentication-Results read for a rep's mail.
+    sender_auth: str | None = None
 
 
 def is_bounce(letter: Letter) -> bool:
@@ -56,8 +68,12 @@ def is_bounce(letter: Letter) -> bool:
     return bool(_BOUNCE_SUBJECT.search(letter.subject)) and letter.return_path in ("", None)
 
 
-def is_auto_reply(letter: Letter) -> bool:
-    """RFC 3834 and the headers and subjects that auto-responders use in practice."""
+def is_auto_reply(letter: Letter, *, subject_counts: bool = True) -> bool:
+    """RFC 3834 and the headers auto-responders use in practice; their subjects too unless `subject_counts` is off.
+
+    A subject word is not an auto-reply ("Absence management demo - recap"): for a registered rep's mail to a
+    customer only the headers may say so.
+    """
     auto_submitted = letter.header("Auto-Submitted").lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return True
@@ -65,16 +81,41 @@ def is_auto_reply(letter: Letter) -> bool:
         return True
     if letter.header("Precedence").lower() in _PRECEDENCE_AUTO or letter.header("List-Id"):
         return True
-    return bool(_AUTO_SUBJECT.search(letter.subject))
+    return subject_counts and bool(_AUTO_SUBJECT.search(letter.subject))
 
 
-def is_own_mail(letter: Letter, intake_address: str, message_id_domain: str) -> bool:
-    """Mail we sent, or a reply to it: never a trigger, or Keepwarm would talk to itself."""
+def is_own_mail(letter: Letter, intake_address: str, message_id_domain: str, *, replies_count: bool = True) -> bool:
+    """Mail we sent, or (unless `replies_count` is off) a reply to it: never a trigger, or Keepwarm would talk to
+    itself. A registered rep writing to a customer in a thread where our email once went is a new note, not ours.
+    """
     if letter.sender and is_intake_address(letter.sender.email, intake_address):
         return True
-    ours = f"@{message_id_domain}>"
-    ids = (letter.message_id or "",) + letter.in_reply_to + letter.references
-    return any(i.lower().endswith(ours) for i in ids)
+    if _is_ours(letter.message_id or "", message_id_domain):
+        return True
+    return replies_count and any(_is_ours(i, message_id_domain) for i in letter.in_reply_to + letter.references)
+
+
+def _is_ours(message_id: str, message_id_domain: str) -> bool:
+    return message_id.lower().endswith(f"@{message_id_domain}>")
+
+
+def our_messages_named(letter: Letter, message_id_domain: str) -> tuple[str, ...]:
+    """Our Message-IDs a bounce or complaint names: in its threading headers, the message or headers it returns,
+    or its text (qmail and home-made formats quote the original inline). Its own Message-ID does not count.
+    """
+    found = list(letter.in_reply_to + letter.references) + _MSGID.findall(letter.header("X-Original-Message-ID"))
+    for part in letter.message.walk():
+        if part is not letter.message:
+            found += _MSGID.findall(str(part.get("Message-ID", "")))
+        if part.get_content_maintype() == "text":
+            found += _MSGID.findall(_report_text(part)[:_REPORT_SCAN_CHARS])
+    return tuple(dict.fromkeys(i for i in found if _is_ours(i, message_id_domain)))
+
+
+def customer_hold(customer_count: int, cap: int) -> str | None:
+    """`too_many_customers` above the cap (0: none): nothing goes to the customers until the rep confirms.
+    (The reading also holds `typed_customers`: addresses the rep typed in a note to Keepwarm alone.)"""
+    return "too_many_customers" if cap and customer_count > cap else None
 
 
 def bounced_addresses(letter: Letter) -> tuple[str, ...]:

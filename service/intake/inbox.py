@@ -2,7 +2,7 @@
 
 Reading is pure and happens outside the transaction; the verdicts of a whole batch are then written in one
 commit. A message whose reading raises is counted (and quarantined at the last attempt) without touching the
-others.
+others; a batch whose commit fails is recorded again message by message, so only the culprit is counted.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.context import Services
-from service.db import session_scope
+from service.db import UNAVAILABLE, session_scope, storable, storable_text
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
-from service.models import Customer, InboundMessage, Rep, RepAddress, Suppression, utcnow
+from service.models import Customer, InboundMessage, OutboundEmail, Rep, RepAddress, Suppression, utcnow
 from service.outcomes import record_outcomes
 from service.settings import Settings
 
@@ -77,7 +77,7 @@ def message_id_of(raw: bytes) -> str:
     except Exception:  # a header block so broken it cannot be read: still keyed, never lost
         value = ""
     match = _MSGID.search(str(value).encode("utf-8", "replace"))
-    return match.group(0).decode("utf-8", "replace") if match else synthetic_message_id(raw)
+    return storable_text(match.group(0).decode("utf-8", "replace")) if match else synthetic_message_id(raw)
 
 
 def inbound_values(raw: bytes, *, mailbox: str, uidvalidity: int | None, uid: int | None, folder: str | None,
@@ -113,8 +113,8 @@ def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> Batc
 
 
 def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> BatchResult:
-    """Read waiting messages and record every verdict, outcome and plan in one commit."""
-    return record_batch(engine, settings, read_batch(load_batch(engine, inbound_ids), settings))
+    """Read waiting messages and record every verdict, outcome and plan in one commit (else one by one)."""
+    return record_batch_or_each(engine, settings, read_batch(load_batch(engine, inbound_ids), settings))
 
 
 @dataclass
@@ -157,16 +157,50 @@ def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading
         return BatchResult(dict(sorted(statuses.items())), record_outcomes(session, settings, accepted))
 
 
+def record_batch_or_each(engine: Engine, settings: Settings,
+                         readings: dict[int, Reading | BaseException]) -> BatchResult:
+    """record_batch; if its commit fails, each message alone, so one poison message never takes the others."""
+    if len(readings) > 1:
+        try:
+            return record_batch(engine, settings, readings)
+        except UNAVAILABLE:  # the database is away: no message is at fault, the caller waits and tries again
+            raise
+        except Exception:
+            logger.exception("a batch of %s could not be recorded: recording each message alone", len(readings))
+    result = BatchResult({}, [])
+    for inbound_id, reading in sorted(readings.items()):
+        alone = _record_alone(engine, settings, inbound_id, reading)
+        result.statuses.update(alone.statuses)
+        result.planned += alone.planned
+    return result
+
+
+def _record_alone(engine: Engine, settings: Settings, inbound_id: int,
+                  reading: Reading | BaseException) -> BatchResult:
+    try:
+        return record_batch(engine, settings, {inbound_id: reading})
+    except UNAVAILABLE:
+        raise
+    except Exception as error:  # counted on its row, quarantined at the last attempt
+        logger.exception("inbound %s: could not be recorded", inbound_id)
+        return BatchResult({inbound_id: record_failure(engine, settings, inbound_id, error)}, [])
+
+
 def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, settings: Settings,
                   directory: BatchDirectory) -> Reading | BaseException:
     if size > settings.max_message_bytes:
         return OverflowError(f"too_large: {size} bytes (limit {settings.max_message_bytes})")
     directory.current_id = inbound_id
     try:
-        return read_raw(raw, settings, directory)
+        return _storable(read_raw(raw, settings, directory))
     except Exception as error:  # counted on the row; the rest of the batch goes on
         logger.exception("inbound %s %s: reading failed", inbound_id, message_id)
         return error
+
+
+def _storable(reading: Reading) -> Reading:
+    """The reading in text the database takes (a `=00` in a rep's mail); the raw bytes keep what was sent."""
+    return Reading(**storable(reading.to_json()))
 
 
 def _record_error(row: InboundMessage, error: BaseException, settings: Settings) -> None:
@@ -180,7 +214,7 @@ def _record_error(row: InboundMessage, error: BaseException, settings: Settings)
 def _count_failure(row: InboundMessage, error: BaseException, settings: Settings) -> None:
     """Count a failed attempt; quarantine once the attempts are used up, so the rest are never blocked."""
     row.attempts += 1
-    row.error = f"{type(error).__name__}: {error}"[:2000]
+    row.error = storable_text(f"{type(error).__name__}: {error}")[:2000]
     if row.attempts >= settings.max_attempts:
         _quarantine(row, f"failed {row.attempts} times: {row.error}"[:500])
 
@@ -219,9 +253,18 @@ def _record_readings(session: Session, readings: dict[int, Reading]) -> dict[int
         logger.info("inbound %s %s: %s %s", value["row_id"], value["message_id"], value["status"],
                     value["reason"] or "")
         if reading.ignored_reason == "bounce":
-            _mark_undeliverable(session, reading.bounced)
-            _suppress(session, reading.complained, "spam complaint (feedback report)")
+            sent_to = _recipients_of(session, reading.reports_on)
+            _mark_undeliverable(session, [a for a in reading.bounced if a in sent_to])
+            _suppress(session, [a for a in reading.complained if a in sent_to], "spam complaint (feedback report)")
     return {value["row_id"]: value["status"] for value in values}
+
+
+def _recipients_of(session: Session, message_ids: list[str]) -> set[str]:
+    """Who our emails with these Message-IDs went to: a report counts only for the address its email was sent to."""
+    if not message_ids:
+        return set()
+    query = select(OutboundEmail.to_address).where(OutboundEmail.message_id.in_(message_ids))
+    return {address.lower() for address in session.exec(query)}
 
 
 def _mark_undeliverable(session: Session, addresses: list[str]) -> None:
@@ -263,17 +306,29 @@ def enqueue_planned(services: Services, planned: list[tuple[int, datetime]]) -> 
 
 
 def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, str, str | None]]:
-    """Store and read .eml files exactly as if they had arrived in the mailbox."""
+    """Store and read .eml files exactly as if they had arrived in the mailbox: (file, status, reason) each.
+
+    A file that cannot be stored or recorded gives the status `error` and why; the next file goes on.
+    """
     results = []
     for path in paths:
-        with session_scope(engine) as session:
-            row = store_raw(session, path.read_bytes(), mailbox="cli")
-            session.flush()
-            inbound_id = row.id
-        result = process_inbound(engine, settings, inbound_id)
-        enqueue_planned(Services.with_engine(settings, engine), result.planned)
-        status = result.statuses.get(inbound_id, "missing")
-        with session_scope(engine) as session:
-            row = session.get(InboundMessage, inbound_id)
-            results.append((str(path), status, row.reason))
+        try:
+            results.append(_ingest_one(engine, settings, path))
+        except Exception as error:  # one bad file never stops the others; its line says what went wrong
+            reason = str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
+            logger.warning("ingest %s failed: %s", path, reason)
+            results.append((str(path), "error", reason.splitlines()[0] if reason else type(error).__name__))
     return results
+
+
+def _ingest_one(engine: Engine, settings: Settings, path) -> tuple[str, str, str | None]:
+    with session_scope(engine) as session:
+        row = store_raw(session, path.read_bytes(), mailbox="cli")
+        session.flush()
+        inbound_id = row.id
+    result = process_inbound(engine, settings, inbound_id)
+    enqueue_planned(Services.with_engine(settings, engine), result.planned)
+    status = result.statuses.get(inbound_id, "missing")
+    with session_scope(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        return str(path), status, row.reason or (row.error if status == "new" else None)

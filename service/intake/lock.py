@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ class PollerLock:
         self.held = False
 
     def acquire_or_extend(self) -> bool:
+        """False while Redis does not answer: nobody can hold the lock then, so nobody polls."""
+        try:
+            return self._acquire_or_extend()
+        except RedisError as error:  # `held` stays as it was: our lease, if Redis kept it, is extended once back
+            logger.warning("poller lock %s: Redis does not answer (%s); waiting", self.key, error)
+            return False
+
+    def _acquire_or_extend(self) -> bool:
         if self.held and self.redis.eval(_EXTEND, 1, self.key, self.token, self.lease_ms):
             return True
         self.held = bool(self.redis.set(self.key, self.token, nx=True, px=self.lease_ms))
@@ -32,6 +41,10 @@ class PollerLock:
         return self.held
 
     def release(self) -> None:
-        if self.held and self.redis.get(self.key) == self.token.encode():
-            self.redis.delete(self.key)
+        """Give the lock up now; if Redis does not answer, the lease runs out by itself."""
+        try:
+            if self.held and self.redis.get(self.key) == self.token.encode():
+                self.redis.delete(self.key)
+        except RedisError as error:
+            logger.warning("poller lock %s not released (%s); its lease runs out", self.key, error)
         self.held = False

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import redis
 import sqlalchemy as sa
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -24,8 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from service.context import Services
-from service.db import session_scope
-from service.intake.inbox import enqueue_planned, inbound_values, load_batch, record_batch, record_failure
+from service.db import UNAVAILABLE, session_scope
+from service.intake.inbox import enqueue_planned, inbound_values, load_batch, record_batch_or_each
 from service.intake.readers import Readers
 from service.metrics import count_imap_error
 from service.models import InboundMessage, MailboxState
@@ -38,6 +39,9 @@ QUARANTINE = "Keepwarm/Quarantine"
 # Fetch commands stop adding messages to a batch beyond this many bytes, so a run of huge mails stays bounded.
 BATCH_BYTES = 64 * 1024 * 1024
 NETWORK_ERRORS = (IMAPClientError, OSError, socket.error, ssl.SSLError, EOFError)
+# Redis (the poller's lock) or the database going away, e.g. for a restart: the poller waits and goes on.
+SERVICE_ERRORS = (redis.exceptions.RedisError, *UNAVAILABLE)
+SERVICE_WAIT_MAX = 10.0  # seconds between tries to reach Redis or the database again
 
 
 @dataclass
@@ -150,12 +154,12 @@ class Mailbox:
         chunks = [waiting[i:i + self.settings.fetch_batch] for i in range(0, len(waiting), self.settings.fetch_batch)]
         loaded = load_batch(self.engine, chunks[0]) if chunks else None
         futures = self.readers.submit(loaded) if loaded else []
-        for index, ids in enumerate(chunks):
+        for index in range(len(chunks)):
             readings = self.readers.collect(futures, loaded)
             if index + 1 < len(chunks):
                 loaded = load_batch(self.engine, chunks[index + 1])
                 futures = self.readers.submit(loaded)
-            self._count(self._record_batch(ids, readings), stats)
+            self._count(self._record_batch(readings), stats)
 
     def _count(self, statuses: dict[int, str], stats: PassStats) -> None:
         for status in statuses.values():
@@ -163,12 +167,8 @@ class Mailbox:
             stats.processed += status != "new"
             stats.failed += status in ("new", "quarantined")
 
-    def _record_batch(self, ids: list[int], readings) -> dict[int, str]:
-        try:
-            result = record_batch(self.engine, self.settings, readings)
-        except Exception as error:  # the batch's commit failed: each message is counted on its own
-            logger.exception("mailbox %s: a batch of %s could not be recorded", self.key, len(ids))
-            return {i: record_failure(self.engine, self.settings, i, error) for i in ids}
+    def _record_batch(self, readings) -> dict[int, str]:
+        result = record_batch_or_each(self.engine, self.settings, readings)
         enqueue_planned(self.services, result.planned)
         return result.statuses
 
@@ -215,27 +215,36 @@ class Mailbox:
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Poll, then IDLE (or sleep) until new mail or the safety-net interval; reconnect with backoff."""
+        """Poll, then IDLE (or sleep) until new mail or the safety-net interval; ride out IMAP, Redis and database
+        outages with backoff (reconnecting to IMAP, waiting for the others)."""
         backoff = 1.0
         self.readers.warm_up()
         while not stop.is_set():
             try:
-                if self.lock is not None and not self.lock.acquire_or_extend():
-                    stop.wait(min(self.settings.poll_interval, 10))
-                    continue
-                stats = self.poll_once()
-                if stats.fetched or stats.moved:
-                    logger.info("mailbox %s: fetched %s, read %s, failed %s, moved %s", self.key,
-                                stats.fetched, stats.processed, stats.failed, stats.moved)
+                self._poll_and_wait(stop)
                 backoff = 1.0
-                self._wait_for_mail(stop)
             except NETWORK_ERRORS as error:
                 logger.warning("mailbox %s: %s; reconnecting in %.0fs", self.key, error, backoff)
                 count_imap_error(self.services)
                 self.close()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
+                backoff = _pause(stop, backoff, 60.0)
+            except SERVICE_ERRORS as error:  # the IMAP session is fine: keep it, wait for the service to answer
+                backoff = min(backoff, SERVICE_WAIT_MAX)
+                logger.warning("mailbox %s: %s does not answer (%s); next try in %.0fs", self.key,
+                               _service_name(error), (str(error).splitlines() or [""])[0], backoff)
+                backoff = _pause(stop, backoff, SERVICE_WAIT_MAX)
         self.close()
+
+    def _poll_and_wait(self, stop: threading.Event) -> None:
+        """One pass if this poller holds the mailbox's lock, then wait for mail."""
+        if self.lock is not None and not self.lock.acquire_or_extend():
+            stop.wait(min(self.settings.poll_interval, 10))
+            return
+        stats = self.poll_once()
+        if stats.fetched or stats.moved:
+            logger.info("mailbox %s: fetched %s, read %s, failed %s, moved %s", self.key,
+                        stats.fetched, stats.processed, stats.failed, stats.moved)
+        self._wait_for_mail(stop)
 
     def _wait_for_mail(self, stop: threading.Event) -> None:
         """IDLE when offered (renewed at most every idle_timeout), never longer than the poll interval."""
@@ -262,6 +271,16 @@ class Mailbox:
         finally:
             client.idle_done()
         return False
+
+
+def _pause(stop: threading.Event, seconds: float, longest: float) -> float:
+    """Wait (a stop ends it at once); the next wait is twice as long, up to `longest`."""
+    stop.wait(seconds)
+    return min(seconds * 2, longest)
+
+
+def _service_name(error: BaseException) -> str:
+    return "Redis" if isinstance(error, redis.exceptions.RedisError) else "the database"
 
 
 def _delimiter(client: IMAPClient) -> str:

@@ -76,7 +76,9 @@ def compose(envelope: Envelope, rendered: Rendered) -> Outgoing:
                 + f"{CRLF}--{boundary}--{CRLF}".encode())
     else:
         body = _part(rendered.text, "plain")
-    head = "".join(f"{name}: {value}{CRLF}" for name, value in headers)
+    # A multipart body starts with its boundary, so the blank line that ends the header block is written here
+    # (a single part's own headers join the message's, and _part writes the blank line after them).
+    head = "".join(f"{name}: {value}{CRLF}" for name, value in headers) + (CRLF if rendered.html else "")
     return Outgoing(envelope.sender.addr_spec, head.encode("ascii") + body)
 
 

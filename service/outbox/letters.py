@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from service.models import Customer, OutboundEmail, Outcome, Rep
 from service.settings import Settings
@@ -33,6 +33,9 @@ KIND_WORDS = {
            "debrief_reminder": "promemoria debrief", "rep_notice": "avviso di consegna"},
 }
 AND = {"en": "and", "it": "e"}
+# Customers a rep's summary lists one by one; the others are counted ("and N more"), so it renders for any number.
+SUMMARY_CUSTOMERS = 10
+_CUSTOMER_KINDS = ("thank_you", "recontact")
 
 
 def date_text(day: date | None, language: str) -> str | None:
@@ -90,7 +93,9 @@ def template_context(session: Session, row: OutboundEmail, settings: Settings) -
         "personal_line": row.personal_line,
         "links": {"unsubscribe": unsubscribe_url(signer, row.to_address) if row.customer_id else "",
                   "debrief": debrief_url(signer, outcome, rep) if outcome else "", "manage": []},
-        "planned": [], "evidence": [], "notice": row.notice or {"address": "", "error": ""},
+        "planned": [], "more": {"customers": 0, "emails": 0}, "evidence": [],
+        "held": {"count": 0, "reason": "", "confirm": ""},
+        "notice": row.notice or {"address": "", "error": ""},
     }
     if row.kind == "rep_summary" and outcome is not None:
         _add_summary(session, context, outcome, rep, signer, language)
@@ -107,12 +112,16 @@ def _first_customer(session: Session, outcome: Outcome | None) -> Customer | Non
 
 
 def _add_summary(session: Session, context: dict, outcome: Outcome, rep: Rep, signer: Signer, language: str) -> None:
-    """The rep's summary: what was planned (with cancel/postpone links) and why Keepwarm read it so."""
+    """The rep's summary: what was planned for the first customers (with cancel/postpone links), how many others,
+    and why Keepwarm read it so."""
     zone = ZoneInfo(rep.timezone)
     kinds = KIND_WORDS.get(language, KIND_WORDS["en"])
-    rows = session.exec(select(OutboundEmail).where(OutboundEmail.outcome_id == outcome.id,
-                                                    OutboundEmail.kind.in_(("thank_you", "recontact")))
-                        .order_by(OutboundEmail.due_at))
+    mine = (OutboundEmail.outcome_id == outcome.id, OutboundEmail.kind.in_(_CUSTOMER_KINDS))
+    listed = _first_customers(session, mine)
+    rows = session.exec(select(OutboundEmail).where(*mine, OutboundEmail.to_address.in_(listed))
+                        .order_by(OutboundEmail.due_at, OutboundEmail.id))
+    context["more"] = _not_listed(session, mine, listed)
+    context["held"] = _held(session, outcome, rep, signer, language)
     for planned in rows:
         item = {"kind_text": kinds.get(planned.kind, planned.kind), "to": planned.to_address,
                 "due_text": when_text(planned.due_at, zone, language), "status": planned.status}
@@ -121,6 +130,53 @@ def _add_summary(session: Session, context: dict, outcome: Outcome, rep: Rep, si
             context["links"]["manage"].append({**item, **manage_urls(signer, planned.id, rep.id)})
     context["evidence"] = [{"field": e.get("field"), "phrase": e.get("phrase"), "value_text": _value_text(e)}
                            for e in outcome.evidence]
+
+
+def _first_customers(session: Session, mine: tuple) -> list[str]:
+    """The addresses of the SUMMARY_CUSTOMERS customers whose first email is due first."""
+    first_due = func.min(OutboundEmail.due_at)
+    query = (select(OutboundEmail.to_address).where(*mine).group_by(OutboundEmail.to_address)
+             .order_by(first_due, OutboundEmail.to_address).limit(SUMMARY_CUSTOMERS))
+    return list(session.exec(query))
+
+
+def _not_listed(session: Session, mine: tuple, listed: list[str]) -> dict:
+    """How many customers the summary does not list, and how many of their emails are still to go."""
+    rest = (*mine, OutboundEmail.to_address.not_in(listed))
+    customers = session.exec(select(func.count(func.distinct(OutboundEmail.to_address))).where(*rest)).one()
+    emails = session.exec(select(func.count()).select_from(OutboundEmail)
+                          .where(*rest, OutboundEmail.status.not_in(("canceled", "failed")))).one()
+    return {"customers": customers, "emails": emails}
+
+
+def _held(session: Session, outcome: Outcome, rep: Rep, signer: Signer, language: str) -> dict:
+    """The customer emails waiting for the rep's confirmation: how many, why, and the one-click link."""
+    count = session.exec(select(func.count()).select_from(OutboundEmail).where(
+        OutboundEmail.outcome_id == outcome.id, OutboundEmail.status == "held")).one()
+    if not count:
+        return {"count": 0, "reason": "", "confirm": ""}
+    return {"count": count, "reason": held_words(outcome.held_reason or "", language),
+            "confirm": confirm_url(signer, outcome, rep)}
+
+
+_HELD_WORDS = {"it": {"not sure of the outcome": "non sono sicuro dell'esito",
+                      "not sure of the cause": "non sono sicuro della causa",
+                      "the policy holds every customer email for the rep's confirmation":
+                          "la regola aziendale chiede la tua conferma per ogni email ai clienti",
+                      "customers in one email": "clienti in una sola email",
+                      "the customer addresses come from your note's text":
+                          "gli indirizzi dei clienti vengono dal testo della tua nota"}}
+
+
+def held_words(reason: str, language: str) -> str:
+    """Why emails are held, in the rep's language (planning words it in English)."""
+    for english, local in _HELD_WORDS.get(language, {}).items():
+        reason = reason.replace(english, local)
+    return reason
+
+
+def confirm_url(signer: Signer, outcome: Outcome, rep: Rep) -> str:
+    return signer.url("/manage/confirm", signer.make("confirm", {"outcome": outcome.id, "rep": rep.id}))
 
 
 def _value_text(evidence: dict) -> str:

@@ -32,10 +32,10 @@ from sqlmodel import Session, select
 from service.context import Services
 from service.db import session_scope
 from service.debriefs import reminder_moot
-from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
+from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
 from service.outbox.letters import template_context
-from service.outbox.templates import RenderError, render_email
+from service.outbox.templates import BoundedRenderer, RenderError, render_email
 from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 # (renew_leases), so a row whose lease goes stale was left by a dead worker and can be sent again.
 _held: set[int] = set()
 _held_lock = threading.Lock()
+# Every email is rendered in this child process, under the preview's time and memory bounds: a template that is
+# slow for one customer fails that email, not the worker (a fork per email, as the preview does, was too slow).
+_renderer = BoundedRenderer()
 
 
 def transport_for(services: Services) -> SmtpTransport:
@@ -255,9 +258,10 @@ def prepare(services: Services, ids: list[int]) -> Batch:
                 continue
             try:
                 message = _compose(session, row, services, templates)
-            except (RenderError, ValueError) as error:  # even the shipped default failed, or an address is junk
+            except (RenderError, ValueError) as error:  # a template over its bounds or that never renders, junk
                 logger.error("outbound %s cannot be composed: %s", row.id, error)
-                batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000])] += 1
+                batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000],
+                                       failure="template" if isinstance(error, RenderError) else "compose")] += 1
                 continue
             batch.ready.append(Ready(row.id, row.due_at, row.to_address, row.customer_id, message))
     ready = {r.id for r in batch.ready}
@@ -287,7 +291,7 @@ def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]
     except TransientSendError as error:
         return "transient", error
     except PermanentSendError as error:
-        if item.customer_id is not None:
+        if item.customer_id is not None and error.address_refused:
             dead.add(item.customer_id)
         return "permanent", error
     return "sent", datetime.now(UTC)
@@ -416,7 +420,8 @@ def _preload(session: Session, rows: list[OutboundEmail]) -> list:
 
 def _compose(session: Session, row: OutboundEmail, services: Services, templates: dict):
     context = template_context(session, row, services.settings)
-    rendered = render_email(session, row.kind, row.variant, row.language, context, cache=templates)
+    rendered = render_email(session, row.kind, row.variant, row.language, context, cache=templates,
+                            render=_renderer)
     return compose(_envelope(session, row, services, context["links"]["unsubscribe"] or None),
                    _threaded(session, row, rendered))
 
@@ -463,7 +468,9 @@ def _transient(services: Services, outbound_id: int, error: Exception, batch: Ba
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
         if row.attempts > len(RETRY_INTERVALS):
-            batch.outcomes[_finish(row, "failed", last_error=f"gave up after {row.attempts} tries: {error}"[:1000])] += 1
+            batch.outcomes[_finish(row, "failed", last_error=f"gave up after {row.attempts} tries: {error}"[:1000],
+                                   failure="relay")] += 1
+            _alert_relay(row)
             return
         now = datetime.now(UTC)
         row.status, row.last_error, row.updated_at = "scheduled", str(error)[:1000], now
@@ -474,22 +481,33 @@ def _transient(services: Services, outbound_id: int, error: Exception, batch: Ba
 
 
 def _permanent(services: Services, outbound_id: int, error: PermanentSendError, batch: Batch) -> None:
-    """5xx: failed for good; the address is marked undeliverable and the rep is told."""
+    """5xx. The recipient's address refused: failed, the customer marked undeliverable and the rep told. Any other
+    refusal (our sender, login, content, relaying) says nothing about the customer: failed as a relay failure,
+    for an admin to retry once the relay is fixed."""
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        batch.outcomes[_finish(row, "failed", last_error=str(error)[:1000])] += 1
-        if row.customer_id is not None:
+        failure = "address" if error.address_refused else "relay"
+        batch.outcomes[_finish(row, "failed", last_error=str(error)[:1000], failure=failure)] += 1
+        if failure == "relay":
+            _alert_relay(row)
+        elif row.customer_id is not None:
             _mark_undeliverable(session, row, str(error))
             notice = _notice_rep(session, row, str(error), services)
             batch.follow_ups.append((notice.id, notice.due_at))
 
 
+def _alert_relay(row: OutboundEmail) -> None:
+    """The admin's alert (with the count on /admin/): an ERROR line, since nothing will send it again by itself."""
+    logger.error("outbound %s to %s failed at the relay, customer kept: %s. Fix the relay, then retry the failed "
+                 "emails (/admin/ or `keepwarm outbox retry-failed`)", row.id, row.to_address, row.last_error)
+
+
 def _mark_undeliverable(session: Session, row: OutboundEmail, error: str) -> None:
     customer = session.get(Customer, row.customer_id)
     customer.undeliverable, customer.undeliverable_reason = True, error[:500]
-    for pending in session.exec(select(OutboundEmail).where(OutboundEmail.customer_id == row.customer_id,
-                                                            OutboundEmail.status == "scheduled")):
-        pending.status, pending.canceled_reason = "canceled", "undeliverable"
+    session.execute(sa.update(OutboundEmail).where(OutboundEmail.customer_id == row.customer_id,
+                                                   OutboundEmail.status.in_(PENDING_STATUSES))
+                    .values(status="canceled", canceled_reason="undeliverable", updated_at=datetime.now(UTC)))
 
 
 def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Services) -> OutboundEmail:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -56,6 +58,10 @@ class RenderError(ValueError):
         self.part, self.line = part, line
 
 
+class RenderLimitError(RenderError):
+    """A render stopped by the time or memory bound (RENDER_SECONDS, _CHILD_MEMORY): the template, not the data."""
+
+
 def split_sections(source: str) -> TemplateSource:
     parts = dict.fromkeys(("subject", "text", "html"), "")
     pieces = _MARKER.split(source)
@@ -100,7 +106,8 @@ def _render_part(name: str, source: str, context: dict, *, autoescape: bool) -> 
             RecursionError) as error:
         line = getattr(error, "lineno", None) or _template_line(error)
         where = f" line {line}" if line else ""
-        raise RenderError(f"{name}{where}: {_describe(error)}", part=name, line=line) from error
+        failure = RenderLimitError if isinstance(error, MemoryError) else RenderError
+        raise failure(f"{name}{where}: {_describe(error)}", part=name, line=line) from error
     if len(output) > MAX_RENDERED_CHARS:
         raise RenderError(f"{name}: rendered to {len(output)} characters (limit {MAX_RENDERED_CHARS})", part=name)
     return output
@@ -130,10 +137,13 @@ def versions(session: Session, kind: str, variant: str, language: str) -> list[E
 
 
 def render_email(session: Session, kind: str, variant: str, language: str, context: dict, *,
-                 cache: dict | None = None) -> Rendered:
+                 cache: dict | None = None, render=render_source) -> Rendered:
     """The newest version that renders; a broken one is skipped (and marked) so sending never blocks.
 
     `cache` (a dict the caller keeps for one batch) saves looking the versions up again for the same key.
+    `render` renders one source (the sender passes a BoundedRenderer). A version stopped by the time or memory
+    bound fails this email (RenderLimitError) and is marked broken: the next emails skip it, using the
+    previous version or the shipped default, until an admin saves a new one.
     """
     language = language if language in LANGUAGES else "en"
     key = (kind, variant, language)
@@ -143,8 +153,12 @@ def render_email(session: Session, kind: str, variant: str, language: str, conte
         if cache is not None:
             cache[key] = found
     for version in found:
+        if version.broken_at is not None:
+            continue
         try:
-            subject, text, html = render_source(TemplateSource(version.subject, version.text, version.html), context)
+            subject, text, html = render(TemplateSource(version.subject, version.text, version.html), context)
+        except RenderLimitError as error:
+            raise _mark_stopped(version, error, context) from error
         except RenderError as error:
             _mark_broken(version, error)
             continue
@@ -152,7 +166,7 @@ def render_email(session: Session, kind: str, variant: str, language: str, conte
     source = default_source(kind, variant, language)
     if source is None:
         raise RenderError(f"no template for {kind}/{variant}/{language}")
-    subject, text, html = render_source(source, context)
+    subject, text, html = render(source, context)
     return Rendered(subject, text, html, None)
 
 
@@ -164,10 +178,23 @@ def _mark_broken(version: EmailTemplate, error: RenderError) -> None:
                      version.kind, version.variant, version.language, version.version, error)
 
 
+def _mark_stopped(version: EmailTemplate, error: RenderLimitError, context: dict) -> RenderLimitError:
+    """Broken for good (until a new version is saved): the error for the email it was stopped on."""
+    name = f"template {version.kind}/{version.variant}/{version.language} v{version.version}"
+    customer = (context.get("customer") or {}).get("email") or "a rep"
+    version.broken_at = datetime.now(UTC)
+    version.last_error = (f"stopped while rendering the email for {customer}: {error}. Emails use the previous "
+                          f"version (or the shipped default) until a new version is saved.")[:2000]
+    logger.error("%s marked broken: %s", name, error)
+    return RenderLimitError(f"{name} stopped: {error}; the version is marked broken", part=error.part,
+                            line=error.line)
+
+
 # ---------------------------------------------------------------------------------------------------- limits
 # Admins write these templates, so the sandbox also refuses the cheap ways to exhaust memory or time:
 # huge repetitions, powers and format widths. Admin previews and checks run in a child process with a
-# timeout and a memory cap on top (render_isolated), so even what slips through cannot hang the web process.
+# timeout and a memory cap on top (render_isolated), so even what slips through cannot hang the web process;
+# the sender renders every email under the same bounds in a long-lived child (BoundedRenderer).
 
 RENDER_SECONDS = 2.0
 MAX_SOURCE_CHARS = {"subject": 2_000, "text": 100_000, "html": 200_000}
@@ -396,17 +423,24 @@ def render_isolated(source: TemplateSource, context: dict, *, timeout: float = R
 
 
 def run_isolated(function, *args, timeout: float = RENDER_SECONDS):
-    """function(*args) in a forked child with a memory cap, killed after `timeout`; RenderError if it fails."""
+    """function(*args) in a forked child with a memory cap, killed after `timeout`; RenderError if it fails
+    (RenderLimitError when a bound stopped it)."""
     if not _renders.acquire(timeout=timeout * 3):
         raise RenderError("too many previews at once: try again in a moment")
     try:
         verdict = _run_child(function, args, timeout)
     finally:
         _renders.release()
-    if verdict[0] == "ok":
-        return verdict[1]
-    message, part, line = verdict[1]
-    raise RenderError(message, part=part, line=line)
+    return _outcome(verdict)
+
+
+def _outcome(verdict: tuple):
+    """The value of an "ok" verdict; RenderError for "error", RenderLimitError for "limit"."""
+    status, value = verdict
+    if status == "ok":
+        return value
+    message, part, line = value
+    raise (RenderLimitError if status == "limit" else RenderError)(message, part=part, line=line)
 
 
 def _run_child(function, args: tuple, timeout: float) -> tuple:
@@ -416,14 +450,20 @@ def _run_child(function, args: tuple, timeout: float) -> tuple:
     child.start()
     sender.close()
     try:
-        if receiver.poll(timeout):
-            return receiver.recv()
-        return ("error", (f"rendering took longer than {timeout:g} s (a loop that never ends?)", None, None))
-    except EOFError:  # the child died without answering: killed by a limit
-        return ("error", ("rendering used too much memory or time and was stopped", None, None))
+        return _answer(receiver, timeout)
     finally:
         receiver.close()
         _stop(child)
+
+
+def _answer(connection, timeout: float) -> tuple:
+    """The child's verdict, or a "limit" one when it does not answer within `timeout` or dies (killed by a limit)."""
+    try:
+        if connection.poll(timeout):
+            return connection.recv()
+        return ("limit", (f"rendering took longer than {timeout:g} s (a loop that never ends?)", None, None))
+    except (EOFError, OSError):  # the child died without answering: killed by a limit
+        return ("limit", ("rendering used too much memory or time and was stopped", None, None))
 
 
 def _stop(child) -> None:
@@ -435,28 +475,129 @@ def _stop(child) -> None:
 def _child(sender, function, args: tuple) -> None:
     """The child: cap memory and CPU, run, send the verdict; never raise (the parent reads the pipe)."""
     _cap_resources()
-    try:
-        verdict = ("ok", function(*args))
-    except RenderError as error:
-        verdict = ("error", (str(error)[:2000], error.part, error.line))
-    except BaseException as error:  # MemoryError, RecursionError…: anything is a verdict on the template
-        verdict = ("error", (_describe(error)[:2000], None, _template_line(error)))
-    sender.send(verdict)
+    sender.send(_verdict(function, args))
     sender.close()
+
+
+def _verdict(function, args: tuple) -> tuple:
+    """("ok", result), or ("error" | "limit", (message, part, line)): anything raised is a verdict on the template."""
+    try:
+        return ("ok", function(*args))
+    except RenderError as error:
+        status = "limit" if isinstance(error, RenderLimitError) else "error"
+        return (status, (str(error)[:2000], error.part, error.line))
+    except BaseException as error:  # MemoryError, RecursionError…
+        status = "limit" if isinstance(error, MemoryError) else "error"
+        return (status, (_describe(error)[:2000], None, _template_line(error)))
 
 
 def _cap_resources() -> None:
     """A runaway allocation becomes a MemoryError in the child, and a runaway loop a SIGXCPU."""
+    _cap_memory()
+    _cap_cpu(last=True)
+
+
+def _cap_memory() -> None:
+    """The child may add _CHILD_MEMORY of address space to what it inherited; past that, MemoryError."""
     try:
         import resource
 
         with open("/proc/self/statm") as statm:
             used = int(statm.read().split()[0]) * resource.getpagesize()
         resource.setrlimit(resource.RLIMIT_AS, (used + _CHILD_MEMORY, used + _CHILD_MEMORY))
-        cpu = int(time.process_time()) + int(RENDER_SECONDS) + 3
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     except (ImportError, OSError, ValueError):
         pass  # not Linux: the parent's timeout still bounds the time
+
+
+def _cap_cpu(*, last: bool) -> None:
+    """SIGXCPU after RENDER_SECONDS (+3) more seconds of CPU; `last` also lowers the hard limit (no more renders)."""
+    try:
+        import resource
+
+        cpu = int(time.process_time()) + int(RENDER_SECONDS) + 3
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1 if last else resource.getrlimit(resource.RLIMIT_CPU)[1]))
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+class BoundedRenderer:
+    """render_source under the preview's bounds, in one long-lived child: how the sender renders.
+
+    The preview forks a child per render (run_isolated), which costs more than sending the email; this child is
+    forked once and renders one email after another, each under the same bounds: memory capped as the preview's
+    child is, and RENDER_SECONDS a render, after which the child is killed and the next render forks a new one.
+    Thread-safe (renders take turns); a process forked from this one gets a child of its own.
+    """
+
+    def __init__(self, timeout: float = RENDER_SECONDS):
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._child = self._connection = None
+        self._owner = 0
+
+    def __call__(self, source: TemplateSource, context: dict) -> tuple[str, str, str]:
+        """The three parts, as render_source returns them; RenderLimitError when a bound stopped the render."""
+        with self._lock:
+            return _outcome(self._ask((source, context)))
+
+    def _ask(self, request: tuple) -> tuple:
+        if self._child is None or self._owner != os.getpid() or not self._child.is_alive():
+            self._start()
+        try:
+            self._connection.send(request)
+        except OSError:  # the child went away between two renders (never mid-render): start another
+            self._start()
+            self._connection.send(request)
+        verdict = _answer(self._connection, self.timeout)
+        if verdict[0] == "limit":
+            self.close()  # it may still be running, or be hurt: never reused
+        return verdict
+
+    def _start(self) -> None:
+        self.close()
+        fork = multiprocessing.get_context("fork")
+        mine, theirs = fork.Pipe()
+        child = fork.Process(target=_serve, args=(theirs, mine), daemon=True, name="keepwarm-renderer")
+        child.start()
+        theirs.close()
+        self._child, self._connection, self._owner = child, mine, os.getpid()
+
+    def close(self) -> None:
+        """Stop the child (a process forked from the owner leaves the owner's child alone)."""
+        child, connection, self._child, self._connection = self._child, self._connection, None, None
+        if child is not None and self._owner == os.getpid():
+            connection.close()
+            _stop(child)
+
+
+def _serve(connection, parent_end) -> None:
+    """The renderer child: each (source, context) it is sent is rendered under the bounds, until the parent goes."""
+    parent_end.close()
+    # A group of its own: Ctrl-C or a SIGTERM to the worker's group must not kill a render, which would read as
+    # a template over its bounds. The worker's own signal handlers are not for this process.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _cap_memory()
+    parent = os.getppid()
+    while _work_waiting(connection, parent):
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        _cap_cpu(last=False)
+        verdict = _verdict(render_source, request)
+        connection.send(verdict)
+        if verdict[0] == "limit":
+            return
+
+
+def _work_waiting(connection, parent: int) -> bool:
+    """Wait for the next request; False once the parent is gone (killed -9, it never closes the pipe)."""
+    while not connection.poll(5):
+        if os.getppid() != parent:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------- samples
@@ -481,6 +622,9 @@ def sample_context(kind: str, variant: str = "default", language: str = "en", *,
         "personal_line": None if sparse else _SAMPLE_LINES.get(language, _SAMPLE_LINES["en"]),
         "links": _sample_links(kind, sparse),
         "planned": [] if sparse or kind != "rep_summary" else [_sample_planned(language)],
+        "more": {"customers": 0, "emails": 0},
+        "held": {"count": 0, "reason": "", "confirm": ""} if sparse or kind != "rep_summary" else
+        {"count": 1, "reason": "not sure of the outcome", "confirm": "http://127.0.0.1:5000/manage/confirm/sample"},
         "evidence": [] if sparse or kind != "rep_summary" else
         [{"field": "reasons", "phrase": "the budget isn't there", "value_text": "budget"}],
         "notice": _sample_notice(kind, sparse),

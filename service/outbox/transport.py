@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import time
@@ -19,11 +20,35 @@ class TransientSendError(RuntimeError):
 
 
 class PermanentSendError(RuntimeError):
-    """A 5xx for the recipient: this address will not work."""
+    """A 5xx: this email will not go as it is. `stage` says which command was refused: connect, auth, sender
+    (MAIL FROM), recipient (RCPT TO) or data; only `address_refused` says the customer's address is bad."""
 
-    def __init__(self, message: str, *, code: int):
+    def __init__(self, message: str, *, code: int, stage: str = "recipient", address_refused: bool = False):
         super().__init__(message)
-        self.code = code
+        self.code, self.stage, self.address_refused = code, stage, address_refused
+
+
+# What a refusal at each stage means when it is not about the recipient's address (it goes in last_error).
+STAGE_MEANINGS = {
+    "connect": "the relay refused the connection",
+    "auth": "the relay refused our login: check the user and password in KEEPWARM_SMTP_URL",
+    "sender": "the relay refused our sender address at MAIL FROM",
+    "recipient": "the relay refused the recipient at RCPT TO without saying the address does not exist",
+    "data": "the relay refused the message at DATA",
+}
+_LOGIN_REQUIRED = "the relay wants a login: set the user and password in KEEPWARM_SMTP_URL"
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def address_refused(code: int, text: str) -> bool:
+    """A recipient refusal that condemns the address: 5xx with status 5.1.x (a bad mailbox, domain or syntax) or
+    5.2.1 (mailbox disabled). 5.1.7/5.1.8 are about the *sender*, and so is Postfix's "Sender address rejected",
+    which it gives at RCPT (it delays MAIL FROM checks until then); a bare 550 says too little to drop anyone."""
+    status = _ENHANCED.match(text)
+    if not (500 <= code < 600 and status) or "sender address" in text.lower():
+        return False
+    subject, detail = int(status[2]), int(status[3])
+    return status[1] == "5" and (subject == 1 and detail not in (7, 8) or (subject, detail) == (2, 1))
 
 
 @dataclass
@@ -36,27 +61,42 @@ class SmtpTransport:
     _last_used: float = 0.0
 
     def send(self, message: Outgoing, recipient: str) -> None:
-        """Deliver to one recipient, or raise Transient/PermanentSendError."""
+        """Deliver to one recipient, or raise Transient/PermanentSendError naming the stage that refused it."""
+        connection = self._open()
         try:
-            refused = self._connected().sendmail(message.sender, [recipient], message.data)
+            refused = connection.sendmail(message.sender, [recipient], message.data)
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            self._raise_for(code, text)
+            self._raise_for(code, text, "recipient")
         except smtplib.SMTPResponseException as error:
             self.close()
-            self._raise_for(error.smtp_code, error.smtp_error)
+            self._raise_for(error.smtp_code, error.smtp_error, _stage(error))
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TransientSendError(f"SMTP connection failed: {error}") from error
         if refused:  # per-recipient refusals come back here when other recipients were accepted
             code, text = next(iter(refused.values()))
-            self._raise_for(code, text)
+            self._raise_for(code, text, "recipient")
 
-    def _raise_for(self, code: int, text) -> None:
+    def _open(self) -> smtplib.SMTP:
+        """The connection, logged in; a refused greeting or login raises like a refused command."""
+        try:
+            return self._connected()
+        except smtplib.SMTPResponseException as error:
+            self.close()
+            self._raise_for(error.smtp_code, error.smtp_error, _stage(error))
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise TransientSendError(f"SMTP connection failed: {error}") from error
+
+    def _raise_for(self, code: int, text, stage: str) -> None:
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-        if 500 <= code < 600:
-            raise PermanentSendError(f"{code} {text}", code=code)
-        raise TransientSendError(f"{code} {text}")
+        if not 500 <= code < 600:
+            raise TransientSendError(f"{code} {text}")
+        if stage == "recipient" and address_refused(code, text):
+            raise PermanentSendError(f"{code} {text}", code=code, stage=stage, address_refused=True)
+        meaning = _LOGIN_REQUIRED if code == 530 else STAGE_MEANINGS[stage]  # 530 answers any command
+        raise PermanentSendError(f"{code} {text} ({meaning})", code=code, stage=stage)
 
     def _connected(self) -> smtplib.SMTP:
         idle = time.monotonic() - self._last_used
@@ -81,7 +121,11 @@ class SmtpTransport:
             if self.url.starttls:
                 connection.starttls(context=ssl.create_default_context())
         if self.url.username:
-            connection.login(self.url.username, self.url.password or "")
+            try:
+                connection.login(self.url.username, self.url.password or "")
+            except smtplib.SMTPException:
+                connection.close()
+                raise
         return connection
 
     def close(self) -> None:
@@ -91,3 +135,14 @@ class SmtpTransport:
                 connection.quit()
             except (smtplib.SMTPException, OSError):
                 connection.close()
+
+
+def _stage(error: smtplib.SMTPResponseException) -> str:
+    """Which SMTP stage an exception comes from (smtplib names it by its class)."""
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return "auth"
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return "sender"
+    if isinstance(error, smtplib.SMTPDataError):
+        return "data"
+    return "connect"  # the greeting, HELO/EHLO or STARTTLS

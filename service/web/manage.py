@@ -1,4 +1,5 @@
-"""The rep's links from the summary: cancel or postpone one scheduled customer email (confirm page + POST)."""
+"""The rep's links from the summary: cancel or postpone one scheduled customer email, or confirm the emails
+held for an outcome (each a confirm page + POST: mail scanners follow links, never forms)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, render_template, request
 from flask_wtf import FlaskForm
+from sqlmodel import select
 from wtforms import IntegerField, SubmitField
 from wtforms.validators import NumberRange, Optional
 
 from service.db import session_scope
-from service.models import OutboundEmail
+from service.models import OutboundEmail, Outcome
+from service.outbox.admin import release_held
 from service.tokens import Signer, TokenError
+from service.web import no_store
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
+# The pages name the person behind a personal link and carry a CSRF token: never cached.
+bp.after_request(no_store)
 LINK_DAYS = 60
+
+
+class ConfirmForm(FlaskForm):
+    submit = SubmitField("Yes, send them")
 
 
 class CancelForm(FlaskForm):
@@ -29,6 +39,11 @@ class PostponeForm(FlaskForm):
 def _row_id(token: str) -> int:
     payload = Signer(current_app.config["KEEPWARM"].settings).read("manage", token, max_age_days=LINK_DAYS)
     return int(payload["outbound"])
+
+
+def _outcome_id(token: str) -> int:
+    payload = Signer(current_app.config["KEEPWARM"].settings).read("confirm", token, max_age_days=LINK_DAYS)
+    return int(payload["outcome"])
 
 
 def _bad_link(error: TokenError):
@@ -74,3 +89,44 @@ def _reschedule(outbound_id: int, due_at: datetime) -> None:
     from service.intake.inbox import enqueue_planned
 
     enqueue_planned(current_app.config["KEEPWARM"], [(outbound_id, due_at)])
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    """The rep confirms what Keepwarm read: the outcome's held customer emails are scheduled."""
+    try:
+        outcome_id = _outcome_id(token)
+    except TokenError as error:
+        return _bad_link(error)
+    form = ConfirmForm()
+    released: list = []
+    services = current_app.config["KEEPWARM"]
+    with session_scope(services.engine) as session:
+        outcome = session.get(Outcome, outcome_id)
+        if outcome is not None and form.validate_on_submit():
+            released = release_held(session, outcome_id)
+        held = _held_rows(session, outcome_id)
+        page = render_template("confirm.html", outcome=outcome, held=held, form=form, released=len(released),
+                               posted=request.method == "POST", debrief=_debrief_link(outcome))
+    if released:
+        _reschedule_many(released)
+    return page
+
+
+def _held_rows(session, outcome_id: int) -> list[OutboundEmail]:
+    return list(session.exec(select(OutboundEmail).where(OutboundEmail.outcome_id == outcome_id,
+                                                         OutboundEmail.status == "held")
+                             .order_by(OutboundEmail.due_at)))
+
+
+def _debrief_link(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return ""
+    signer = Signer(current_app.config["KEEPWARM"].settings)
+    return signer.url("/debrief", signer.make("debrief", {"outcome": outcome.id, "rep": outcome.rep_id}))
+
+
+def _reschedule_many(planned: list) -> None:
+    from service.intake.inbox import enqueue_planned
+
+    enqueue_planned(current_app.config["KEEPWARM"], planned)

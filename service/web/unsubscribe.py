@@ -7,8 +7,11 @@ from flask import Blueprint, current_app, render_template
 from service.db import session_scope
 from service.suppression import is_suppressed, suppress
 from service.tokens import Signer, TokenError
+from service.web import no_store
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
+# The page names the person behind a personal link: never cached.
+bp.after_request(no_store)
 
 
 def _address(token: str) -> str:

@@ -6,7 +6,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,15 @@ from sqlmodel import Session, select
 from werkzeug.routing import BuildError
 
 from service import context, create_app
-from service.admins import address_throttle, create_admin, ip_throttle
+from service.admins import (
+    FREE_FAILURES,
+    IP_TRIES,
+    MAX_WAIT,
+    address_throttle,
+    create_admin,
+    ip_throttle,
+    wait_after,
+)
 from service.models import Admin, AuditEntry
 from service.settings import load_settings
 
@@ -169,26 +179,54 @@ def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(client, adm
     assert audit_actions(engine) == ["login.failed", "login.failed"]
 
 
-def test_five_failures_lock_the_address_for_15_minutes(client, admin, engine):
-    for _ in range(5):
-        assert login(client, password="wrong password").status_code in (401, 429)
-    refused = login(client)  # the right password, but locked
-    assert refused.status_code == 429 and "15 minutes" in refused.text
+def test_failures_in_a_row_make_the_address_wait_longer_each_time_but_never_lock_it(client, admin, engine):
+    for _ in range(FREE_FAILURES):
+        assert login(client, password="wrong password").status_code == 401
+    refused = login(client)  # the right password, but too soon after the fifth failure
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert "Wait 1 second, then try again." in refused.text
+    time.sleep(1.1)
+    assert login(client, password="wrong password").status_code == 401
+    assert login(client).headers["Retry-After"] == "2"  # growing…
     with Session(engine) as session:
         row = session.exec(select(Admin)).one()
-        assert row.locked_until - datetime.now(UTC) > timedelta(minutes=14)
-        row.locked_until = datetime.now(UTC) - timedelta(seconds=1)  # …a quarter of an hour later
-        session.commit()
-    address_throttle.reset()
+        assert row.failed_logins == FREE_FAILURES + 1
+        assert timedelta(0) < row.retry_after - datetime.now(UTC) <= timedelta(seconds=2)
+    assert wait_after(1000) == MAX_WAIT == 60  # …but bounded: never the old 15-minute lockout
+    time.sleep(2.1)
     assert login(client).status_code == 302
     with Session(engine) as session:
         assert session.exec(select(Admin)).one().failed_logins == 0
 
 
-def test_an_unknown_address_is_locked_the_same_way(client, admin):
-    for _ in range(5):
+def _browser(app, ip: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = ip
+    return client
+
+
+def test_a_stranger_cannot_lock_an_admin_out(app, admin):
+    stranger = _browser(app, "203.0.113.7")
+    answers = [login(stranger, password="guess").status_code for _ in range(40)]  # hammering the admin's address
+    assert answers[:FREE_FAILURES] == [401] * FREE_FAILURES and answers[-1] == 429
+    assert login(stranger).status_code == 429  # the stranger's IP has used up its tries, even with the password
+    admin_browser = _browser(app, "198.51.100.2")
+    waiting = login(admin_browser)
+    assert waiting.status_code == 302 or int(waiting.headers["Retry-After"]) <= 1
+    time.sleep(1.1)
+    assert login(admin_browser).status_code == 302
+
+
+def test_an_unknown_address_waits_the_same_way(client, admin):
+    for _ in range(FREE_FAILURES):
         login(client, email="mallory@acme.example", password="guess")
-    assert "15 minutes" in login(client, email="mallory@acme.example", password="guess").text
+    unknown = login(client, email="mallory@acme.example", password="guess")
+    for _ in range(FREE_FAILURES):
+        login(client, password="guess")
+    known = login(client, password="guess")
+    assert unknown.status_code == known.status_code == 429
+    assert unknown.headers["Retry-After"] == known.headers["Retry-After"] == "1"
+    assert "Wait 1 second, then try again." in unknown.text and "Wait 1 second, then try again." in known.text
 
 
 def test_one_ip_trying_many_addresses_is_slowed_down(client, admin):
@@ -216,6 +254,39 @@ def test_next_only_leads_to_admin_pages_on_this_site(client, admin):
     response = client.post("/admin/login?next=/admin/outbox", data={"csrf_token": token, "email": ADMIN,
                                                                      "password": PASSWORD})
     assert response.headers["Location"] == "/admin/outbox"
+
+
+def test_the_session_lives_12_hours_and_no_remember_cookie_outlives_it(client, admin, app):
+    response = login(client)
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 1 and cookies[0].startswith("session=")
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookies[0]).group(1))
+    assert timedelta(hours=11, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=12)
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == app.config["REMEMBER_COOKIE_DURATION"] == timedelta(hours=12)
+
+
+def _copy_of_session(app, client):
+    """Another browser holding a copy of `client`'s session cookie (stolen, or kept from before)."""
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    return copy
+
+
+def test_a_cookie_copied_before_logout_fails_after_it(app, logged_in):
+    copy = _copy_of_session(app, logged_in)
+    other_login = app.test_client()
+    assert login(other_login).status_code == 302
+    assert copy.get("/admin/").status_code == 200
+    logged_in.post("/admin/logout", data={"csrf_token": csrf_token(logged_in, "/admin/")})
+    assert copy.get("/admin/").status_code == 302  # the copy is out…
+    assert other_login.get("/admin/").status_code == 302  # …and so is every other session of that admin
+    assert login(logged_in).status_code == 302 and logged_in.get("/admin/").status_code == 200
+
+
+def test_a_cookie_copied_before_a_password_change_fails_after_it(app, logged_in, engine):
+    copy = _copy_of_session(app, logged_in)
+    create_admin(engine, ADMIN, "a brand new password")
+    assert copy.get("/admin/").status_code == 302
 
 
 def test_a_new_password_ends_the_other_sessions_and_a_disabled_admin_is_out(logged_in, engine):
@@ -253,3 +324,14 @@ def test_keepwarm_admins_create_reads_the_password_from_stdin(settings, engine, 
     assert short.returncode != 0 and "at least 10 characters" in short.stderr
     prompted = run("joe@acme.example", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.returncode == 0, prompted.stderr
+
+
+def test_behind_a_proxy_the_throttle_counts_each_visitors_own_ip(settings, engine, reps, redis, admin):
+    app = create_app(settings.with_overrides(proxy_hops=1))
+    stranger, colleague = app.test_client(), app.test_client()  # both reach the app through the same proxy
+    stranger.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.2"
+    for n in range(IP_TRIES):
+        login(stranger, email=f"guess{n}@acme.example", password="guess")
+    assert login(stranger).status_code == 429
+    assert login(colleague).status_code == 302

@@ -91,3 +91,26 @@ def test_a_database_without_tables_gets_advice_not_a_traceback(keepwarm, tmp_pat
                           env={**os.environ, "KEEPWARM_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
                                "KEEPWARM_INSTANCE_DIR": str(tmp_path)}, cwd=tmp_path)
     assert done.returncode != 0 and "keepwarm db upgrade" in done.stderr
+
+
+def test_ingest_reports_a_line_per_file_never_a_traceback(keepwarm, tmp_path, engine):
+    from tests.integration.test_recording import with_nul
+
+    raw_nul, qp_nul, missing = tmp_path / "raw-nul.eml", tmp_path / "qp-nul.eml", tmp_path / "missing.eml"
+    raw_nul.write_bytes(with_nul(1, raw=True))
+    qp_nul.write_bytes(with_nul(2))
+    done = keepwarm("ingest", str(raw_nul), str(qp_nul), str(missing), check=False)
+    assert "Traceback" not in done.stdout + done.stderr and done.returncode == 1
+    assert done.stdout.splitlines() == [f"{raw_nul}: processed", f"{qp_nul}: processed",
+                                        f"{missing}: error ([Errno 2] No such file or directory: '{missing}')"]
+
+
+def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path):
+    from service.devstack import free_port
+
+    url = f"postgresql+psycopg://keepwarm@127.0.0.1:{free_port()}/keepwarm"
+    done = subprocess.run([sys.executable, "-m", "service.cli", "inbox", "list"], capture_output=True, text=True,
+                          env={**os.environ, "KEEPWARM_DATABASE_URL": url, "KEEPWARM_INSTANCE_DIR": str(tmp_path)},
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("Error: the database does not answer:") and len(done.stderr.splitlines()) == 1

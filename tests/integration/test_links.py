@@ -100,3 +100,14 @@ def test_an_expired_manage_link_says_so(client, settings, scheduled, monkeypatch
     monkeypatch.setattr(time_module, "time", lambda: real() + 61 * 86400)
     response = client.get(url)
     assert response.status_code == 410 and b"expired" in response.data
+
+
+def test_manage_and_unsubscribe_pages_are_never_cached(client, settings, scheduled):
+    outbound_id, rep_id = scheduled
+    links = manage_urls(Signer(settings), outbound_id, rep_id)
+    pages = [client.get(_path(links["cancel"])), client.get(_path(links["postpone"])),
+             client.get(_path(unsubscribe_url(Signer(settings), "jane@globex.example"))),
+             client.post(_path(unsubscribe_url(Signer(settings), "jane@globex.example"))),
+             client.get("/manage/cancel/not-a-token"), client.get("/unsubscribe/not-a-token")]
+    assert [p.status_code for p in pages] == [200, 200, 200, 200, 400, 400]
+    assert {p.headers.get("Cache-Control") for p in pages} == {"no-store"}

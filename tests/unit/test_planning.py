@@ -458,7 +458,7 @@ def test_policy_defaults_as_json():
         "send_window_end": "18:00", "business_days": [0, 1, 2, 3, 4], "holiday_country": None,
         "extra_holidays": [], "recontact_time": "10:00",
         "reason_delays": {"budget": 90, "timing": 60, "consult": 14, "no_need": 180},
-        "default_recontact_days": 90, "debrief_reminder_business_days": 3,
+        "default_recontact_days": 90, "debrief_reminder_business_days": 3, "confirmation": "unsure",
     }
 
 
@@ -549,3 +549,13 @@ def test_from_dict_rejects_junk_naming_the_field(data, field):
 def test_from_dict_wants_a_json_object(data):
     with pytest.raises(ValueError, match="policy"):
         Policy.from_dict(data)
+
+
+
+@pytest.mark.parametrize(("held", "expected"), [
+    ((), {"rep_summary": False, "thank_you": False, "recontact": False}),
+    (("recontact",), {"rep_summary": False, "thank_you": False, "recontact": True}),  # an unsure cause
+    (("thank_you", "recontact"), {"rep_summary": False, "thank_you": True, "recontact": True}),
+])
+def test_held_kinds_wait_for_the_rep_and_rep_emails_never_do(held, expected):
+    assert {email.kind: email.held for email in plan_for(held=held)} == expected

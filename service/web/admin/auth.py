@@ -41,7 +41,7 @@ class AdminUser(UserMixin):
     token: str
 
     def get_id(self) -> str:
-        """What Flask-Login keeps in the session: id and password fingerprint."""
+        """What Flask-Login keeps in the session: id and a fingerprint of password and session version."""
         return f"{self.admin_id}:{self.token}"
 
 
@@ -57,7 +57,7 @@ def as_user(admin: Admin) -> AdminUser:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> AdminUser | None:
-    """The admin behind a session, if still active and with the same password as at login."""
+    """The admin behind a session, if still active, with the same password and no logout since the login."""
     admin_id, _, token = user_id.partition(":")
     if not admin_id.isdigit():
         return None
@@ -75,4 +75,9 @@ def current_admin() -> AdminUser | None:
 def init_auth(app: Flask) -> None:
     """Attach the login manager and the session lifetime to the app."""
     login_manager.init_app(app)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=SESSION_HOURS))
+    # Set, not setdefault: Flask's own default (31 days) is always there, so setdefault never took effect.
+    # Flask also refuses a session cookie older than this, whatever the browser kept.
+    lifetime = timedelta(hours=SESSION_HOURS)
+    app.config.update(PERMANENT_SESSION_LIFETIME=lifetime, REMEMBER_COOKIE_DURATION=lifetime,
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
+                      REMEMBER_COOKIE_SECURE=app.config["SESSION_COOKIE_SECURE"])

@@ -74,6 +74,10 @@ class PolicyForm(FlaskForm):
     default_recontact_days = StringField("Default recontact delay (days)", render_kw={"inputmode": "numeric"})
     debrief_reminder_business_days = StringField("Debrief reminder after (business days)",
                                                  render_kw={"inputmode": "numeric"})
+    confirmation = SelectField("Customer emails wait for the rep's confirmation", choices=[
+        ("unsure", "when Keepwarm is unsure of what it read (recommended)"),
+        ("always", "always: the rep confirms every meeting"),
+        ("auto", "never: send automatically")], validate_choice=False)  # planning.Policy judges, as for the rest
     submit = SubmitField("Save the policy")
 
 

@@ -138,6 +138,34 @@ def _subject(session: Session, row: OutboundEmail, subject: str) -> str:
     return subject
 
 
+def relay_failures(session: Session) -> int:
+    """Emails failed at the relay (not because of the customer's address): what an admin can retry."""
+    return session.exec(select(func.count()).where(OutboundEmail.status == "failed",
+                                                   OutboundEmail.failure == "relay")).one()
+
+
+def retry_relay_failures(services: Services, actor) -> str:
+    """The CLI's retry-failed, audited."""
+    from service.outbox.admin import retry_failed
+
+    message = retry_failed(services)
+    with session_scope(services.engine) as session:
+        record(session, "outbox.retry_failed", admin_id=actor.admin_id, actor=actor.email, target="outbox",
+               detail={"result": message})
+    return message
+
+
+def clear_undeliverable(services: Services, customer_id: int, actor) -> str:
+    """Take a customer's undeliverable mark off (the outbox's function), audited."""
+    from service.outbox.admin import clear_undeliverable as clear
+
+    message = clear(services, customer_id)
+    with session_scope(services.engine) as session:
+        record(session, "customer.deliverable", admin_id=actor.admin_id, actor=actor.email,
+               target=f"customer {customer_id}", detail={"result": message})
+    return message
+
+
 def act_on_outbound(services: Services, outbound_id: int, action: str, actor) -> str:
     """Cancel or send now (the CLI's functions), audited."""
     from service.outbox.admin import cancel
@@ -216,7 +244,9 @@ def home_counts(session: Session) -> dict[str, int]:
 
     return {
         "scheduled": count(select(func.count()).where(OutboundEmail.status == "scheduled")),
+        "held": count(select(func.count()).where(OutboundEmail.status == "held")),
         "failed": count(select(func.count()).where(OutboundEmail.status == "failed")),
+        "relay_failed": relay_failures(session),
         "quarantined": count(select(func.count()).where(InboundMessage.status == "quarantined")),
         "new": count(select(func.count()).where(InboundMessage.status == "new")),
         "broken_templates": sum(1 for _key, current, _count in overview(session) if current.last_error),

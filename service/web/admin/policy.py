@@ -25,6 +25,7 @@ def form_data(policy: Policy) -> dict[str, Any]:
     data["min_hours_after_meeting"] = f"{values['min_hours_after_meeting']:g}"
     data["holiday_country"] = values["holiday_country"] or ""
     data["extra_holidays"] = "\n".join(values["extra_holidays"])
+    data["confirmation"] = values["confirmation"]
     data.update({f"delay_{reason}": values["reason_delays"].get(reason, "") for reason in REASONS})
     return data
 
@@ -37,6 +38,8 @@ def read_form(form) -> dict[str, Any]:
     values["business_days"] = list(form.business_days.data or [])
     values["holiday_country"] = (form.holiday_country.data or "").strip() or None
     values["extra_holidays"] = (form.extra_holidays.data or "").replace(",", " ").split()
+    if form.confirmation.data:  # absent: Policy's default, like every field Policy.from_dict does not get
+        values["confirmation"] = form.confirmation.data
     values["reason_delays"] = {reason: _number(form[f"delay_{reason}"].data, int) for reason in REASONS
                                if (form[f"delay_{reason}"].data or "").strip()}
     return values

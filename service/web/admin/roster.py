@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from service.audit import record
 from service.db import session_scope
-from service.models import OutboundEmail, Rep, RepAddress, Suppression
+from service.models import Customer, OutboundEmail, Rep, RepAddress, Suppression
 from service.reps import save_rep
 from service.suppression import suppress
 
@@ -81,6 +81,14 @@ def suppressions(session: Session, search: str = "") -> list[Suppression]:
     if search.strip():
         query = query.where(Suppression.email.contains(search.strip().lower()))
     return list(session.exec(query.order_by(Suppression.created_at.desc()).limit(SUPPRESSION_PAGE)))
+
+
+def undeliverable(session: Session, search: str = "") -> list[Customer]:
+    """Customers marked undeliverable (a refused address or a hard bounce), optionally those containing `search`."""
+    query = select(Customer).where(Customer.undeliverable)
+    if search.strip():
+        query = query.where(Customer.email.contains(search.strip().lower()))
+    return list(session.exec(query.order_by(Customer.email).limit(SUPPRESSION_PAGE)))
 
 
 def add_suppression(session: Session, email: str, reason: str, actor) -> int:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
-from service.admins import LoginRefused, attempt_login
+from service.admins import LoginRefused, attempt_login, log_out_everywhere
 from service.audit import record
 from service.db import session_scope
 from service.web.admin.auth import admin_required, as_user, current_admin
@@ -31,7 +31,10 @@ def login():
     try:
         admin = attempt_login(_services().engine, form.email.data, form.password.data, ip=request.remote_addr or "")
     except LoginRefused as refused:
-        return render_template("admin/login.html", form=form, error=str(refused)), 429 if refused.locked else 401
+        page = render_template("admin/login.html", form=form, error=str(refused))
+        if refused.retry_after:
+            return page, 429, {"Retry-After": str(refused.retry_after)}
+        return page, 401
     _start_session(admin)
     return redirect(_safe_next(request.args.get("next")))
 
@@ -55,10 +58,11 @@ def _safe_next(target: str | None) -> str:
 @bp.post("/logout")
 @admin_required
 def logout():
-    """End the session (POST with CSRF, so no link can log an admin out)."""
+    """End every session of this admin, copies of the cookie included (POST with CSRF: no link can log out)."""
     admin = current_admin()  # CSRFProtect has already refused a POST without a valid token
     with session_scope(_services().engine) as db:
         record(db, "logout", admin_id=admin.admin_id, actor=admin.email, target=admin.email)
+    log_out_everywhere(_services().engine, admin.admin_id)
     logout_user()
     session.clear()
     flash("You are logged out.", "info")

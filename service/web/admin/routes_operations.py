@@ -59,9 +59,18 @@ def outbox():
     status, kind = _choice("status", OUTBOUND_STATUSES), _choice("kind", OUTBOUND_KINDS)
     with session_scope(_services().engine) as session:
         rows, counts = operations.outbox(session, status, kind)
+        relay_failed = operations.relay_failures(session)
     return render_template("admin/outbox.html", rows=rows, counts=counts, status=status, kind=kind,
                            statuses=OUTBOUND_STATUSES, kinds=OUTBOUND_KINDS, action=ActionForm(),
-                           limit=operations.LIST_LIMIT)
+                           limit=operations.LIST_LIMIT, relay_failed=relay_failed)
+
+
+@bp.post("/outbox/retry-failed")
+@admin_required
+def outbox_retry_failed():
+    """Send again, now, every email the relay failed (once the relay is fixed)."""
+    flash(operations.retry_relay_failures(_services(), current_admin()), "success")
+    return redirect(url_for("admin.outbox", status="failed"))
 
 
 @bp.get("/outbox/<int:outbound_id>")

@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from service.db import session_scope
 from service.models import Suppression
 from service.outcomes import current_policy
-from service.web.admin import policy, roster
+from service.web.admin import operations, policy, roster
 from service.web.admin.auth import admin_required, current_admin
 from service.web.admin.blueprint import bp
 from service.web.admin.forms import ActionForm, AliasForm, PolicyForm, RepForm, SuppressionForm
@@ -129,8 +129,18 @@ def suppression():
     search = request.args.get("q", "")[:200]
     with session_scope(_services().engine) as session:
         rows = roster.suppressions(session, search)
+        undeliverable = roster.undeliverable(session, search)
     return render_template("admin/suppression.html", form=form, rows=rows, search=search,
+                           undeliverable=undeliverable, action=ActionForm(),
                            limit=roster.SUPPRESSION_PAGE), 422 if form.errors else 200
+
+
+@bp.post("/customers/<int:customer_id>/deliverable")
+@admin_required
+def customer_deliverable(customer_id: int):
+    """Take a customer's undeliverable mark off; their emails still to come are scheduled again."""
+    flash(operations.clear_undeliverable(_services(), customer_id, current_admin()), "success")
+    return redirect(url_for("admin.suppression", _anchor="undeliverable"))
 
 
 @bp.route("/suppression/<int:suppression_id>/remove", methods=["GET", "POST"])
