@@ -19,16 +19,9 @@ LEASE_EVERY = 10  # seconds between renewals of this worker's claim on the email
 REDIS_WAIT_MAX = 10  # seconds between tries to reach a Redis that went away
 
 
-class _Worker(SimpleWorker):
-    """RQ's SimpleWorker, telling a stop we were asked for (SIGTERM, SIGINT) from a loop that ended on its own."""
-
-    def __init__(self, *args, asked_to_stop: threading.Event, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.asked_to_stop = asked_to_stop
-
-    def request_stop(self, signum, frame):
-        self.asked_to_stop.set()
-        return super().request_stop(signum, frame)
+class BoundedWorker(SimpleWorker):
+    """RQ's SimpleWorker (jobs run in the worker process), whose stop never waits on its pub/sub thread for long.
+    The tests' burst workers are this class too."""
 
     def unsubscribe(self):
         """RQ's own, with a bounded wait: its pub/sub thread may sit up to a minute in redis-py's get_message
@@ -37,6 +30,18 @@ class _Worker(SimpleWorker):
             self.pubsub.unsubscribe()
             self.pubsub_thread.stop(timeout=1)  # a daemon thread: it ends on its own, or with the process
             self.pubsub.close()
+
+
+class _Worker(BoundedWorker):
+    """Telling a stop we were asked for (SIGTERM, SIGINT) from a loop that ended on its own."""
+
+    def __init__(self, *args, asked_to_stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked_to_stop = asked_to_stop
+
+    def request_stop(self, signum, frame):
+        self.asked_to_stop.set()
+        return super().request_stop(signum, frame)
 
 
 def run_worker(services: Services, *, burst: bool = False) -> bool:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from service.context import Services
 from service.db import session_scope
-from service.models import Customer, OutboundEmail, Outcome
+from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,30 @@ def send_now(services: Services, outbound_id: int) -> str:
 
 
 def cancel(engine: Engine, outbound_id: int, *, reason: str) -> str:
+    """One conditional UPDATE: an email a sender already claimed (`sending`) is left to its sender."""
     with session_scope(engine) as session:
         result = session.execute(sa.update(OutboundEmail).where(
-            OutboundEmail.id == outbound_id, OutboundEmail.status == "scheduled")
+            OutboundEmail.id == outbound_id, OutboundEmail.status.in_(PENDING_STATUSES))
             .values(status="canceled", canceled_reason=reason, updated_at=datetime.now(UTC)))
         row = session.get(OutboundEmail, outbound_id)
     if row is None:
         return f"no email {outbound_id}"
     return f"email {outbound_id} canceled" if result.rowcount == 1 else f"email {outbound_id} is {row.status}: nothing to do"
+
+
+def postpone(engine: Engine, outbound_id: int, *, days: int, now: datetime | None = None) -> datetime | None:
+    """A scheduled email moved `days` later (from now when it is overdue); the new due time, or None when the row
+    is no longer scheduled. Conditional on the status and the due time read, so a sender's claim always wins."""
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as session:
+        row = session.get(OutboundEmail, outbound_id)
+        if row is None or row.status != "scheduled":
+            return None
+        due = max(row.due_at, now) + timedelta(days=days)
+        result = session.execute(sa.update(OutboundEmail).where(
+            OutboundEmail.id == outbound_id, OutboundEmail.status == "scheduled", OutboundEmail.due_at == row.due_at)
+            .values(due_at=due, updated_at=now).execution_options(synchronize_session=False))
+    return due if result.rowcount == 1 else None
 
 
 def release_held(session: Session, outcome_id: int, *, now: datetime | None = None) -> list[tuple[int, datetime]]:

@@ -573,6 +573,7 @@ class BoundedRenderer:
 def _serve(connection, parent_end) -> None:
     """The renderer child: each (source, context) it is sent is rendered under the bounds, until the parent goes."""
     parent_end.close()
+    _close_inherited(connection.fileno())
     # A group of its own: Ctrl-C or a SIGTERM to the worker's group must not kill a render, which would read as
     # a template over its bounds. The worker's own signal handlers are not for this process.
     os.setpgid(0, 0)
@@ -590,6 +591,15 @@ def _serve(connection, parent_end) -> None:
         connection.send(verdict)
         if verdict[0] == "limit":
             return
+
+
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor the fork copied but the pipe to the parent (and stdio), as subprocess's close_fds
+    does: a long-lived child holding the parent's sockets and pipes keeps them open after the parent closes them
+    (a browser driver waiting for its pipe to end, an SMTP peer waiting for a QUIT), and hangs their owners."""
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
+    os.closerange(3, keep)
+    os.closerange(keep + 1, top)
 
 
 def _work_waiting(connection, parent: int) -> bool:

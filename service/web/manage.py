@@ -3,7 +3,7 @@ held for an outcome (each a confirm page + POST: mail scanners follow links, nev
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, current_app, render_template, request
 from flask_wtf import FlaskForm
@@ -13,6 +13,8 @@ from wtforms.validators import NumberRange, Optional
 
 from service.db import session_scope
 from service.models import OutboundEmail, Outcome
+from service.outbox.admin import cancel as outbox_cancel
+from service.outbox.admin import postpone as outbox_postpone
 from service.outbox.admin import release_held
 from service.tokens import Signer, TokenError
 from service.web import no_store
@@ -59,10 +61,11 @@ def cancel(token: str):
     except TokenError as error:
         return _bad_link(error)
     form = CancelForm()
-    with session_scope(current_app.config["KEEPWARM"].engine) as session:
+    engine = current_app.config["KEEPWARM"].engine
+    if form.validate_on_submit():
+        outbox_cancel(engine, outbound_id, reason="canceled by the rep")  # the outbox owns the status
+    with session_scope(engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        if row is not None and form.validate_on_submit() and row.status == "scheduled":
-            row.status, row.canceled_reason, row.updated_at = "canceled", "canceled by the rep", datetime.now(UTC)
         return render_template("manage.html", row=row, form=form, action="cancel")
 
 
@@ -73,16 +76,14 @@ def postpone(token: str):
     except TokenError as error:
         return _bad_link(error)
     form = PostponeForm()
-    moved = None
-    with session_scope(current_app.config["KEEPWARM"].engine) as session:
-        row = session.get(OutboundEmail, outbound_id)
-        if row is not None and form.validate_on_submit() and row.status == "scheduled":
-            row.due_at = max(row.due_at, datetime.now(UTC)) + timedelta(days=form.days.data or 7)
-            row.updated_at, moved = datetime.now(UTC), row.due_at
+    engine = current_app.config["KEEPWARM"].engine
+    moved = outbox_postpone(engine, outbound_id, days=form.days.data or 7) if form.validate_on_submit() else None
     if moved is not None:
         _reschedule(outbound_id, moved)
-    return render_template("manage.html", row=row, form=form, action="postpone",
-                           posted=request.method == "POST")
+    with session_scope(engine) as session:
+        row = session.get(OutboundEmail, outbound_id)
+        return render_template("manage.html", row=row, form=form, action="postpone",
+                               posted=request.method == "POST")
 
 
 def _reschedule(outbound_id: int, due_at: datetime) -> None:

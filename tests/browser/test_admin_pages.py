@@ -4,7 +4,6 @@ revert, send a test; then every page at desktop and phone width, with a screensh
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 from sqlmodel import Session
 
 from service import context
@@ -12,6 +11,7 @@ from service.admins import address_throttle, create_admin, ip_throttle
 from service.intake.inbox import ingest_files
 from service.models import InboundMessage
 from service.suppression import suppress
+from service.worker import BoundedWorker
 from tests.browser.conftest import screenshot
 from tests.mail import recap
 
@@ -48,7 +48,7 @@ def seeded(live, engine, redis, smtp, tmp_path):
         session.commit()
     maintenance = context.current().queue("maintenance")
     maintenance.enqueue(broken_job, 7)
-    SimpleWorker([maintenance], connection=redis).work(burst=True)
+    BoundedWorker([maintenance], connection=redis).work(burst=True)
     return live
 
 

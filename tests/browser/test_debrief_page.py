@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 from sqlmodel import Session, select
 
@@ -15,6 +14,7 @@ from service import context
 from service.intake.mailbox import Mailbox
 from service.models import Debrief, OutboundEmail
 from service.outbox.schedule import job_id
+from service.worker import BoundedWorker
 from tests.browser.conftest import screenshot
 from tests.mail import recap
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 def work(redis) -> None:
     """Run every job that is due now, in this process (the scheduler moves due jobs first)."""
     services = context.current()
-    SimpleWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
+    BoundedWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
         burst=True, with_scheduler=True, logging_level="WARNING")
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 from sqlmodel import Session, select
 
@@ -25,6 +24,7 @@ from service.models import (
     Suppression,
 )
 from service.outcomes import current_policy, new_outbound
+from service.worker import BoundedWorker
 from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 from tests.mail import recap
 
@@ -228,7 +228,7 @@ def test_reprocess_sets_new_and_enqueues_the_intake_job(logged_in, inbox, engine
     queue = context.current().queue("intake")
     [job] = [Job.fetch(i, connection=redis) for i in queue.job_ids]
     assert job.func_name == "jobs.intake.process_message" and job.args == (inbox["ignored"],)
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    BoundedWorker([queue], connection=redis).work(burst=True)
     with Session(engine) as session:
         row = session.get(InboundMessage, inbox["ignored"])
         assert (row.status, row.reason) == ("ignored", "unknown_sender")
@@ -310,7 +310,7 @@ def test_queue_health_counts_jobs_and_shows_the_last_failures(logged_in, redis):
     queue.enqueue(boom)
     queue.enqueue_at(datetime.now(UTC) + timedelta(hours=1), boom)
     context.current().queue("outbox").enqueue(boom)
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    BoundedWorker([queue], connection=redis).work(burst=True)
     page = logged_in.get("/admin/queues")
     assert page.status_code == 200
     names = re.findall(r'<th scope="row"[^>]*>([^<]+)</th>', page.text)

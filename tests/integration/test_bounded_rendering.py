@@ -7,6 +7,8 @@ Real Redis + RQ (SimpleWorker in this process, as the other sending tests), real
 
 from __future__ import annotations
 
+import os
+import select as io_select
 from email import message_from_bytes, policy
 
 import pytest
@@ -89,3 +91,18 @@ def test_the_senders_renderer_stops_a_memory_bomb_under_the_preview_cap_and_rend
         assert "Jane" in text and html
     finally:
         renderer.close()
+
+
+def test_the_renderer_child_keeps_none_of_the_parents_pipes_open():
+    """A long-lived child holding a copy of the parent's pipes keeps them open after the parent closes them: a
+    browser driver then waits for ever for its pipe to end (it hung the suite's teardown)."""
+    read_end, write_end = os.pipe()
+    renderer = BoundedRenderer()
+    try:
+        assert renderer(TemplateSource("Hi", "Hello {{ customer.email }}", ""), sample_context("thank_you"))[1]
+        os.close(write_end)
+        ready, _, _ = io_select.select([read_end], [], [], 5)
+        assert ready and os.read(read_end, 1) == b""  # end of file: nobody else holds the write end
+    finally:
+        renderer.close()
+        os.close(read_end)

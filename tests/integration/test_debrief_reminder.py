@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlmodel import Session, select
 
 from service import context
@@ -16,6 +15,7 @@ from service.intake.inbox import process_inbound, store_raw
 from service.models import OutboundEmail, Outcome
 from service.outbox import sender
 from service.outbox.admin import send_now
+from service.worker import BoundedWorker
 from tests.mail import recap
 
 NOTE = ("Hi Jane,\n\nthanks for your time today. I'm afraid our demo did not convince you, and that's on me.\n\n"
@@ -24,7 +24,7 @@ NOTE = ("Hi Jane,\n\nthanks for your time today. I'm afraid our demo did not con
 
 def work(redis) -> None:
     services = context.current()
-    SimpleWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
+    BoundedWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
         burst=True, with_scheduler=True, logging_level="WARNING")
 
 

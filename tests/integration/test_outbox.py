@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlmodel import Session, select
 
 from service import context
@@ -17,6 +16,7 @@ from service.outbox import schedule, sender
 from service.outbox.admin import send_now
 from service.outcomes import new_outbound
 from service.suppression import suppress
+from service.worker import BoundedWorker
 from tests.mail import recap
 
 LOST = ("Hi Jane,\n\nthanks for your time today. I understand the budget isn't there until next April; "
@@ -29,7 +29,7 @@ def work(redis, rounds: int = 1, pause: float = 0.0) -> None:
     for n in range(rounds):
         if n:
             time.sleep(pause)
-        SimpleWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
+        BoundedWorker([services.queue(q) for q in context.QUEUES], connection=redis).work(
             burst=True, with_scheduler=True, logging_level="WARNING")
 
 
