@@ -50,6 +50,8 @@ class NoteModel:
     outcome: object
     cause: object
     reasons: dict[str, object]
+    # "outcome", "cause", "reasons": the confidences calibrated on dev (below them a field is unsure);
+    # "reason": the probability at which one reason is chosen.
     thresholds: dict[str, float]
     trained_on: dict[str, int] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
