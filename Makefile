@@ -39,6 +39,7 @@ run: install
 # The whole suite on SQLite, then again on a private PostgreSQL cluster when PostgreSQL is installed.
 test: install
 	$(BIN)/ruff check service jobs tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
 		echo "--- the same suite on PostgreSQL ---"; \
@@ -49,6 +50,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check service jobs tests bench
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/ingest.py
