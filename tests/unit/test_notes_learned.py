@@ -34,10 +34,14 @@ def test_the_models_answer_carries_a_confidence_per_field_and_evidence_in_the_no
 
 
 def test_a_reading_under_its_threshold_is_unsure_and_over_it_is_not(model):
-    strict = replace(model, thresholds={**model.thresholds, "outcome": 0.995})
     lenient = replace(model, thresholds={**model.thresholds, "outcome": 0.0})
-    assert "outcome" in understand(NOTE, sent_at=SENT, tz=ROME, model=strict).unsure
-    assert "outcome" not in understand(NOTE, sent_at=SENT, tz=ROME, model=lenient).unsure
+    reading = understand(NOTE, sent_at=SENT, tz=ROME, model=lenient)
+    assert "outcome" not in reading.unsure
+    confidence = reading.confidences["outcome"]
+    for cut in (confidence - 0.001, confidence + 0.001, 1.0):
+        strict = replace(model, thresholds={**model.thresholds, "outcome": cut})
+        unsure = "outcome" in understand(NOTE, sent_at=SENT, tz=ROME, model=strict).unsure
+        assert unsure == (confidence < min(cut, 0.99))  # a reading at 0.99 or more is as sure as a command
 
 
 def test_a_plus_address_command_is_sure_whatever_the_threshold(model):
