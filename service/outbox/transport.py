@@ -8,6 +8,7 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from service.outbox.compose import Outgoing
 from service.settings import ServerURL
@@ -68,12 +69,8 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             self._raise_for(code, text, "recipient")
-        except smtplib.SMTPResponseException as error:
-            self.close()
-            self._raise_for(error.smtp_code, error.smtp_error, _stage(error))
         except (smtplib.SMTPException, OSError) as error:
-            self.close()
-            raise TransientSendError(f"SMTP connection failed: {error}") from error
+            self._fail(error)
         if refused:  # per-recipient refusals come back here when other recipients were accepted
             code, text = next(iter(refused.values()))
             self._raise_for(code, text, "recipient")
@@ -82,12 +79,16 @@ class SmtpTransport:
         """The connection, logged in; a refused greeting or login raises like a refused command."""
         try:
             return self._connected()
-        except smtplib.SMTPResponseException as error:
-            self.close()
-            self._raise_for(error.smtp_code, error.smtp_error, _stage(error))
         except (smtplib.SMTPException, OSError) as error:
-            self.close()
-            raise TransientSendError(f"SMTP connection failed: {error}") from error
+            self._fail(error)
+
+    def _fail(self, error: Exception) -> NoReturn:
+        """Drop the connection, then raise what the error says: a refused command by its code and stage, any other
+        failure as transient."""
+        self.close()
+        if isinstance(error, smtplib.SMTPResponseException):
+            self._raise_for(error.smtp_code, error.smtp_error, _stage(error))
+        raise TransientSendError(f"SMTP connection failed: {error}") from error
 
     def _raise_for(self, code: int, text, stage: str) -> None:
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)

@@ -10,11 +10,12 @@ from sqlmodel import Session, select
 
 from service.intake.inbox import ingest_files
 from service.intake.mailbox import Mailbox
-from service.models import Customer, InboundMessage, OutboundEmail
+from service.models import Customer, InboundMessage
 from service.outbox.letters import template_context
 from service.outbox.templates import MAX_RENDERED_CHARS, render_email
 from tests.integration.test_admin import _fresh_throttles, admin, logged_in  # noqa: F401
 from tests.integration.test_cli import keepwarm  # noqa: F401
+from tests.integration.test_outbox import rows
 from tests.mail import recap
 
 SPOOFED = (b"Authentication-Results: mx.acme.example; spf=fail smtp.mailfrom=evil.example; dkim=none;\n"
@@ -25,14 +26,6 @@ def _inbound(engine) -> list[tuple[str, str | None, dict]]:
     with Session(engine) as session:
         rows = session.exec(select(InboundMessage).order_by(InboundMessage.id))
         return [(r.status, r.reason, r.reading or {}) for r in rows]
-
-
-def _outbound(engine, **filters) -> list[OutboundEmail]:
-    with Session(engine) as session:
-        query = select(OutboundEmail).order_by(OutboundEmail.id)
-        for name, value in filters.items():
-            query = query.where(getattr(OutboundEmail, name) == value)
-        return list(session.exec(query))
 
 
 def _ingest(engine, settings, tmp_path, raw: bytes) -> tuple[str, str, str | None]:
@@ -50,7 +43,7 @@ def test_a_spoofed_rep_from_the_mailbox_schedules_nothing(imap, engine, settings
     assert (status, reason) == ("ignored", "unauthenticated")
     assert "dmarc=fail" in reading["ignored_detail"] and "mx.acme.example" in reading["ignored_detail"]
     assert genuine[:2] == ("processed", None)
-    assert {r.to_address for r in _outbound(engine)} == {"jane@globex.example", "tom.baker@acme.example"}
+    assert {r.to_address for r in rows(engine)} == {"jane@globex.example", "tom.baker@acme.example"}
 
 
 def test_the_admin_inbox_shows_the_result_that_failed(logged_in, engine, settings, tmp_path):
@@ -72,12 +65,12 @@ def test_a_reps_recap_titled_like_an_absence_is_read(engine, settings, reps, tmp
                                  "Assenza di budget per il progetto")):
         raw = recap(n, to=f"Jane <jane{n}@globex.example>", subject=subject)
         assert _ingest(engine, settings, tmp_path, raw)[1:] == ("processed", None)
-    assert len(_outbound(engine, kind="thank_you")) == 3
+    assert len(rows(engine, kind="thank_you")) == 3
 
 
 def test_a_reps_new_recap_in_a_thread_where_our_thank_you_went_is_read(engine, settings, reps, tmp_path):
     _ingest(engine, settings, tmp_path, recap(1))
-    ours = _outbound(engine, kind="thank_you")[0].message_id
+    ours = rows(engine, kind="thank_you")[0].message_id
     again = recap(2, subject="Re: Thank you for your time").replace(
         b"Message-ID:", f"References: {ours}\nIn-Reply-To: {ours}\nMessage-ID:".encode(), 1)
     assert _ingest(engine, settings, tmp_path, again)[1:] == ("processed", None)
@@ -102,7 +95,7 @@ def _undeliverable(engine) -> set[str]:
 def test_only_a_bounce_of_an_email_we_sent_to_that_address_marks_it_undeliverable(engine, settings, reps, tmp_path):
     _ingest(engine, settings, tmp_path, recap(1))
     _ingest(engine, settings, tmp_path, recap(2, to="Bob <bob@hooli.example>"))
-    janes = _outbound(engine, kind="thank_you", to_address="jane@globex.example")[0].message_id
+    janes = rows(engine, kind="thank_you", to_address="jane@globex.example")[0].message_id
     # A DSN anyone could write, one naming a message of ours that went to someone else, then the real one.
     for raw in (_dsn("jane@globex.example", "<kw.0000@keepwarm.acme.example>"),
                 _dsn("jane@globex.example", "<recap-1@mail.acme.example>"),
@@ -117,7 +110,7 @@ def test_a_recap_to_ten_thousand_customers_is_held_and_its_summary_renders_small
     crowd = ", ".join(f"c{n}@customer{n % 97}.example" for n in range(10_000))
     assert _ingest(engine, settings, tmp_path, recap(1, to=crowd))[1:] == ("processed", None)
     assert _inbound(engine)[0][2]["hold"] == "too_many_customers"
-    summary = _outbound(engine, kind="rep_summary")[0]
+    summary = rows(engine, kind="rep_summary")[0]
     with Session(engine) as session:
         context = template_context(session, summary, settings)
         rendered = render_email(session, "rep_summary", "default", "en", context)
