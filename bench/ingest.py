@@ -19,10 +19,10 @@ from imapclient import IMAPClient
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from service.db import make_engine, upgrade  # noqa: E402
-from service.devstack import DovecotServer  # noqa: E402
-from service.intake.mailbox import Mailbox  # noqa: E402
-from service.reps import save_rep  # noqa: E402
+from service.intake.imap import Mailbox  # noqa: E402
+from service.run.devstack import DovecotServer  # noqa: E402
 from service.settings import load_settings  # noqa: E402
+from service.team.reps import save_rep  # noqa: E402
 from tests.mail import recap  # noqa: E402
 
 BODIES = [

@@ -1,5 +1,5 @@
 """Times `understand` (rules and the trained model) on a corpus's notes repeated to 1,000: prints notes/s and
-ms/note. The notes are read through the real intake path first (service.training.load_corpus), untimed.
+ms/note. The notes are read through the real intake path first (service.corpus.train.load_corpus), untimed.
 
     python bench/notes.py [tests/notes]
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from service.corpus.train import load_corpus  # noqa: E402
 from service.notes import understand  # noqa: E402
-from service.training import load_corpus  # noqa: E402
 
 NOTES = 1000
 

@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from service import context  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
-from service.devstack import DovecotServer, MailCatcher, RedisServer  # noqa: E402
-from service.devstack.servers import PostgresServer  # noqa: E402
 from service.models import InboundMessage, OutboundEmail  # noqa: E402
 from service.outbox.schedule import enqueue_sends  # noqa: E402
-from service.reps import save_rep  # noqa: E402
+from service.run.devstack import DovecotServer, MailCatcher, RedisServer  # noqa: E402
+from service.run.devstack.servers import PostgresServer  # noqa: E402
 from service.settings import load_settings  # noqa: E402
+from service.team.reps import save_rep  # noqa: E402
 from tests.mail import recap  # noqa: E402
 
 NOTES = ["Lost for now: no budget until March. Their CFO Maria Rossi must sign off.",

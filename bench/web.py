@@ -21,14 +21,14 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from service.admins import create_admin  # noqa: E402
 from service.db import make_engine, session_scope, upgrade  # noqa: E402
-from service.devstack import RedisServer, free_port, wait_for_port  # noqa: E402
-from service.intake.inbox import ingest_files  # noqa: E402
+from service.intake.store import ingest_files  # noqa: E402
 from service.models import Outcome, Rep  # noqa: E402
-from service.outbox.letters import debrief_url  # noqa: E402
-from service.reps import save_rep  # noqa: E402
+from service.outbox.template_context import debrief_url  # noqa: E402
+from service.run.devstack import RedisServer, free_port, wait_for_port  # noqa: E402
 from service.settings import load_settings  # noqa: E402
+from service.team.admins import create_admin  # noqa: E402
+from service.team.reps import save_rep  # noqa: E402
 from service.tokens import Signer  # noqa: E402
 from tests.mail import recap  # noqa: E402
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service import context
-from service.intake.inbox import enqueue_planned, process_inbound
+from service.intake.store import enqueue_planned, process_inbound
 
 
 def process_message(inbound_id: int) -> str:

@@ -93,7 +93,7 @@ def reps() -> None:
 @click.option("--alias", "aliases", multiple=True, help="An alternative address (repeatable).")
 def reps_add(email: str, name: str, timezone: str | None, aliases: tuple[str, ...]) -> None:
     """Register a rep (or update their name, time zone and aliases)."""
-    from service.reps import save_rep
+    from service.team.reps import save_rep
 
     services = _services()
     try:
@@ -127,8 +127,8 @@ def reps_list(as_json: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def parse(files: tuple[Path, ...]) -> None:
     """How each raw email would be read: one JSON object per line. Changes nothing."""
-    from service.intake.inbox import BatchDirectory, directory_for
     from service.intake.reading import read_raw
+    from service.intake.store import BatchDirectory, directory_for
 
     services = _services()
     with session_scope(services.engine) as session:
@@ -152,7 +152,7 @@ def _parse_one(path: Path, settings, directory, read_raw) -> dict:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def ingest(files: tuple[Path, ...]) -> None:
     """Feed .eml files through the same pipeline as the mailbox."""
-    from service.intake.inbox import ingest_files
+    from service.intake.store import ingest_files
 
     services = _services()
     results = ingest_files(services.engine, services.settings, files)
@@ -171,9 +171,9 @@ def eval_notes(folders: tuple[Path, ...], misses: bool, rules_only: bool) -> Non
     outcome scores and confusion, the reliability of each field's confidence, then every miss.
 
     Each FOLDER is a corpus (cases/, expected.json, reps.json) or a split folder holding several."""
-    from service.evaluation import format_scores, score
+    from service.corpus.score import format_scores, score
+    from service.corpus.train import TEST, load_split
     from service.notes.learned import load_model
-    from service.training import TEST, load_split
 
     cases = load_split(list(folders) or list(TEST))
     if not cases:
@@ -189,9 +189,9 @@ def eval_notes(folders: tuple[Path, ...], misses: bool, rules_only: bool) -> Non
               help="Where to write the model (default: service/notes/model/reader.joblib).")
 def train_notes(output: Path | None) -> None:
     """Fit the note reader's model on the train split, calibrate its thresholds on dev, and save it."""
-    from service.evaluation import format_scores, score
+    from service.corpus.score import format_scores, score
+    from service.corpus.train import save, train
     from service.notes.learned import ARTIFACT
-    from service.training import save, train
 
     model, dev = train()
     path = save(model, output or ARTIFACT)
@@ -207,8 +207,8 @@ def train_notes(output: Path | None) -> None:
 @click.option("--once", is_flag=True, help="Fetch what is there, read it, file it, then exit.")
 def poll(once: bool) -> None:
     """The mailbox poller (IDLE when offered, with a periodic poll as safety net)."""
+    from service.intake.imap import Mailbox
     from service.intake.lock import PollerLock
-    from service.intake.mailbox import Mailbox
 
     services = _serving_services()
     mailbox = Mailbox(services.settings, services.engine)
@@ -236,7 +236,7 @@ def _run_until_signal(target) -> None:
 @click.option("--burst", is_flag=True, help="Run everything that is due now, then exit.")
 def worker(burst: bool) -> None:
     """An RQ worker (with the scheduler) for the intake, outbox and maintenance queues."""
-    from service.worker import run_worker
+    from service.run.worker import run_worker
 
     run_worker(_serving_services(), burst=burst)
 
@@ -287,7 +287,7 @@ def web(host: str, port: int) -> None:
 @click.option("--port", default=5000, show_default=True)
 def run(host: str, port: int) -> None:
     """Web + worker (with scheduler) + mailbox poller together, with private servers for what is not set."""
-    from service.runner import run_all
+    from service.run.supervisor import run_all
 
     # The children refuse a bad secret key: say it once here rather than have them restarted again and again.
     sys.exit(run_all(_serving_services().settings, host=host, port=port))
@@ -298,7 +298,7 @@ def run(host: str, port: int) -> None:
 @click.option("--customer", default="maria.rossi@customer.example", show_default=True)
 def demo(rep: str, customer: str) -> None:
     """APPEND a sample BCC'd recap to the mailbox, as a rep's mail client would deliver it."""
-    from service.demo import append_demo_recap
+    from service.run.demo import append_demo_recap
 
     click.echo(append_demo_recap(_services(), rep=rep, customer=customer))
 
@@ -318,7 +318,7 @@ def outbox() -> None:
 @click.option("--limit", default=500, show_default=True)
 def outbox_list(as_json: bool, status: str | None, kind: str | None, limit: int) -> None:
     """Scheduled and sent emails, soonest due first."""
-    from service.outbox.admin import list_outbound
+    from service.outbox.actions import list_outbound
 
     rows = list_outbound(_services().engine, status=status, kind=kind, limit=limit)
     if as_json:
@@ -333,7 +333,7 @@ def outbox_list(as_json: bool, status: str | None, kind: str | None, limit: int)
 @click.argument("outbound_id", type=int)
 def outbox_send_now(outbound_id: int) -> None:
     """Move a scheduled email's due time to now and queue it; an email already sent is left alone."""
-    from service.outbox.admin import send_now
+    from service.outbox.actions import send_now
 
     click.echo(send_now(_services(), outbound_id))
 
@@ -342,7 +342,7 @@ def outbox_send_now(outbound_id: int) -> None:
 @click.argument("outbound_id", type=int)
 def outbox_cancel(outbound_id: int) -> None:
     """Cancel a scheduled email."""
-    from service.outbox.admin import cancel
+    from service.outbox.actions import cancel
 
     click.echo(cancel(_services().engine, outbound_id, reason="canceled from the command line"))
 
@@ -351,7 +351,7 @@ def outbox_cancel(outbound_id: int) -> None:
 def outbox_retry_failed() -> None:
     """Send again now every email the SMTP relay failed (sender, login, content refused; unreachable): run it once
     the relay is fixed. Emails refused because of the customer's own address are left failed."""
-    from service.outbox.admin import retry_failed
+    from service.outbox.actions import retry_failed
 
     click.echo(retry_failed(_services()))
 
@@ -375,7 +375,7 @@ def admins() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def admins_create(email: str, password_stdin: bool) -> None:
     """Create an admin login, or set a new password for an existing one (which ends its sessions)."""
-    from service.admins import create_admin
+    from service.team.admins import create_admin
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -398,7 +398,7 @@ def customers() -> None:
 @click.argument("email")
 def customers_export(email: str) -> None:
     """Print, as JSON, everything Keepwarm holds about one customer address."""
-    from service.privacy import export_customer
+    from service.customers.privacy import export_customer
 
     click.echo(json.dumps(export_customer(_services().engine, email), indent=2, ensure_ascii=False))
 
@@ -407,7 +407,7 @@ def customers_export(email: str) -> None:
 @click.argument("email")
 def customers_deliverable(email: str) -> None:
     """Clear a customer's undeliverable mark; their emails still to come that it canceled are scheduled again."""
-    from service.outbox.admin import clear_undeliverable
+    from service.outbox.actions import clear_undeliverable
 
     click.echo(clear_undeliverable(_services(), email=email))
 
@@ -417,7 +417,7 @@ def customers_deliverable(email: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def customers_forget(email: str, yes: bool) -> None:
     """Erase a customer's data (the address stays suppressed so nobody writes to it again)."""
-    from service.privacy import forget_customer
+    from service.customers.privacy import forget_customer
 
     if not yes:
         click.confirm(f"Erase everything about {email}?", abort=True)

@@ -16,12 +16,12 @@ from sqlmodel import Session
 
 from service import context
 from service.db import make_engine, upgrade
-from service.devstack import DovecotServer, MailCatcher, RedisServer
-from service.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
 from service.models import PolicyRecord
-from service.planning import Policy
-from service.reps import save_rep
+from service.planning.plan import Policy
+from service.run.devstack import DovecotServer, MailCatcher, RedisServer
+from service.run.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
 from service.settings import Settings, load_settings
+from service.team.reps import save_rep
 
 TESTS = Path(__file__).parent
 INTAKE = "followup@acme.example"

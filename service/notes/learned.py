@@ -8,7 +8,7 @@ generalises better (DESIGN.md, "Known pitfalls"). One feature matrix per note, t
 - heads: a multinomial logistic regression for the outcome, one for the cause of a lost sale (trained on lost
   notes only), and one yes/no logistic regression per reason.
 
-The model is trained by `keepwarm train-notes` (service/training.py) from labelled files in the repository,
+The model is trained by `keepwarm train-notes` (service/corpus/train.py) from labelled files in the repository,
 deterministically, and stored beside this module as `model/reader.joblib` with the thresholds calibrated on
 the `dev` split. Loading it is lazy, like the phrase tables.
 """

@@ -31,12 +31,12 @@ from sqlmodel import Session, select
 
 from service.context import Services
 from service.db import session_scope
-from service.debriefs import reminder_moot
 from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
-from service.outbox.letters import template_context
+from service.outbox.template_context import template_context
 from service.outbox.templates import BoundedRenderer, RenderError, render_email
 from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
+from service.pipeline.debrief import reminder_moot
 
 logger = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ def _mark_undeliverable(session: Session, row: OutboundEmail, error: str) -> Non
 
 
 def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Services) -> OutboundEmail:
-    from service.outcomes import new_outbound
+    from service.pipeline.record import new_outbound
 
     rep = session.get(Rep, row.rep_id)
     notice = new_outbound(services.settings, kind="rep_notice", rep=rep, to_address=rep.email, to_name=rep.name,

@@ -618,7 +618,7 @@ _CUSTOMER_KINDS = ("thank_you", "recontact")
 
 def sample_context(kind: str, variant: str = "default", language: str = "en", *, sparse: bool = False) -> dict:
     """A context shaped exactly like letters.template_context's; `sparse` leaves every optional value empty."""
-    from service.outbox.letters import date_text, outcome_words
+    from service.outbox.template_context import date_text, outcome_words
 
     outcome = None if sparse else _sample_outcome(kind, variant)
     customer = {"name": None, "first_name": None, "email": "jane.doe@example.com"} if sparse else \
@@ -663,7 +663,7 @@ def _sample_links(kind: str, sparse: bool) -> dict:
 
 
 def _sample_planned(language: str) -> dict:
-    from service.outbox.letters import KIND_WORDS
+    from service.outbox.template_context import KIND_WORDS
 
     return {"kind_text": KIND_WORDS.get(language, KIND_WORDS["en"])["thank_you"], "to": "jane.doe@example.com",
             "due_text": "13 March 2026, 09:30 (Europe/Rome)", "status": "scheduled"}

@@ -13,9 +13,9 @@ from wtforms.validators import NumberRange, Optional
 
 from service.db import session_scope
 from service.models import OutboundEmail, Outcome
-from service.outbox.admin import cancel as outbox_cancel
-from service.outbox.admin import postpone as outbox_postpone
-from service.outbox.admin import release_held
+from service.outbox.actions import cancel as outbox_cancel
+from service.outbox.actions import postpone as outbox_postpone
+from service.outbox.actions import release_held
 from service.tokens import Signer, TokenError
 from service.web import no_store
 
@@ -87,7 +87,7 @@ def postpone(token: str):
 
 
 def _reschedule(outbound_id: int, due_at: datetime) -> None:
-    from service.intake.inbox import enqueue_planned
+    from service.intake.store import enqueue_planned
 
     enqueue_planned(current_app.config["KEEPWARM"], [(outbound_id, due_at)])
 
@@ -128,6 +128,6 @@ def _debrief_link(outcome: Outcome | None) -> str:
 
 
 def _reschedule_many(planned: list) -> None:
-    from service.intake.inbox import enqueue_planned
+    from service.intake.store import enqueue_planned
 
     enqueue_planned(current_app.config["KEEPWARM"], planned)

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from service import context, create_app
-from service.devstack import free_port
+from service.run.devstack import free_port
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,11 +7,11 @@ import pytest
 from sqlmodel import Session
 
 from service import context
-from service.admins import address_throttle, create_admin, ip_throttle
-from service.intake.inbox import ingest_files
+from service.intake.store import ingest_files
 from service.models import InboundMessage
-from service.suppression import suppress
-from service.worker import BoundedWorker
+from service.outbox.suppression import suppress
+from service.run.worker import BoundedWorker
+from service.team.admins import address_throttle, create_admin, ip_throttle
 from tests.browser.conftest import screenshot
 from tests.mail import recap
 

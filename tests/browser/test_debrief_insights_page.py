@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.admins import create_admin
+from service.team.admins import create_admin
 from tests.browser.conftest import screenshot
 from tests.integration.test_insights import seed_history
 

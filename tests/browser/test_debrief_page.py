@@ -11,10 +11,10 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.mailbox import Mailbox
+from service.intake.imap import Mailbox
 from service.models import Debrief, OutboundEmail
 from service.outbox.schedule import job_id
-from service.worker import BoundedWorker
+from service.run.worker import BoundedWorker
 from tests.browser.conftest import screenshot
 from tests.mail import recap
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from service.models import Suppression
-from service.outbox.letters import unsubscribe_url
+from service.outbox.template_context import unsubscribe_url
 from service.tokens import Signer
 from tests.browser.conftest import screenshot
 

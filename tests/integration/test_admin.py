@@ -16,7 +16,9 @@ from sqlmodel import Session, select
 from werkzeug.routing import BuildError
 
 from service import context, create_app
-from service.admins import (
+from service.models import Admin, AuditEntry
+from service.settings import load_settings
+from service.team.admins import (
     FREE_FAILURES,
     IP_TRIES,
     MAX_WAIT,
@@ -25,8 +27,6 @@ from service.admins import (
     ip_throttle,
     wait_after,
 )
-from service.models import Admin, AuditEntry
-from service.settings import load_settings
 
 PASSWORD = "correct horse battery"
 ADMIN = "ada@acme.example"

@@ -12,7 +12,7 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.inbox import ingest_files
+from service.intake.store import ingest_files
 from service.models import (
     AuditEntry,
     Customer,
@@ -23,8 +23,8 @@ from service.models import (
     RepAddress,
     Suppression,
 )
-from service.outcomes import current_policy, new_outbound
-from service.worker import BoundedWorker
+from service.pipeline.record import current_policy, new_outbound
+from service.run.worker import BoundedWorker
 from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 from tests.mail import recap
 
@@ -237,7 +237,7 @@ def test_reprocess_sets_new_and_enqueues_the_intake_job(logged_in, inbox, engine
 
 def test_reprocess_reads_inline_when_redis_is_down(settings, engine, reps, inbox):
     from service import create_app
-    from service.admins import create_admin
+    from service.team.admins import create_admin
     from tests.integration.test_admin import login
 
     down = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0"))
@@ -325,7 +325,7 @@ def test_queue_health_counts_jobs_and_shows_the_last_failures(logged_in, redis):
 
 def test_queue_health_says_when_redis_is_down(settings, engine, reps):
     from service import create_app
-    from service.admins import create_admin
+    from service.team.admins import create_admin
     from tests.integration.test_admin import login
 
     client = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0")).test_client()

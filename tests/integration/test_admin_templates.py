@@ -21,7 +21,7 @@ from service.outbox.templates import (
     render_source,
     sample_context,
 )
-from service.outcomes import new_outbound
+from service.pipeline.record import new_outbound
 from tests.integration.test_admin import ADMIN, _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 
 EDITOR = "/admin/templates/thank_you/lost/en"

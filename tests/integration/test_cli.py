@@ -106,7 +106,7 @@ def test_ingest_reports_a_line_per_file_never_a_traceback(keepwarm, tmp_path, en
 
 
 def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(tmp_path):
-    from service.devstack import free_port
+    from service.run.devstack import free_port
 
     url = f"postgresql+psycopg://keepwarm@127.0.0.1:{free_port()}/keepwarm"
     done = subprocess.run([sys.executable, "-m", "service.cli", "inbox", "list"], capture_output=True, text=True,

@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
+from service.intake.imap import Mailbox
 from service.intake.lock import PollerLock
-from service.intake.mailbox import Mailbox
 from service.models import InboundMessage, OutboundEmail
 from tests.mail import recap, wait_until
 

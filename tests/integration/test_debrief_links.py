@@ -11,10 +11,10 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import create_app
-from service.intake.inbox import process_inbound, store_raw
+from service.intake.store import process_inbound, store_raw
 from service.models import Debrief, OutboundEmail, Outcome, Rep
-from service.outbox.letters import debrief_url
 from service.outbox.schedule import job_id
+from service.outbox.template_context import debrief_url
 from service.tokens import Signer
 from tests.mail import recap
 

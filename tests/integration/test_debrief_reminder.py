@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import Session, select
 
 from service import context
-from service.debriefs import Answers, save_debrief
-from service.intake.inbox import process_inbound, store_raw
+from service.intake.store import process_inbound, store_raw
 from service.models import OutboundEmail, Outcome
 from service.outbox import sender
-from service.outbox.admin import send_now
-from service.worker import BoundedWorker
+from service.outbox.actions import send_now
+from service.pipeline.debrief import Answers, save_debrief
+from service.run.worker import BoundedWorker
 from tests.mail import recap
 
 NOTE = ("Hi Jane,\n\nthanks for your time today. I'm afraid our demo did not convince you, and that's on me.\n\n"

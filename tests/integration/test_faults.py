@@ -22,13 +22,13 @@ from rq import Worker
 from sqlmodel import Session, select
 
 from service import context
-from service.devstack import RedisServer, free_port
-from service.devstack.servers import dovecot_binary
+from service.intake.imap import PROCESSED, Mailbox
 from service.intake.lock import PollerLock
-from service.intake.mailbox import PROCESSED, Mailbox
 from service.models import InboundMessage
 from service.outbox import schedule
-from service.worker import LEASE_EVERY
+from service.run.devstack import RedisServer, free_port
+from service.run.devstack.servers import dovecot_binary
+from service.run.worker import LEASE_EVERY
 from tests.conftest import DATABASE
 from tests.integration.test_outbox import _due_rows, caught_ids
 from tests.integration.test_outbox import rows as outbox_rows

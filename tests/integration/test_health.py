@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import create_app
-from service.intake.mailbox import Mailbox
+from service.intake.imap import Mailbox
 from tests.mail import recap
 
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from service import insights
-from service.admins import create_admin
-from service.debriefs import Answers
 from service.models import Customer, Debrief, Outcome, OutcomeCustomer, Rep
-from service.outcomes import new_outbound
+from service.pipeline.debrief import Answers
+from service.pipeline.record import new_outbound
+from service.team.admins import create_admin
+from service.web.insights import figures as insights
 
 LESSONS = [
     "Bring the ROI figures to the first meeting, not the second.",

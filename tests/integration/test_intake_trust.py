@@ -8,10 +8,10 @@ import time
 
 from sqlmodel import Session, select
 
-from service.intake.inbox import ingest_files
-from service.intake.mailbox import Mailbox
+from service.intake.imap import Mailbox
+from service.intake.store import ingest_files
 from service.models import Customer, InboundMessage
-from service.outbox.letters import template_context
+from service.outbox.template_context import template_context
 from service.outbox.templates import MAX_RENDERED_CHARS, render_email
 from tests.integration.test_admin import _fresh_throttles, admin, logged_in  # noqa: F401
 from tests.integration.test_cli import keepwarm  # noqa: F401

@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
-from service.intake import inbox as inbox_module
+from service.intake import store as inbox_module
+from service.intake.imap import NETWORK_ERRORS, PROCESSED, QUARANTINE, Mailbox
 from service.intake.lock import PollerLock
-from service.intake.mailbox import NETWORK_ERRORS, PROCESSED, QUARANTINE, Mailbox
 from service.models import InboundMessage, MailboxState
 from tests.mail import recap, wait_until
 

@@ -10,13 +10,13 @@ import pytest
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.mailbox import Mailbox
+from service.intake.imap import Mailbox
 from service.models import Customer, EmailTemplate, OutboundEmail, Rep
 from service.outbox import schedule, sender
-from service.outbox.admin import send_now
-from service.outcomes import new_outbound
-from service.suppression import suppress
-from service.worker import BoundedWorker
+from service.outbox.actions import send_now
+from service.outbox.suppression import suppress
+from service.pipeline.record import new_outbound
+from service.run.worker import BoundedWorker
 from tests.mail import recap
 
 LOST = ("Hi Jane,\n\nthanks for your time today. I understand the budget isn't there until next April; "

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from service.intake.mailbox import Mailbox
+from service.intake.imap import Mailbox
 from service.models import OutboundEmail, Outcome
 from tests.mail import recap
 

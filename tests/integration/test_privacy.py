@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from service.intake.mailbox import Mailbox
+from service.customers.privacy import export_customer, forget_customer, purge_raw
+from service.intake.imap import Mailbox
 from service.models import Customer, InboundMessage, OutboundEmail, Outcome, Suppression
-from service.privacy import export_customer, forget_customer, purge_raw
 from tests.mail import recap
 
 LOST = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April.\n\nTom\n"

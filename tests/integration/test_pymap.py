@@ -9,9 +9,9 @@ import click
 import pytest
 from imapclient import IMAPClient
 
-from service import runner
-from service.devstack import PymapServer, servers
-from service.intake.mailbox import PROCESSED, QUARANTINE, Mailbox
+from service.intake.imap import PROCESSED, QUARANTINE, Mailbox
+from service.run import supervisor as runner
+from service.run.devstack import PymapServer, servers
 from tests.conftest import INTAKE
 from tests.integration.test_mailbox import _message_ids_in, _rows, assert_picked_up_while_idling
 from tests.integration.test_run import run_demo_round_trip
@@ -107,7 +107,7 @@ def test_without_dovecot_or_pymap_the_message_says_what_to_install(settings, tmp
 
 
 # `keepwarm run` in a child process whose Dovecot lookup finds nothing, as on a machine without Dovecot.
-_RUN_WITHOUT_DOVECOT = ("import service.devstack.servers as s; s.dovecot_binary = lambda: None; "
+_RUN_WITHOUT_DOVECOT = ("import service.run.devstack.servers as s; s.dovecot_binary = lambda: None; "
                         "from service.cli import main; main()")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from service.intake import inbox as inbox_module
-from service.intake.mailbox import PROCESSED, Mailbox
+from service.intake import store as inbox_module
+from service.intake.imap import PROCESSED, Mailbox
 from service.models import InboundMessage, Outcome
 from tests.mail import recap
 

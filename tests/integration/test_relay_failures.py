@@ -23,12 +23,12 @@ from aiosmtpd.smtp import AuthResult
 from sqlmodel import Session, select
 
 from service import context
-from service.devstack.servers import free_port
-from service.devstack.smtp import _Handler
 from service.models import Customer, OutboundEmail
 from service.outbox import schedule, sender
-from service.outbox.admin import clear_undeliverable, retry_failed, send_now
-from service.outcomes import new_outbound
+from service.outbox.actions import clear_undeliverable, retry_failed, send_now
+from service.pipeline.record import new_outbound
+from service.run.devstack.servers import free_port
+from service.run.devstack.smtp import _Handler
 from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 from tests.integration.test_outbox import _due_rows, rows, work
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from service.devstack import free_port
-from service.devstack.servers import dovecot_binary
+from service.run.devstack import free_port
+from service.run.devstack.servers import dovecot_binary
 
 
 def _processes_mentioning(text: str) -> list[str]:

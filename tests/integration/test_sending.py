@@ -20,7 +20,7 @@ from sqlmodel import Session
 from service import context
 from service.models import OutboundEmail
 from service.outbox import schedule, sender
-from service.suppression import suppress
+from service.outbox.suppression import suppress
 from tests.integration.test_outbox import _due_rows, caught_ids, rows, work
 from tests.integration.test_worker import worker_process
 from tests.mail import wait_until

@@ -16,8 +16,8 @@ from redis import Redis
 from rq import Worker
 
 from service import context
-from service.devstack import RedisServer
 from service.outbox import schedule, sender
+from service.run.devstack import RedisServer
 from tests.integration.test_outbox import _due_rows, caught_ids, rows
 from tests.mail import wait_until
 

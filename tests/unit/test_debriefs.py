@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from service.debriefs import Answers, prefill, preview, reminder_moot, save_debrief
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep, Suppression
-from service.outcomes import new_outbound
+from service.pipeline.debrief import Answers, prefill, preview, reminder_moot, save_debrief
+from service.pipeline.record import new_outbound
 
 LONDON, ROME = ZoneInfo("Europe/London"), ZoneInfo("Europe/Rome")
 MEETING = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # a Monday

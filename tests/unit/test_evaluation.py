@@ -1,6 +1,6 @@
 """The corpus scorer: what counts as right for each field, and the tables eval-notes prints."""
 
-from service.evaluation import Scored, Scores, format_scores, is_right, wrong_kind
+from service.corpus.score import Scored, Scores, format_scores, is_right, wrong_kind
 
 LOST = {"outcome": "lost", "cause": "external", "reasons": ["budget", "consult"], "recontact_on": "2027-03-01",
         "recontact_by": "2027-03-31", "language": "en", "customers": ["jane@globex.example"],

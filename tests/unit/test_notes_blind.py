@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from service.evaluation import score, wrong_kind
+from service.corpus.score import score, wrong_kind
+from service.corpus.train import TEST, load_split
 from service.notes.learned import load_model
-from service.training import TEST, load_split
 
 FIGURES = json.loads((Path(__file__).parents[1] / "notes_blind" / "test_figures.json").read_text())
 SLACK = 0.02

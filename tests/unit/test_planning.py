@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.planning import (
+from service.planning.plan import (
     CustomerFacts,
     OutcomeFacts,
     PlannedEmail,

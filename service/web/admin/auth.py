@@ -19,9 +19,9 @@ from datetime import timedelta
 from flask import Flask, current_app
 from flask_login import LoginManager, UserMixin, current_user, login_required
 
-from service.admins import session_token
 from service.db import session_scope
 from service.models import Admin
+from service.team.admins import session_token
 
 login_manager = LoginManager()
 login_manager.login_view = "admin.login"

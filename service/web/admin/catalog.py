@@ -17,7 +17,7 @@ from sqlmodel import Session, func, select
 from service.audit import record
 from service.models import OUTBOUND_KINDS, EmailTemplate, OutboundEmail
 from service.outbox.compose import Envelope, address, compose
-from service.outbox.letters import template_context
+from service.outbox.template_context import template_context
 from service.outbox.templates import (
     DEFAULTS,
     LANGUAGES,
@@ -258,7 +258,7 @@ def send_test(session: Session, settings: Settings, key: TemplateKey, source: Te
 
 
 def _test_envelope(settings: Settings, to_address: str) -> Envelope:
-    from service.outcomes import mint_message_id
+    from service.pipeline.record import mint_message_id
 
     return Envelope(sender=address("Keepwarm", settings.intake_address), to=address(None, to_address),
                     reply_to=None, message_id=mint_message_id(settings), date=datetime.now(UTC))

@@ -18,9 +18,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from service.admins import normalise_email
 from service.notes.model import REASONS
 from service.outbox.templates import MAX_SOURCE_CHARS
+from service.team.admins import normalise_email
 
 WEEKDAYS = [SelectChoice(str(number), name) for number, name in enumerate(
     ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))]

@@ -14,7 +14,7 @@ from service.context import QUEUES, Services
 from service.db import session_scope
 from service.models import INBOUND_STATUSES, InboundMessage, OutboundEmail, Outcome
 from service.outbox.compose import reply_subject
-from service.outbox.letters import template_context
+from service.outbox.template_context import template_context
 from service.outbox.templates import (
     Rendered,
     RenderError,
@@ -146,7 +146,7 @@ def relay_failures(session: Session) -> int:
 
 def retry_relay_failures(services: Services, actor) -> str:
     """The CLI's retry-failed, audited."""
-    from service.outbox.admin import retry_failed
+    from service.outbox.actions import retry_failed
 
     message = retry_failed(services)
     with session_scope(services.engine) as session:
@@ -157,7 +157,7 @@ def retry_relay_failures(services: Services, actor) -> str:
 
 def clear_undeliverable(services: Services, customer_id: int, actor) -> str:
     """Take a customer's undeliverable mark off (the outbox's function), audited."""
-    from service.outbox.admin import clear_undeliverable as clear
+    from service.outbox.actions import clear_undeliverable as clear
 
     message = clear(services, customer_id)
     with session_scope(services.engine) as session:
@@ -168,7 +168,7 @@ def clear_undeliverable(services: Services, customer_id: int, actor) -> str:
 
 def act_on_outbound(services: Services, outbound_id: int, action: str, actor) -> str:
     """Cancel or send now (the CLI's functions), audited."""
-    from service.outbox.admin import cancel
+    from service.outbox.actions import cancel
 
     if action == "cancel":
         message = cancel(services.engine, outbound_id, reason=f"canceled by {actor.email}")
@@ -181,7 +181,7 @@ def act_on_outbound(services: Services, outbound_id: int, action: str, actor) ->
 
 
 def _send_now(services: Services, outbound_id: int) -> str:
-    from service.outbox.admin import send_now
+    from service.outbox.actions import send_now
 
     try:
         return send_now(services, outbound_id)

@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from service.audit import record
 from service.db import session_scope
 from service.models import Customer, OutboundEmail, Rep, RepAddress, Suppression
-from service.reps import save_rep
-from service.suppression import suppress
+from service.outbox.suppression import suppress
+from service.team.reps import save_rep
 
 SUPPRESSION_PAGE = 500
 

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
-from service.admins import LoginRefused, attempt_login, log_out_everywhere
 from service.audit import record
 from service.db import session_scope
+from service.team.admins import LoginRefused, attempt_login, log_out_everywhere
 from service.web.admin.auth import admin_required, as_user, current_admin
 from service.web.admin.blueprint import bp
 from service.web.admin.forms import LoginForm

@@ -7,9 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the debrief blueprint and the admins' insights page built on the debriefs."""
-    from service.web import insights
     from service.web.debrief.routes import bp
+    from service.web.insights.routes import bp as insights
 
     app.register_blueprint(bp)
     # create_app has one hook for this area; the insights page reads the debriefs, so it is registered here.
-    app.register_blueprint(insights.bp)
+    app.register_blueprint(insights)

@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from service.debriefs import (
+from service.pipeline.debrief import (
     MAX_LESSON,
     MAX_PERSONAL_LINE,
     OUR_SIDE,

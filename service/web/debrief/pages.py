@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from service.debriefs import (
+from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep
+from service.outbox.template_context import KIND_WORDS, date_text, when_text
+from service.pipeline.debrief import (
     CONSULT_DAYS,
     DATED_PLANS,
     OUR_SIDE,
@@ -21,10 +23,8 @@ from service.debriefs import (
     customer_zone,
     debrief_for,
 )
-from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep
-from service.outbox.letters import KIND_WORDS, date_text, when_text
-from service.outcomes import current_policy
-from service.planning import Policy
+from service.pipeline.record import current_policy
+from service.planning.plan import Policy
 from service.settings import Settings
 from service.tokens import Signer, TokenError
 

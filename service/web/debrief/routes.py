@@ -7,8 +7,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 
 from service.db import session_scope
-from service.debriefs import Answers, prefill, preview, save_debrief
-from service.intake.inbox import enqueue_planned
+from service.intake.store import enqueue_planned
+from service.pipeline.debrief import Answers, prefill, preview, save_debrief
 from service.web.debrief.forms import DebriefForm, form_data
 from service.web.debrief.pages import LinkProblem, answer_lines, opened, page_for, preview_view, saved_text
 

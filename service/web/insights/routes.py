@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from service import insights
 from service.db import session_scope
 from service.web.admin.auth import admin_required
+from service.web.insights import figures as insights
 
 bp = Blueprint("insights", __name__, url_prefix="/admin/insights")
 

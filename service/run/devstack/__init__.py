@@ -3,7 +3,7 @@
 Each one lives in its own folder, listens on a free loopback port and stops with nothing left running.
 """
 
-from service.devstack.servers import (
+from service.run.devstack.servers import (
     DovecotServer,
     PymapServer,
     RedisServer,
@@ -11,6 +11,6 @@ from service.devstack.servers import (
     free_port,
     wait_for_port,
 )
-from service.devstack.smtp import MailCatcher
+from service.run.devstack.smtp import MailCatcher
 
 __all__ = ["DovecotServer", "MailCatcher", "PymapServer", "RedisServer", "demo_mailbox", "free_port", "wait_for_port"]

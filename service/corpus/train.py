@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.intake.inbox import BatchDirectory
 from service.intake.reading import NoteInput, RepInfo, note_input
+from service.intake.store import BatchDirectory
 from service.notes.learned import ARTIFACT, NoteModel, NoteText, column_cues, column_forwarded, column_text
 from service.notes.model import REASONS
 from service.notes.reading import model_input

@@ -18,13 +18,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from service.intake.inbox import BatchDirectory
+from service.corpus.train import CORPUS_SETTINGS, Labelled
 from service.intake.reading import read_raw
+from service.intake.store import BatchDirectory
 from service.notes.learned import NoteModel
 from service.notes.model import OUTCOMES
 from service.notes.reading import understand
-from service.planning import Policy, hold_for
-from service.training import CORPUS_SETTINGS, Labelled
+from service.planning.plan import Policy, hold_for
 
 FIELDS = ("outcome", "cause", "reasons", "recontact_on", "decision_makers", "language", "customers")
 CONFIDENT_FIELDS = ("outcome", "cause", "reasons")

@@ -26,11 +26,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, select
 
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep, Suppression
-from service.outbox.admin import release_held
-from service.outbox.letters import outcome_words, template_context
+from service.outbox.actions import release_held
+from service.outbox.template_context import outcome_words, template_context
 from service.outbox.templates import render_email
-from service.outcomes import current_policy, new_outbound
-from service.planning import CustomerFacts, OutcomeFacts, Policy, next_business_slot, plan, recontact_variant
+from service.pipeline.record import current_policy, new_outbound
+from service.planning.plan import (
+    CustomerFacts,
+    OutcomeFacts,
+    Policy,
+    next_business_slot,
+    plan,
+    recontact_variant,
+)
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

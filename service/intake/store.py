@@ -23,7 +23,7 @@ from service.db import UNAVAILABLE, session_scope, storable, storable_text
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
 from service.models import Customer, InboundMessage, OutboundEmail, Rep, RepAddress, Suppression, utcnow
-from service.outcomes import record_outcomes
+from service.pipeline.record import record_outcomes
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

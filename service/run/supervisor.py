@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from service.db import upgrade
-from service.devstack import MailCatcher, RedisServer, demo_mailbox, free_port
+from service.run.devstack import MailCatcher, RedisServer, demo_mailbox, free_port
 from service.settings import Settings
 
 DEMO_PASSWORD = "keepwarm"

@@ -11,8 +11,8 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from service.intake.inbox import LoadedBatch, read_batch
 from service.intake.reading import Reading
+from service.intake.store import LoadedBatch, read_batch
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from sqlmodel import select
 
 from service.context import Services
 from service.db import UNAVAILABLE, session_scope
-from service.intake.inbox import enqueue_planned, inbound_values, load_batch, record_batch_or_each
-from service.intake.readers import Readers
+from service.intake.pool import Readers
+from service.intake.store import enqueue_planned, inbound_values, load_batch, record_batch_or_each
 from service.metrics import count_imap_error
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings

@@ -9,7 +9,7 @@ from email.utils import format_datetime, make_msgid
 from imapclient import IMAPClient
 
 from service.context import Services
-from service.reps import save_rep
+from service.team.reps import save_rep
 
 _RECAP = """Hi Maria,
 

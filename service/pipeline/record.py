@@ -26,7 +26,7 @@ from service.models import (
     Suppression,
     utcnow,
 )
-from service.planning import CustomerFacts, Hold, OutcomeFacts, PlannedEmail, Policy, hold_for, plan
+from service.planning.plan import CustomerFacts, Hold, OutcomeFacts, PlannedEmail, Policy, hold_for, plan
 from service.settings import Settings
 
 if TYPE_CHECKING:  # importing the reading would compile the note reader's phrase tables in every sender

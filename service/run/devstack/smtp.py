@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from service.devstack.servers import free_port
+from service.run.devstack.servers import free_port
 
 
 @dataclass

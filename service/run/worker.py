@@ -143,7 +143,7 @@ def _lease_forever(services: Services, stop: threading.Event) -> None:
 
 
 def _purge(services: Services) -> None:
-    from service.privacy import purge_raw
+    from service.customers.privacy import purge_raw
 
     try:
         purge_raw(services.engine, services.settings.raw_retention_days)

@@ -19,8 +19,8 @@ from itertools import count
 from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
-from service.debriefs import Answers
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep
+from service.pipeline.debrief import Answers
 
 CAUSES = ("external", "internal", "both", "unknown")
 CAUSE_LABELS = {"external": "Their side", "internal": "Our side", "both": "Both sides", "unknown": "Not said"}

@@ -1,0 +1,1 @@
+"""What Keepwarm keeps about a customer: exporting and erasing it on request."""

@@ -1,0 +1,1 @@
+"""The pipeline joins the stages: read -> understand -> plan -> record -> enqueue, and a debrief's re-plan."""

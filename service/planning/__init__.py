@@ -1,0 +1,1 @@
+"""Planning: the policy, the business calendar and the pure plan of what to send when."""

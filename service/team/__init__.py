@@ -1,0 +1,1 @@
+"""The sales team: reps (who may write to Keepwarm) and admins (who run it)."""

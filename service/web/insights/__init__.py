@@ -1,0 +1,1 @@
+"""The insights pages: figures from the database, tables, CSV and SVG."""
