@@ -19,7 +19,7 @@ from imapclient import IMAPClient
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from service.db import make_engine, upgrade  # noqa: E402
-from service.intake.imap import Mailbox  # noqa: E402
+from service.pipeline.polling import poller  # noqa: E402
 from service.run.devstack import DovecotServer  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 from service.team.reps import save_rep  # noqa: E402
@@ -107,7 +107,7 @@ def _end_to_end(folder: Path, dovecot: DovecotServer, intake_folder: str, worker
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     save_rep(engine, "tom.baker@acme.example", name="Tom Baker", timezone="Europe/London")
-    mailbox = Mailbox(settings, engine)
+    mailbox = poller(settings, engine)
     mailbox.readers.warm_up()
     started = time.perf_counter()
     stats = mailbox.poll_once()

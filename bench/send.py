@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from service import context  # noqa: E402
 from service.db import make_engine, upgrade  # noqa: E402
 from service.models import Customer, OutboundEmail, Rep  # noqa: E402
+from service.outbox.rows import new_outbound  # noqa: E402
 from service.outbox.schedule import enqueue_sends  # noqa: E402
-from service.pipeline.record import new_outbound  # noqa: E402
 from service.run.devstack import MailCatcher, RedisServer  # noqa: E402
 from service.run.devstack.servers import PostgresServer  # noqa: E402
 from service.settings import load_settings  # noqa: E402

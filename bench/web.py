@@ -21,10 +21,11 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from service.context import Services
 from service.db import make_engine, session_scope, upgrade  # noqa: E402
-from service.intake.store import ingest_files  # noqa: E402
 from service.models import Outcome, Rep  # noqa: E402
 from service.outbox.template_context import debrief_url  # noqa: E402
+from service.pipeline.process import ingest_files  # noqa: E402
 from service.run.devstack import RedisServer, free_port, wait_for_port  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 from service.team.admins import create_admin  # noqa: E402
@@ -45,7 +46,7 @@ def seed(folder: Path, settings) -> str:
     create_admin(engine, "admin@acme.example", PASSWORD)
     eml = folder / "recap.eml"
     eml.write_bytes(recap(1, body="Hi Jane,\n\nno budget until April, and your CFO must sign off.\n\nTom"))
-    ingest_files(engine, settings, [eml])
+    ingest_files(Services.with_engine(settings, engine), [eml])
     with session_scope(engine) as session:
         outcome = session.exec(select(Outcome)).first()
         rep = session.get(Rep, outcome.rep_id)

@@ -152,10 +152,10 @@ def _parse_one(path: Path, settings, directory, read_raw) -> dict:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def ingest(files: tuple[Path, ...]) -> None:
     """Feed .eml files through the same pipeline as the mailbox."""
-    from service.intake.store import ingest_files
+    from service.pipeline.process import ingest_files
 
     services = _services()
-    results = ingest_files(services.engine, services.settings, files)
+    results = ingest_files(services, list(files))
     for path, status, reason in results:
         click.echo(f"{path}: {status}{' (' + reason + ')' if reason else ''}")
     if any(status == "error" for _, status, _ in results):
@@ -207,11 +207,11 @@ def train_notes(output: Path | None) -> None:
 @click.option("--once", is_flag=True, help="Fetch what is there, read it, file it, then exit.")
 def poll(once: bool) -> None:
     """The mailbox poller (IDLE when offered, with a periodic poll as safety net)."""
-    from service.intake.imap import Mailbox
     from service.intake.lock import PollerLock
+    from service.pipeline.polling import poller
 
     services = _serving_services()
-    mailbox = Mailbox(services.settings, services.engine)
+    mailbox = poller(services.settings, services.engine, services=services)
     if once:
         stats = mailbox.poll_once()
         mailbox.close()

@@ -7,6 +7,7 @@ pollers count IMAP errors in Redis: one scrape of any web process gives the whol
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from service.context import QUEUES, Services
 from service.models import InboundMessage, OutboundEmail
 
 IMAP_ERRORS_KEY = "keepwarm:metrics:imap_errors"
+MAILBOX_HEALTH_KEY = "keepwarm:mailbox:health:{}"  # the poller's last word on its mailbox, per mailbox key
 LATENESS_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 LATENESS_WINDOW = timedelta(hours=24)
 
@@ -101,3 +103,35 @@ def count_imap_error(services: Services) -> None:
         services.redis.incr(IMAP_ERRORS_KEY)
     except Exception:  # metrics never break the poller
         pass
+
+
+def mailbox_key(url) -> str:
+    """How a mailbox is named in Redis and the database: user@host:port/folder."""
+    return f"{url.username}@{url.host}:{url.port}/{url.path.strip('/') or 'INBOX'}"
+
+
+def report_mailbox(services: Services, key: str, error: str | None) -> None:
+    """The poller's word on its mailbox after each pass or failed login: fine, or the error and since when.
+    The web's /readyz reads it, so the web never logs in to the mailbox itself."""
+    try:
+        raw = services.redis.get(MAILBOX_HEALTH_KEY.format(key))
+        previous = json.loads(raw) if raw else None
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        same = previous is not None and bool(previous.get("error")) == bool(error)
+        report = {"at": now, "error": error[:300] if error else None, "since": previous["since"] if same else now}
+        services.redis.set(MAILBOX_HEALTH_KEY.format(key), json.dumps(report), ex=7 * 86400)
+    except Exception:  # health reports never break the poller
+        pass
+
+
+def mailbox_health(services: Services, key: str, *, max_age: timedelta) -> str:
+    """"ok" when the poller's last pass worked less than `max_age` ago, else "error: …" saying what and since."""
+    raw = services.redis.get(MAILBOX_HEALTH_KEY.format(key))
+    if raw is None:
+        return "error: no poller has reported on this mailbox yet"
+    report = json.loads(raw)
+    if report.get("error"):
+        return f"error: {report['error']} (since {report['since']})"
+    if datetime.now(UTC) - datetime.fromisoformat(report["at"]) > max_age:
+        return f"error: no pass of the poller since {report['at']}"
+    return "ok"

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from service import context
 from service.db import make_engine, upgrade
 from service.models import PolicyRecord
-from service.planning.plan import Policy
+from service.planning.policy import Policy
 from service.run.devstack import DovecotServer, MailCatcher, RedisServer
 from service.run.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
 from service.settings import Settings, load_settings

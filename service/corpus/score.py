@@ -24,7 +24,8 @@ from service.intake.store import BatchDirectory
 from service.notes.learned import NoteModel
 from service.notes.model import OUTCOMES
 from service.notes.reading import understand
-from service.planning.plan import Policy, hold_for
+from service.planning.plan import hold_for
+from service.planning.policy import Policy
 
 FIELDS = ("outcome", "cause", "reasons", "recontact_on", "decision_makers", "language", "customers")
 CONFIDENT_FIELDS = ("outcome", "cause", "reasons")

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,8 +28,8 @@ from sqlmodel import select
 from service.context import Services
 from service.db import UNAVAILABLE, session_scope
 from service.intake.pool import Readers
-from service.intake.store import enqueue_planned, inbound_values, load_batch, record_batch_or_each
-from service.metrics import count_imap_error
+from service.intake.store import inbound_values, load_batch
+from service.metrics import count_imap_error, mailbox_key, report_mailbox
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
 
@@ -56,14 +57,16 @@ class PassStats:
 class Mailbox:
     """One IMAP folder that reps BCC; `poll_once` is one full pass, `run` keeps polling and idling."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, url: ServerURL | None = None, lock=None,
-                 services: Services | None = None):
+    def __init__(self, settings: Settings, engine: Engine, *, record: Callable[[dict], dict[int, str]],
+                 url: ServerURL | None = None, lock=None, services: Services | None = None):
+        """`record` writes a read batch and its effects, and returns each message's status (the pipeline's)."""
         self.settings = settings
         self.engine = engine
-        self.services = services or Services.with_engine(settings, engine)
+        self.record = record
+        self.services = services or Services.with_engine(settings, engine)  # Redis, for metrics and health
         self.url = url or settings.imap()
         self.folder = self.url.path.strip("/") or "INBOX"
-        self.key = f"{self.url.username}@{self.url.host}:{self.url.port}/{self.folder}"
+        self.key = mailbox_key(self.url)
         self.lock = lock
         self.readers = Readers(settings)
         self.client: IMAPClient | None = None
@@ -97,7 +100,17 @@ class Mailbox:
 
     # -- one pass ---------------------------------------------------------------------------------
     def poll_once(self) -> PassStats:
-        """Fetch, read and file everything that is waiting; reconnects if needed."""
+        """Fetch, read and file everything that is waiting; reconnects if needed. Reports on the mailbox's
+        health either way (for /readyz)."""
+        try:
+            stats = self._pass()
+        except NETWORK_ERRORS as error:
+            report_mailbox(self.services, self.key, f"{type(error).__name__}: {error}")
+            raise
+        report_mailbox(self.services, self.key, None)
+        return stats
+
+    def _pass(self) -> PassStats:
         client = self.client or self.connect()
         uidvalidity = int(client.select_folder(self.folder)[b"UIDVALIDITY"])
         stats = PassStats()
@@ -168,9 +181,7 @@ class Mailbox:
             stats.failed += status in ("new", "quarantined")
 
     def _record_batch(self, readings) -> dict[int, str]:
-        result = record_batch_or_each(self.engine, self.settings, readings)
-        enqueue_planned(self.services, result.planned)
-        return result.statuses
+        return self.record(readings)
 
     def _waiting_ids(self) -> list[int]:
         with session_scope(self.engine) as session:

@@ -1,7 +1,8 @@
 """The inbox in the database: store raw bytes first, then read them, record the verdict and its effects.
 
 Reading is pure and happens outside the transaction; the verdicts of a whole batch are then written in one
-commit. A message whose reading raises is counted (and quarantined at the last attempt) without touching the
+commit, with what they change beyond their own rows (outcomes, plans, opt-outs): the `effects` function the
+pipeline passes in, so intake knows nothing of the stages after it. A message whose reading raises is counted (and quarantined at the last attempt) without touching the
 others; a batch whose commit fails is recorded again message by message, so only the culprit is counted.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -18,12 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from service.context import Services
 from service.db import UNAVAILABLE, session_scope, storable, storable_text
 from service.intake.mime import synthetic_message_id
 from service.intake.reading import Reading, RepInfo, read_raw
-from service.models import Customer, InboundMessage, OutboundEmail, Rep, RepAddress, Suppression, utcnow
-from service.pipeline.record import record_outcomes
+from service.models import Customer, InboundMessage, Rep, RepAddress, utcnow
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -101,20 +100,15 @@ def store_raw(session: Session, raw: bytes, *, mailbox: str, uidvalidity: int | 
 
 
 @dataclass
-class BatchResult:
+class Recorded:
     statuses: dict[int, str]
     # (outbound id, due_at) of every email planned by this batch: enqueued once the batch is committed.
     planned: list[tuple[int, datetime]]
 
 
-def process_inbound(engine: Engine, settings: Settings, inbound_id: int) -> BatchResult:
-    """Read one stored message and record what it is."""
-    return process_batch(engine, settings, [inbound_id])
-
-
-def process_batch(engine: Engine, settings: Settings, inbound_ids: list[int]) -> BatchResult:
-    """Read waiting messages and record every verdict, outcome and plan in one commit (else one by one)."""
-    return record_batch_or_each(engine, settings, read_batch(load_batch(engine, inbound_ids), settings))
+# What a batch's readings change beyond their own rows, written in the batch's transaction; returns the emails
+# to enqueue after the commit (the pipeline's `effects`).
+Effects = Callable[[Session, Settings, dict[int, Reading]], list[tuple[int, datetime]]]
 
 
 @dataclass
@@ -141,7 +135,8 @@ def read_batch(batch: LoadedBatch, settings: Settings) -> dict[int, Reading | Ba
             for inbound_id, message_id, size, raw in batch.messages}
 
 
-def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading | BaseException]) -> BatchResult:
+def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading | BaseException],
+                 effects: Effects) -> Recorded:
     """Write the verdicts, customers, outcomes and plans of a batch in one transaction."""
     with session_scope(engine) as session:
         waiting = set(session.exec(select(InboundMessage.id).where(
@@ -153,37 +148,36 @@ def record_batch(engine: Engine, settings: Settings, readings: dict[int, Reading
         for row in session.exec(select(InboundMessage).where(InboundMessage.id.in_(failed))) if failed else ():
             _record_error(row, readings[row.id], settings)
             statuses[row.id] = row.status
-        accepted = [(i, r) for i, r in read.items() if r.accepted]
-        return BatchResult(dict(sorted(statuses.items())), record_outcomes(session, settings, accepted))
+        return Recorded(dict(sorted(statuses.items())), effects(session, settings, read))
 
 
-def record_batch_or_each(engine: Engine, settings: Settings,
-                         readings: dict[int, Reading | BaseException]) -> BatchResult:
+def record_batch_or_each(engine: Engine, settings: Settings, readings: dict[int, Reading | BaseException],
+                         effects: Effects) -> Recorded:
     """record_batch; if its commit fails, each message alone, so one poison message never takes the others."""
     if len(readings) > 1:
         try:
-            return record_batch(engine, settings, readings)
+            return record_batch(engine, settings, readings, effects)
         except UNAVAILABLE:  # the database is away: no message is at fault, the caller waits and tries again
             raise
         except Exception:
             logger.exception("a batch of %s could not be recorded: recording each message alone", len(readings))
-    result = BatchResult({}, [])
+    result = Recorded({}, [])
     for inbound_id, reading in sorted(readings.items()):
-        alone = _record_alone(engine, settings, inbound_id, reading)
+        alone = _record_alone(engine, settings, inbound_id, reading, effects)
         result.statuses.update(alone.statuses)
         result.planned += alone.planned
     return result
 
 
-def _record_alone(engine: Engine, settings: Settings, inbound_id: int,
-                  reading: Reading | BaseException) -> BatchResult:
+def _record_alone(engine: Engine, settings: Settings, inbound_id: int, reading: Reading | BaseException,
+                  effects: Effects) -> Recorded:
     try:
-        return record_batch(engine, settings, {inbound_id: reading})
+        return record_batch(engine, settings, {inbound_id: reading}, effects)
     except UNAVAILABLE:
         raise
     except Exception as error:  # counted on its row, quarantined at the last attempt
         logger.exception("inbound %s: could not be recorded", inbound_id)
-        return BatchResult({inbound_id: record_failure(engine, settings, inbound_id, error)}, [])
+        return Recorded({inbound_id: record_failure(engine, settings, inbound_id, error)}, [])
 
 
 def _read_or_fail(inbound_id: int, message_id: str, size: int, raw: bytes, settings: Settings,
@@ -240,7 +234,7 @@ _RECORD_READING = (_INBOUND.update().where(_INBOUND.c.id == sa.bindparam("row_id
 
 
 def _record_readings(session: Session, readings: dict[int, Reading]) -> dict[int, str]:
-    """Write each reading's verdict on its row; a bounce also marks its addresses."""
+    """Write each reading's verdict on its row."""
     if not readings:
         return {}
     now = datetime.now(UTC)
@@ -249,35 +243,10 @@ def _record_readings(session: Session, readings: dict[int, Reading]) -> dict[int
                "reason": reading.ignored_reason, "processed_at": now} for inbound_id, reading in readings.items()]
     session.flush()
     session.connection().execute(_RECORD_READING, values)
-    for value, reading in zip(values, readings.values(), strict=True):
+    for value in values:
         logger.info("inbound %s %s: %s %s", value["row_id"], value["message_id"], value["status"],
                     value["reason"] or "")
-        if reading.ignored_reason == "bounce":
-            sent_to = _recipients_of(session, reading.reports_on)
-            _mark_undeliverable(session, [a for a in reading.bounced if a in sent_to])
-            _suppress(session, [a for a in reading.complained if a in sent_to], "spam complaint (feedback report)")
     return {value["row_id"]: value["status"] for value in values}
-
-
-def _recipients_of(session: Session, message_ids: list[str]) -> set[str]:
-    """Who our emails with these Message-IDs went to: a report counts only for the address its email was sent to."""
-    if not message_ids:
-        return set()
-    query = select(OutboundEmail.to_address).where(OutboundEmail.message_id.in_(message_ids))
-    return {address.lower() for address in session.exec(query)}
-
-
-def _mark_undeliverable(session: Session, addresses: list[str]) -> None:
-    """A bounce about a customer's address: stop writing to it."""
-    for customer in session.exec(select(Customer).where(Customer.email.in_(addresses))):
-        customer.undeliverable, customer.undeliverable_reason = True, "bounced"
-        logger.info("customer %s marked undeliverable after a bounce", customer.email)
-
-
-def _suppress(session: Session, addresses: list[str], reason: str) -> None:
-    known = set(session.exec(select(Suppression.email).where(Suppression.email.in_(addresses))))
-    for address in set(addresses) - known:
-        session.add(Suppression(email=address, reason=reason))
 
 
 def _remember_customers(session: Session, readings: list[Reading]) -> None:
@@ -293,42 +262,3 @@ def _remember_customers(session: Session, readings: list[Reading]) -> None:
     for email, (name, _) in people.items():
         if email in known and name and not known[email].name:
             known[email].name = name
-
-
-def enqueue_planned(services: Services, planned: list[tuple[int, datetime]]) -> None:
-    """Put freshly planned emails on RQ; if Redis is away, the reconciler does it from the database later."""
-    from service.outbox.schedule import enqueue_sends
-
-    try:
-        enqueue_sends(services, planned)
-    except Exception as error:  # the rows are committed: nothing is lost, only delayed until the next reconcile
-        logger.warning("could not enqueue %s planned emails now (%s); the reconciler will", len(planned), error)
-
-
-def ingest_files(engine: Engine, settings: Settings, paths) -> list[tuple[str, str, str | None]]:
-    """Store and read .eml files exactly as if they had arrived in the mailbox: (file, status, reason) each.
-
-    A file that cannot be stored or recorded gives the status `error` and why; the next file goes on.
-    """
-    results = []
-    for path in paths:
-        try:
-            results.append(_ingest_one(engine, settings, path))
-        except Exception as error:  # one bad file never stops the others; its line says what went wrong
-            reason = str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
-            logger.warning("ingest %s failed: %s", path, reason)
-            results.append((str(path), "error", reason.splitlines()[0] if reason else type(error).__name__))
-    return results
-
-
-def _ingest_one(engine: Engine, settings: Settings, path) -> tuple[str, str, str | None]:
-    with session_scope(engine) as session:
-        row = store_raw(session, path.read_bytes(), mailbox="cli")
-        session.flush()
-        inbound_id = row.id
-    result = process_inbound(engine, settings, inbound_id)
-    enqueue_planned(Services.with_engine(settings, engine), result.planned)
-    status = result.statuses.get(inbound_id, "missing")
-    with session_scope(engine) as session:
-        row = session.get(InboundMessage, inbound_id)
-        return str(path), status, row.reason or (row.error if status == "new" else None)

@@ -1,12 +1,14 @@
-"""Putting sends on RQ, and the reconciler that rebuilds whatever Redis lost from the database."""
+"""Putting sends on RQ, the leases of rows being sent, and the reconciler that rebuilds whatever Redis lost from
+the database."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlmodel import select
@@ -14,10 +16,14 @@ from sqlmodel import select
 from service.context import Services
 from service.db import session_scope
 from service.models import OutboundEmail
+from service.outbox import status
 
 logger = logging.getLogger(__name__)
 
 SEND_JOB = "jobs.outbox.send_email"
+# A job runs this long before its row is due: the rows are claimed and composed ahead, then sent on the second
+# (2,000 emails due together take ~2 s to compose on one core).
+LEAD = timedelta(seconds=4)
 SEND_TIMEOUT = 120
 # 4xx answers are retried after these many seconds (the row is scheduled again, in the database, not by RQ's
 # Retry: a drained row has no job of its own to retry); after the last one the row is marked failed.
@@ -30,6 +36,11 @@ ENQUEUE_CHUNK = 500  # jobs queued per Redis round trip by enqueue_sends
 _LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
 
 
+def holder(services: Services) -> str:
+    """This worker's name on the rows it claims (settings.worker_id, else host name and process id)."""
+    return services.settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
 def job_id(outbound_id: int) -> str:
     return f"send-{outbound_id}"
 
@@ -40,8 +51,6 @@ def enqueue_send(services: Services, outbound_id: int, due_at: datetime, *, pipe
     The job composes ahead and waits for due_at itself: it never sends early. With `pipeline`, the commands
     wait there for its execute (see enqueue_sends).
     """
-    from service.outbox.sender import LEAD
-
     if due_at.tzinfo is None:
         raise ValueError("naive datetime: RQ would read it as the server's local time")
     queue = services.queue("outbox")
@@ -62,6 +71,18 @@ def enqueue_sends(services: Services, sends: Iterable[tuple[int, datetime]]) -> 
             for outbound_id, due_at in sends[start:start + ENQUEUE_CHUNK]:
                 enqueue_send(services, outbound_id, due_at, pipeline=pipe)
             pipe.execute()
+
+
+def enqueue_or_defer(services: Services, sends: Iterable[tuple[int, datetime]]) -> None:
+    """enqueue_sends for rows already committed; if Redis is away, nothing is lost: the reconciler queues them
+    from the database within a minute. Every "queue it now if you can" goes through here."""
+    sends = list(sends)
+    if not sends:
+        return
+    try:
+        enqueue_sends(services, sends)
+    except Exception as error:  # the rows are committed: only delayed until the next reconcile
+        logger.warning("could not queue %s emails now (%s); the reconciler will", len(sends), error)
 
 
 def forget_jobs(services: Services, outbound_ids: list[int], *, keep: str | None = None) -> None:
@@ -126,8 +147,6 @@ def revive_abandoned(services: Services, *, now: datetime | None = None) -> set[
 def revive_own(services: Services) -> set[int]:
     """At a worker's start: rows still held under its name were left by its previous life (killed, crashed),
     since no two running workers share a name. They are queued again at once, not after the lease lapses."""
-    from service.outbox.sender import holder
-
     name = holder(services)
     why = f"left mid-send by this worker's previous run ({name})"
     return _requeue(services, _revive(services, datetime.now(UTC), OutboundEmail.held_by == name, why), why)
@@ -137,7 +156,7 @@ def _requeue(services: Services, revived: list[tuple[int, datetime]], why: str) 
     """Queue revived rows (committed as scheduled already: if Redis is away, the reconciler queues them)."""
     if revived:
         logger.warning("%s emails %s are queued again (same Message-IDs)", len(revived), why)
-    enqueue_sends(services, revived)
+    enqueue_or_defer(services, revived)
     return {outbound_id for outbound_id, _due in revived}
 
 
@@ -149,12 +168,5 @@ def _revive(services: Services, now: datetime, whose, why: str) -> list[tuple[in
     Each row is revived by one UPDATE … RETURNING, so two workers doing this at once never both queue it.
     A row abandoned MAX_ABANDONED times is a crash that repeats, not bad luck: it is failed instead.
     """
-    stale = (OutboundEmail.status == "sending", whose)
     with session_scope(services.engine) as session:
-        session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= MAX_ABANDONED)
-                        .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times"))
-        revived = session.execute(sa.update(OutboundEmail).where(*stale)
-                                  .values(status="scheduled", updated_at=now,
-                                          last_error=f"revived: {why}"[:1000])
-                                  .returning(OutboundEmail.id, OutboundEmail.due_at))
-        return [(r[0], r[1]) for r in revived]
+        return status.revive_abandoned(session, whose, why, max_abandoned=MAX_ABANDONED, now=now)

@@ -17,8 +17,6 @@ the one in flight) can go out twice that way.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections import Counter, deque
@@ -26,23 +24,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.context import Services
 from service.db import session_scope
-from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome, Rep, Suppression
+from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
+from service.outbox import schedule, status
 from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
+from service.outbox.rows import new_outbound
+from service.outbox.schedule import enqueue_or_defer, forget_jobs, holder
 from service.outbox.template_context import template_context
 from service.outbox.templates import BoundedRenderer, RenderError, render_email
 from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
-from service.pipeline.debrief import reminder_moot
 
 logger = logging.getLogger(__name__)
 
-# A job runs this long before its row is due: the rows are claimed and composed ahead, then sent on the second
-# (2,000 emails due together take ~2 s to compose on one core).
-LEAD = timedelta(seconds=4)
 # A job that starts earlier than LEAD + this (the row was postponed after it was queued) leaves it to the new job.
 EARLY_WAIT_LIMIT = timedelta(seconds=15)
 CLAIM_BATCH = 50  # rows claimed by one UPDATE
@@ -86,13 +82,13 @@ def send_outbound(services: Services, outbound_id: int, *, job_id: str | None = 
         row = session.get(OutboundEmail, outbound_id)
         due_at = row.due_at if row else None
     if due_at is not None:
-        wait = (due_at - LEAD - datetime.now(UTC)).total_seconds()
+        wait = (due_at - schedule.LEAD - datetime.now(UTC)).total_seconds()
         if wait > EARLY_WAIT_LIMIT.total_seconds():
             return "not due"  # postponed after it was queued: the job for the new time is already scheduled
         if wait > 0:
             time.sleep(wait)
     tally = drain(services, skip_job=job_id)
-    return ", ".join(f"{n} {status}" for status, n in sorted(tally.items())) or "nothing due"
+    return ", ".join(f"{n} {state}" for state, n in sorted(tally.items())) or "nothing due"
 
 
 def drain(services: Services, *, skip_job: str | None = None, seconds: float = DRAIN_SECONDS) -> Counter:
@@ -153,47 +149,20 @@ def _room(window: deque) -> bool:
 
 
 def _next_batch(services: Services) -> Batch:
-    claimed = claim(services, until=datetime.now(UTC) + LEAD)
+    claimed = claim(services, until=datetime.now(UTC) + schedule.LEAD)
     return prepare(services, claimed) if claimed else Batch()
 
 
 def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
     """The handled rows' jobs off Redis first, then the jobs for retries and rep notices."""
-    from service.outbox.schedule import enqueue_sends, forget_jobs
-
     forget_jobs(services, batch.claimed, keep=skip_job)
-    try:
-        enqueue_sends(services, batch.follow_ups)
-    except Exception:  # Redis down: the reconciler enqueues them from the database
-        logger.exception("%s follow-ups not enqueued now; the reconciler will", len(batch.follow_ups))
-
-
-def holder(services: Services) -> str:
-    """This worker's name on the rows it claims (settings.worker_id, else host name and process id)."""
-    return services.settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    enqueue_or_defer(services, batch.follow_ups)
 
 
 def claim(services: Services, *, until: datetime, limit: int = CLAIM_BATCH) -> list[int]:
-    """scheduled → sending for up to `limit` rows due by `until`, in one conditional UPDATE; returns the ids won.
-
-    On PostgreSQL the candidates are picked with SKIP LOCKED, so workers draining at once take different rows.
-    They are picked in a materialized WITH query: PostgreSQL may run an `IN (SELECT … LIMIT … FOR UPDATE SKIP
-    LOCKED)` again for each row it updates, each run skipping the rows just locked, so the LIMIT stopped
-    bounding the claim and one worker took every due row (PostgreSQL bug report #15715: expected behaviour).
-    """
-    due = (select(OutboundEmail.id).where(OutboundEmail.status == "scheduled", OutboundEmail.due_at <= until)
-           .order_by(OutboundEmail.due_at, OutboundEmail.id).limit(limit))
-    if services.engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    picked = due.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
-    now = datetime.now(UTC)
+    """scheduled → sending for up to `limit` rows due by `until` (see status.claim); returns the ids won."""
     with session_scope(services.engine) as session:
-        won = [r[0] for r in session.execute(
-            sa.update(OutboundEmail)
-            .where(OutboundEmail.id.in_(select(picked.c.id)), OutboundEmail.status == "scheduled")
-            .values(status="sending", attempts=OutboundEmail.attempts + 1, updated_at=now,
-                    held_by=holder(services))
-            .returning(OutboundEmail.id))]
+        won = status.claim(session, holder=holder(services), until=until, limit=limit)
     _hold(won)
     return won
 
@@ -205,8 +174,7 @@ def renew_leases(services: Services) -> int:
     if not held:
         return 0
     with session_scope(services.engine) as session:
-        session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_(held), OutboundEmail.status == "sending")
-                        .values(updated_at=datetime.now(UTC)))
+        status.renew(session, held)
     return len(held)
 
 
@@ -249,19 +217,20 @@ def prepare(services: Services, ids: list[int]) -> Batch:
         rows = list(session.exec(select(OutboundEmail).where(OutboundEmail.id.in_(ids))
                                  .order_by(OutboundEmail.due_at, OutboundEmail.id)))
         loaded = _preload(session, rows)  # noqa: F841  (kept alive: see _preload)
-        suppressed = _suppressed(session, [r.to_address for r in rows])
+        suppressed = status.suppressed_among(session, [r.to_address for r in rows])
         templates: dict = {}
         for row in rows:
             blocked = _blocked(session, row, suppressed) or reminder_moot(session, row)
             if blocked:
-                batch.outcomes[_finish(row, "canceled", canceled_reason=blocked)] += 1
+                batch.outcomes["canceled"] += status.cancel_claimed(session, row.id, blocked)
                 continue
             try:
                 message = _compose(session, row, services, templates)
             except (RenderError, ValueError) as error:  # a template over its bounds or that never renders, junk
                 logger.error("outbound %s cannot be composed: %s", row.id, error)
-                batch.outcomes[_finish(row, "failed", last_error=f"cannot compose: {error}"[:1000],
-                                       failure="template" if isinstance(error, RenderError) else "compose")] += 1
+                batch.outcomes["failed"] += status.fail(
+                    session, row.id, f"cannot compose: {error}",
+                    failure="template" if isinstance(error, RenderError) else "compose")
                 continue
             batch.ready.append(Ready(row.id, row.due_at, row.to_address, row.customer_id, message))
     ready = {r.id for r in batch.ready}
@@ -314,7 +283,8 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
             if verdict == "released":
                 _release(services, [item.id])
             elif verdict == "canceled":
-                _settle_row(services, item.id, batch, "canceled", canceled_reason=detail)
+                with session_scope(services.engine) as session:
+                    batch.outcomes["canceled"] += status.cancel_claimed(session, item.id, detail)
             elif verdict == "transient":
                 _transient(services, item.id, detail, batch)
             else:
@@ -328,12 +298,8 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
 def _record_sent(services: Services, sent: list[tuple[Ready, Future]], batch: Batch) -> None:
     if not sent:
         return
-    table = OutboundEmail.__table__
-    values = [{"b_id": item.id, "b_at": future.result()[1]} for item, future in sent]
     with session_scope(services.engine) as session:
-        session.connection().execute(
-            table.update().where(table.c.id == sa.bindparam("b_id"), table.c.status == "sending")
-            .values(status="sent", sent_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")), values)
+        status.sent(session, [(item.id, future.result()[1]) for item, future in sent])
     _let_go([item.id for item, _future in sent])
     batch.outcomes["sent"] += len(sent)
     logger.info("sent %s emails: %s", len(sent), ", ".join(str(item.id) for item, _future in sent))
@@ -343,16 +309,8 @@ def _release(services: Services, ids: list[int]) -> None:
     """Claimed but never tried: back to scheduled, the claim not counted as an attempt."""
     if ids:
         with session_scope(services.engine) as session:
-            session.execute(sa.update(OutboundEmail).where(OutboundEmail.id.in_(ids),
-                                                           OutboundEmail.status == "sending")
-                            .values(status="scheduled", attempts=OutboundEmail.attempts - 1,
-                                    updated_at=datetime.now(UTC)))
+            status.release(session, ids)
         _let_go(ids)
-
-
-def _settle_row(services: Services, outbound_id: int, batch: Batch, status: str, **values) -> None:
-    with session_scope(services.engine) as session:
-        batch.outcomes[_finish(session.get(OutboundEmail, outbound_id), status, **values)] += 1
 
 
 # ---------------------------------------------------------------------------------------------------- opt-outs
@@ -362,15 +320,16 @@ def _blocked(session: Session, row: OutboundEmail, suppressed: set[str]) -> str 
     """Opt-outs are absolute: a suppressed or undeliverable customer address gets nothing, ever."""
     if row.customer_id is None:
         return None
-    if row.to_address.lower() in suppressed:
-        return "suppressed"
-    customer = session.get(Customer, row.customer_id)
-    return "undeliverable" if customer and customer.undeliverable else None
+    return "suppressed" if row.to_address.lower() in suppressed else status.opt_out(
+        session.get(Customer, row.customer_id), suppressed)
 
 
-def _suppressed(session: Session, addresses: list[str]) -> set[str]:
-    wanted = sorted({a.lower() for a in addresses})
-    return set(session.exec(select(Suppression.email).where(Suppression.email.in_(wanted)))) if wanted else set()
+def reminder_moot(session: Session, row: OutboundEmail) -> str | None:
+    """Why a due debrief_reminder must not go (its debrief was submitted), else None."""
+    if row.kind != "debrief_reminder" or row.outcome_id is None:
+        return None
+    outcome = session.get(Outcome, row.outcome_id)
+    return "debrief submitted" if outcome is not None and outcome.debrief_submitted_at else None
 
 
 class OptOuts:
@@ -463,20 +422,17 @@ def _unsubscribe_mailto(settings) -> str:
 
 def _transient(services: Services, outbound_id: int, error: Exception, batch: Batch) -> None:
     """4xx or a dropped connection: scheduled again after the next back-off interval; then, failed."""
-    from service.outbox.schedule import RETRY_INTERVALS
-
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        if row.attempts > len(RETRY_INTERVALS):
-            batch.outcomes[_finish(row, "failed", last_error=f"gave up after {row.attempts} tries: {error}"[:1000],
-                                   failure="relay")] += 1
-            _alert_relay(row)
+        if row.attempts > len(schedule.RETRY_INTERVALS):
+            if status.fail(session, outbound_id, f"gave up after {row.attempts} tries: {error}", failure="relay"):
+                batch.outcomes["failed"] += 1
+                _alert_relay(row, str(error))
             return
-        now = datetime.now(UTC)
-        row.status, row.last_error, row.updated_at = "scheduled", str(error)[:1000], now
-        row.due_at = now + timedelta(seconds=RETRY_INTERVALS[row.attempts - 1])
-        batch.follow_ups.append((row.id, row.due_at))
-    batch.outcomes["retry"] += 1
+        due = datetime.now(UTC) + timedelta(seconds=schedule.RETRY_INTERVALS[row.attempts - 1])
+        if status.retry_at(session, outbound_id, due, str(error)):
+            batch.follow_ups.append((outbound_id, due))
+            batch.outcomes["retry"] += 1
     logger.warning("outbound %s: temporary failure, will retry: %s", outbound_id, error)
 
 
@@ -484,35 +440,27 @@ def _permanent(services: Services, outbound_id: int, error: PermanentSendError, 
     """5xx. The recipient's address refused: failed, the customer marked undeliverable and the rep told. Any other
     refusal (our sender, login, content, relaying) says nothing about the customer: failed as a relay failure,
     for an admin to retry once the relay is fixed."""
+    failure = "address" if error.address_refused else "relay"
     with session_scope(services.engine) as session:
         row = session.get(OutboundEmail, outbound_id)
-        failure = "address" if error.address_refused else "relay"
-        batch.outcomes[_finish(row, "failed", last_error=str(error)[:1000], failure=failure)] += 1
+        if not status.fail(session, outbound_id, str(error), failure=failure):
+            return
+        batch.outcomes["failed"] += 1
         if failure == "relay":
-            _alert_relay(row)
+            _alert_relay(row, str(error))
         elif row.customer_id is not None:
-            _mark_undeliverable(session, row, str(error))
+            status.mark_undeliverable(session, [row.to_address], str(error))
             notice = _notice_rep(session, row, str(error), services)
             batch.follow_ups.append((notice.id, notice.due_at))
 
 
-def _alert_relay(row: OutboundEmail) -> None:
+def _alert_relay(row: OutboundEmail, error: str) -> None:
     """The admin's alert (with the count on /admin/): an ERROR line, since nothing will send it again by itself."""
     logger.error("outbound %s to %s failed at the relay, customer kept: %s. Fix the relay, then retry the failed "
-                 "emails (/admin/ or `keepwarm outbox retry-failed`)", row.id, row.to_address, row.last_error)
-
-
-def _mark_undeliverable(session: Session, row: OutboundEmail, error: str) -> None:
-    customer = session.get(Customer, row.customer_id)
-    customer.undeliverable, customer.undeliverable_reason = True, error[:500]
-    session.execute(sa.update(OutboundEmail).where(OutboundEmail.customer_id == row.customer_id,
-                                                   OutboundEmail.status.in_(PENDING_STATUSES))
-                    .values(status="canceled", canceled_reason="undeliverable", updated_at=datetime.now(UTC)))
+                 "emails (/admin/ or `keepwarm outbox retry-failed`)", row.id, row.to_address, error)
 
 
 def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Services) -> OutboundEmail:
-    from service.pipeline.record import new_outbound
-
     rep = session.get(Rep, row.rep_id)
     notice = new_outbound(services.settings, kind="rep_notice", rep=rep, to_address=rep.email, to_name=rep.name,
                           due_at=datetime.now(UTC), outcome_id=row.outcome_id, language=row.language)
@@ -520,11 +468,3 @@ def _notice_rep(session: Session, row: OutboundEmail, error: str, services: Serv
     session.add(notice)
     session.flush()
     return notice
-
-
-def _finish(row: OutboundEmail, status: str, **values) -> str:
-    row.status, row.updated_at = status, datetime.now(UTC)
-    for name, value in values.items():
-        setattr(row, name, value)
-    logger.info("outbound %s %s to %s: %s", row.id, row.kind, row.to_address, status)
-    return status

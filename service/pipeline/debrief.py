@@ -25,19 +25,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
-from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep, Suppression
-from service.outbox.actions import release_held
+from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep
+from service.outbox import status
+from service.outbox.rows import new_outbound
 from service.outbox.template_context import outcome_words, template_context
 from service.outbox.templates import render_email
-from service.pipeline.record import current_policy, new_outbound
-from service.planning.plan import (
-    CustomerFacts,
-    OutcomeFacts,
-    Policy,
-    next_business_slot,
-    plan,
-    recontact_variant,
-)
+from service.planning.calendar import next_business_slot
+from service.planning.plan import CustomerFacts, OutcomeFacts, plan, recontact_variant
+from service.planning.policy import Policy, current_policy
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -204,7 +199,7 @@ def save_debrief(session: Session, settings: Settings, outcome: Outcome, answers
     """Record the answers with their time and change the plan at once (the caller commits, then enqueues)."""
     now = now or datetime.now(UTC)
     answers = _normalised(answers)
-    released = release_held(session, outcome.id, now=now)  # the rep has spoken: what they keep may go
+    released = status.release_held(session, outcome.id, now=now)  # the rep has spoken: what they keep may go
     debrief = debrief_for(session, outcome.id)
     previous = Answers.from_json(debrief.answers) if debrief else None
     debrief = _store(session, debrief, outcome, answers, now)
@@ -259,16 +254,8 @@ def _plan_key(answers: Answers) -> tuple:
 
 def _cancel_reminders(session: Session, outcome: Outcome, now: datetime) -> None:
     """The debrief is in: its reminder has nothing left to ask."""
-    for row in _scheduled(session, outcome.id, "debrief_reminder"):
-        _cancel(row, "debrief submitted", now)
-
-
-def reminder_moot(session: Session, row: OutboundEmail) -> str | None:
-    """Why a due debrief_reminder must not go (its debrief was submitted), else None; the sender calls this."""
-    if row.kind != "debrief_reminder" or row.outcome_id is None:
-        return None
-    outcome = session.get(Outcome, row.outcome_id)
-    return "debrief submitted" if outcome is not None and outcome.debrief_submitted_at else None
+    status.cancel(session, OutboundEmail.outcome_id == outcome.id, OutboundEmail.kind == "debrief_reminder",
+                  reason="debrief submitted", now=now)
 
 
 # ---------------------------------------------------------------------------------------------------- the plan
@@ -332,30 +319,31 @@ def _sync_customer(session: Session, settings: Settings, outcome: Outcome, rep: 
     """One scheduled recontact matching the target (moved in place, or created), the others canceled."""
     pending = _scheduled(session, outcome.id, "recontact", customer.id)
     keep = pending[0] if pending and target else None
-    for row in pending:
-        if row is not keep:
-            _cancel(row, "debrief: no recontact" if target is None else "debrief: replaced", now)
+    dropped = [row.id for row in pending if row is not keep]
+    if dropped:
+        status.cancel(session, OutboundEmail.id.in_(dropped),
+                      reason="debrief: no recontact" if target is None else "debrief: replaced", now=now)
     if target is None:
         return pending
     blocked = _blocked(session, customer)
     if keep is not None:
-        return [keep] if _move(keep, target, blocked, now) else []
+        return [keep] if _move(session, keep, target, blocked, now) else []
     if _already_sent(session, outcome, customer, target):
         return []
     return [_new_recontact(session, settings, outcome, rep, customer, target, blocked)]
 
 
-def _move(row: OutboundEmail, target: Recontact, blocked: str | None, now: datetime) -> bool:
-    """Bring a scheduled row to the target; whether anything changed."""
+def _move(session: Session, row: OutboundEmail, target: Recontact, blocked: str | None, now: datetime) -> bool:
+    """Bring a scheduled row to the target (unless a sender claimed it meanwhile); whether anything changed."""
     if blocked:
-        _cancel(row, blocked, now)
-        return True
+        changed = bool(status.cancel(session, OutboundEmail.id == row.id, reason=blocked, now=now))
+        session.refresh(row)
+        return changed
     current = (row.due_at, row.variant, row.personal_line)
     if current == (target.due_at, target.variant, target.personal_line):
         return False
-    row.due_at, row.variant, row.personal_line, row.updated_at = (target.due_at, target.variant,
-                                                                  target.personal_line, now)
-    return True
+    return status.move(session, row, now=now, due_at=target.due_at, variant=target.variant,
+                       personal_line=target.personal_line)
 
 
 def _already_sent(session: Session, outcome: Outcome, customer: Customer, target: Recontact) -> bool:
@@ -385,8 +373,8 @@ def _align_thank_yous(session: Session, settings: Settings, outcome: Outcome, no
     changed = []
     for row in _scheduled(session, outcome.id, "thank_you"):
         if row.variant in ("won", "lost") and row.variant != outcome.outcome:
-            row.variant, row.updated_at = outcome.outcome, now
-            changed.append(row)
+            if status.move(session, row, now=now, variant=outcome.outcome):
+                changed.append(row)
     return changed + _missing_thank_yous(session, settings, outcome, now)
 
 
@@ -487,16 +475,9 @@ def _scheduled(session: Session, outcome_id: int, kind: str, customer_id: int | 
     return list(session.exec(query.order_by(OutboundEmail.id)))
 
 
-def _cancel(row: OutboundEmail, reason: str, now: datetime) -> None:
-    row.status, row.canceled_reason, row.updated_at = "canceled", reason, now
-    logger.info("outbound %s %s canceled: %s", row.id, row.kind, reason)
-
-
 def _blocked(session: Session, customer: Customer) -> str | None:
     """Opt-outs are absolute: suppressed or undeliverable customers get nothing."""
-    if session.exec(select(Suppression.id).where(Suppression.email == customer.email.lower())).first():
-        return "suppressed"
-    return "undeliverable" if customer.undeliverable else None
+    return status.opt_out(customer, status.suppressed_among(session, [customer.email]))
 
 
 def customer_zone(session: Session, customer: Customer | None, outcome: Outcome) -> ZoneInfo:

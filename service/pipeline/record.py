@@ -7,7 +7,6 @@ written with bulk INSERTs, because building ORM objects one by one cost more tha
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -16,17 +15,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.models import (
-    PENDING_STATUSES,
     Customer,
     OutboundEmail,
     Outcome,
     OutcomeCustomer,
-    PolicyRecord,
     Rep,
-    Suppression,
     utcnow,
 )
-from service.planning.plan import CustomerFacts, Hold, OutcomeFacts, PlannedEmail, Policy, hold_for, plan
+from service.outbox import status
+from service.outbox.rows import outbound_values
+from service.outbox.status import opt_out
+from service.planning.plan import CustomerFacts, Hold, OutcomeFacts, PlannedEmail, hold_for, plan
+from service.planning.policy import Policy, current_policy
 from service.settings import Settings
 
 if TYPE_CHECKING:  # importing the reading would compile the note reader's phrase tables in every sender
@@ -35,40 +35,8 @@ if TYPE_CHECKING:  # importing the reading would compile the note reader's phras
 logger = logging.getLogger(__name__)
 
 
-def current_policy(session: Session) -> Policy:
-    """The newest policy an admin saved, else the defaults."""
-    record = session.exec(select(PolicyRecord).order_by(PolicyRecord.id.desc())).first()
-    return Policy.from_dict(record.values) if record else Policy()
-
-
-def mint_message_id(settings: Settings) -> str:
-    """A Message-ID made once per row, in our own domain (which is how replies to us are recognised)."""
-    return f"<kw.{uuid.uuid4().hex}@{settings.message_id_domain}>"
-
-
-def new_outbound(settings: Settings, *, kind: str, rep: Rep, to_address: str, to_name: str | None,
-                 due_at: datetime, outcome_id: int | None, language: str, customer_id: int | None = None,
-                 variant: str = "default", canceled_reason: str | None = None) -> OutboundEmail:
-    return OutboundEmail(**outbound_values(settings, kind=kind, rep_id=rep.id, to_address=to_address,
-                                           to_name=to_name, due_at=due_at, outcome_id=outcome_id, language=language,
-                                           customer_id=customer_id, variant=variant,
-                                           canceled_reason=canceled_reason))
-
-
-def outbound_values(settings: Settings, *, kind: str, rep_id: int, to_address: str, to_name: str | None,
-                    due_at: datetime, outcome_id: int | None, language: str, customer_id: int | None = None,
-                    variant: str = "default", canceled_reason: str | None = None, held: bool = False) -> dict:
-    """The column values of a new outbound row: born scheduled, held for the rep, or canceled with its reason."""
-    now = utcnow()
-    return {"kind": kind, "variant": variant, "language": language, "rep_id": rep_id, "customer_id": customer_id,
-            "to_address": to_address, "to_name": to_name, "due_at": due_at, "outcome_id": outcome_id,
-            "message_id": mint_message_id(settings),
-            "status": "canceled" if canceled_reason else "held" if held else "scheduled",
-            "canceled_reason": canceled_reason, "attempts": 0, "created_at": now, "updated_at": now}
-
-
 @dataclass
-class _Batch:
+class _Known:
     """What every outcome of a batch needs, loaded once."""
 
     reps: dict[int, Rep]
@@ -118,21 +86,21 @@ def _segments(items: list[tuple[int | None, Reading]]):
         yield segment
 
 
-def _load_batch(session: Session, readings: list[Reading]) -> _Batch:
+def _load_batch(session: Session, readings: list[Reading]) -> _Known:
     emails = list({c["email"] for r in readings for c in r.customers})
     rep_ids = list({r.rep_id for r in readings})
     customers = {c.email: c for c in session.exec(select(Customer).where(Customer.email.in_(emails)))}
     with_plans = session.execute(sa.select(OutcomeCustomer.customer_id).join(
         Outcome, Outcome.id == OutcomeCustomer.outcome_id).where(
         Outcome.superseded_by.is_(None), OutcomeCustomer.customer_id.in_([c.id for c in customers.values()])))
-    return _Batch(
+    return _Known(
         reps={r.id: r for r in session.exec(select(Rep).where(Rep.id.in_(rep_ids)))},
         customers=customers,
-        suppressed=set(session.exec(select(Suppression.email).where(Suppression.email.in_(emails)))),
+        suppressed=status.suppressed_among(session, emails),
         policy=current_policy(session), with_plans=set(with_plans.scalars()))
 
 
-def _record_segment(session: Session, settings: Settings, batch: _Batch, items: list[tuple[int | None, Reading]],
+def _record_segment(session: Session, settings: Settings, batch: _Known, items: list[tuple[int | None, Reading]],
                     now: datetime) -> list[tuple[int, datetime]]:
     # Core statements on the session's connection: same transaction, none of the ORM's per-object cost.
     connection = session.connection()
@@ -209,17 +177,13 @@ def _supersede(session: Session, outcome_id: int, outcome: str, customer_ids: se
 
 
 def _cancel_pending(session: Session, old_id: int, customer_ids: set[int], *, whole: bool, reason: str) -> None:
-    """The old outcome's scheduled emails to these customers (and its rep reminder, once it is wholly replaced)."""
+    """The old outcome's pending emails to these customers (and its rep reminder, once it is wholly replaced)."""
     for_customers = OutboundEmail.customer_id.in_(customer_ids)
     which = sa.or_(for_customers, OutboundEmail.kind == "debrief_reminder") if whole else for_customers
-    result = session.execute(sa.update(OutboundEmail).where(
-        OutboundEmail.outcome_id == old_id, OutboundEmail.status.in_(PENDING_STATUSES), which)
-        .values(status="canceled", canceled_reason=reason, updated_at=utcnow()))
-    if result.rowcount:
-        logger.info("outcome %s: %s scheduled emails canceled (%s)", old_id, result.rowcount, reason)
+    status.cancel(session, OutboundEmail.outcome_id == old_id, which, reason=reason)
 
 
-def _planned_values(settings: Settings, batch: _Batch, outcome_id: int, outcome: dict, rep: Rep,
+def _planned_values(settings: Settings, batch: _Known, outcome_id: int, outcome: dict, rep: Rep,
                     customers: list[Customer], hold: Hold | None, now: datetime) -> list[dict]:
     facts = _facts(batch, outcome, rep, customers, hold)
     by_email = {c.email: c for c in customers}
@@ -227,19 +191,13 @@ def _planned_values(settings: Settings, batch: _Batch, outcome_id: int, outcome:
             for planned in plan(facts, batch.policy, now)]
 
 
-def _facts(batch: _Batch, outcome: dict, rep: Rep, customers: list[Customer], hold: Hold | None) -> OutcomeFacts:
+def _facts(batch: _Known, outcome: dict, rep: Rep, customers: list[Customer], hold: Hold | None) -> OutcomeFacts:
     return OutcomeFacts(
         outcome=outcome["outcome"], cause=outcome["cause"], reasons=tuple(outcome["reasons"]),
         recontact_on=outcome["recontact_on"], meeting_at=outcome["meeting_at"], rep_timezone=rep.timezone,
         customers=tuple(CustomerFacts(email=c.email, name=c.name, timezone=c.timezone,
-                                      blocked=_blocked(c, batch.suppressed)) for c in customers),
+                                      blocked=opt_out(c, batch.suppressed)) for c in customers),
         noemail=outcome["noemail"], held=hold.kinds if hold else ())
-
-
-def _blocked(customer: Customer, suppressed: set[str]) -> str | None:
-    if customer.email in suppressed:
-        return "suppressed"
-    return "undeliverable" if customer.undeliverable else None
 
 
 def _row_values(settings: Settings, planned: PlannedEmail, outcome_id: int, language: str, rep: Rep,

@@ -1,9 +1,14 @@
-"""`/healthz` (the database and Redis answer), `/readyz` (and the mailbox too) and `/metrics` (Prometheus)."""
+"""`/healthz` (the database and Redis answer), `/readyz` (and the poller reads the mailbox) and `/metrics`
+(Prometheus). The web never logs in to the mailbox: the poller reports on it after each pass (service.metrics)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
+
+from service.metrics import mailbox_health, mailbox_key
 
 bp = Blueprint("health", __name__)
 
@@ -17,11 +22,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready to do the job: database, Redis and the IMAP mailbox all answer."""
+    """Ready to do the job: database and Redis answer, and the poller's last pass over the mailbox worked, recently
+    (three poll intervals and a minute: a poller passes at least once per interval)."""
     services = current_app.config["KEEPWARM"]
     return _report({"database": _check(lambda: _select_one(services.engine)),
                     "redis": _check(services.redis.ping),
-                    "imap": _check(lambda: _imap_login(services.settings))})
+                    "imap": _imap(services)})
 
 
 @bp.get("/metrics")
@@ -43,13 +49,12 @@ def _select_one(engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-def _imap_login(settings) -> None:
-    from imapclient import IMAPClient
-
-    url = settings.imap()
-    with IMAPClient(url.host, port=url.port, ssl=url.secure, timeout=5) as client:
-        client.login(url.username or "", url.password or "")
-        client.noop()
+def _imap(services) -> str:
+    try:
+        key = mailbox_key(services.settings.imap())
+        return mailbox_health(services, key, max_age=timedelta(seconds=3 * services.settings.poll_interval + 60))
+    except Exception as error:  # Redis down or no mailbox configured: said as text
+        return f"error: {type(error).__name__}: {error}"[:200]
 
 
 def _check(probe) -> str:

@@ -3,8 +3,6 @@ held for an outcome (each a confirm page + POST: mail scanners follow links, nev
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, current_app, render_template, request
 from flask_wtf import FlaskForm
 from sqlmodel import select
@@ -14,8 +12,8 @@ from wtforms.validators import NumberRange, Optional
 from service.db import session_scope
 from service.models import OutboundEmail, Outcome
 from service.outbox.actions import cancel as outbox_cancel
+from service.outbox.actions import confirm as outbox_confirm
 from service.outbox.actions import postpone as outbox_postpone
-from service.outbox.actions import release_held
 from service.tokens import Signer, TokenError
 from service.web import no_store
 
@@ -77,19 +75,12 @@ def postpone(token: str):
         return _bad_link(error)
     form = PostponeForm()
     engine = current_app.config["KEEPWARM"].engine
-    moved = outbox_postpone(engine, outbound_id, days=form.days.data or 7) if form.validate_on_submit() else None
-    if moved is not None:
-        _reschedule(outbound_id, moved)
+    if form.validate_on_submit():
+        outbox_postpone(current_app.config["KEEPWARM"], outbound_id, days=form.days.data or 7)
     with session_scope(engine) as session:
         row = session.get(OutboundEmail, outbound_id)
         return render_template("manage.html", row=row, form=form, action="postpone",
                                posted=request.method == "POST")
-
-
-def _reschedule(outbound_id: int, due_at: datetime) -> None:
-    from service.intake.store import enqueue_planned
-
-    enqueue_planned(current_app.config["KEEPWARM"], [(outbound_id, due_at)])
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
@@ -100,18 +91,16 @@ def confirm(token: str):
     except TokenError as error:
         return _bad_link(error)
     form = ConfirmForm()
-    released: list = []
+    released = 0
     services = current_app.config["KEEPWARM"]
     with session_scope(services.engine) as session:
+        known = session.get(Outcome, outcome_id) is not None
+    if known and form.validate_on_submit():
+        released = outbox_confirm(services, outcome_id)
+    with session_scope(services.engine) as session:
         outcome = session.get(Outcome, outcome_id)
-        if outcome is not None and form.validate_on_submit():
-            released = release_held(session, outcome_id)
-        held = _held_rows(session, outcome_id)
-        page = render_template("confirm.html", outcome=outcome, held=held, form=form, released=len(released),
-                               posted=request.method == "POST", debrief=_debrief_link(outcome))
-    if released:
-        _reschedule_many(released)
-    return page
+        return render_template("confirm.html", outcome=outcome, held=_held_rows(session, outcome_id), form=form,
+                               released=released, posted=request.method == "POST", debrief=_debrief_link(outcome))
 
 
 def _held_rows(session, outcome_id: int) -> list[OutboundEmail]:
@@ -125,9 +114,3 @@ def _debrief_link(outcome: Outcome | None) -> str:
         return ""
     signer = Signer(current_app.config["KEEPWARM"].settings)
     return signer.url("/debrief", signer.make("debrief", {"outcome": outcome.id, "rep": outcome.rep_id}))
-
-
-def _reschedule_many(planned: list) -> None:
-    from service.intake.store import enqueue_planned
-
-    enqueue_planned(current_app.config["KEEPWARM"], planned)

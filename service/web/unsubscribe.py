@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from service.db import session_scope
-from service.outbox.suppression import is_suppressed, suppress
+from service.outbox.status import is_suppressed, suppress
 from service.tokens import Signer, TokenError
 from service.web import no_store
 

@@ -7,11 +7,12 @@ import pytest
 from sqlmodel import Session
 
 from service import context
-from service.intake.store import ingest_files
+from service.context import Services
 from service.models import InboundMessage
-from service.outbox.suppression import suppress
+from service.outbox.status import suppress
+from service.pipeline.process import ingest_files
 from service.run.worker import BoundedWorker
-from service.team.admins import address_throttle, create_admin, ip_throttle
+from service.team.admins import create_admin
 from tests.browser.conftest import screenshot
 from tests.mail import recap
 
@@ -27,8 +28,6 @@ PAGES = [("templates", "/admin/templates/", "Email templates"), ("settings", "/a
 @pytest.fixture
 def seeded(live, engine, redis, smtp, tmp_path):
     """An admin, a few recaps read (so the outbox has emails), a stranger's mail, a quarantined one, opt-outs."""
-    ip_throttle.reset()
-    address_throttle.reset()
     create_admin(engine, ADMIN, PASSWORD)
     bodies = {1: None, 2: "Hi Jane,\n\nthanks for today. You need to check with your CFO Maria Rossi before "
                           "deciding; let's talk again in March.\n\nTom\n"}
@@ -38,7 +37,7 @@ def seeded(live, engine, redis, smtp, tmp_path):
         path = tmp_path / f"{n}.eml"
         path.write_bytes(recap(n, sender=sender, body=bodies.get(n), to=f"Jane <jane{n}@globex.example>"))
         paths.append(path)
-    ingest_files(engine, live, paths)
+    ingest_files(Services.with_engine(live, engine), paths)
     with Session(engine) as session:
         raw = recap(4, subject="Unreadable <b>mail</b>")
         session.add(InboundMessage(mailbox="INBOX", message_id="<recap-4@mail.acme.example>", raw=raw,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from service.models import Customer, OutboundEmail, Outcome, Rep
+from service.outbox.rows import new_outbound
 from service.outbox.template_context import confirm_url
-from service.pipeline.record import new_outbound
 from service.tokens import Signer
 from tests.browser.conftest import screenshot
 

@@ -11,9 +11,9 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.imap import Mailbox
 from service.models import Debrief, OutboundEmail
 from service.outbox.schedule import job_id
+from service.pipeline.polling import poller
 from service.run.worker import BoundedWorker
 from tests.browser.conftest import screenshot
 from tests.mail import recap
@@ -43,7 +43,7 @@ def next_weekday(day: date) -> date:
 def debrief_link(live, imap, engine, redis, smtp) -> str:
     """The full path: a lost recap APPENDed and polled, the worker sends the summary; its link, from the text part."""
     imap.append("INBOX", recap(1, body=NOTE, subject="Our demo today", date=datetime.now(UTC) - timedelta(hours=1)))
-    Mailbox(live, engine).poll_once()
+    poller(live, engine).poll_once()
     work(redis)
     [summary] = [c.message for c in smtp.caught if c.recipients == ["tom.baker@acme.example"]]
     text = summary.get_body(("plain",)).get_content()

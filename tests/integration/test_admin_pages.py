@@ -12,7 +12,7 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.store import ingest_files
+from service.context import Services
 from service.models import (
     AuditEntry,
     Customer,
@@ -23,7 +23,9 @@ from service.models import (
     RepAddress,
     Suppression,
 )
-from service.pipeline.record import current_policy, new_outbound
+from service.outbox.rows import new_outbound
+from service.pipeline.process import ingest_files
+from service.planning.policy import current_policy
 from service.run.worker import BoundedWorker
 from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 from tests.mail import recap
@@ -194,7 +196,7 @@ def inbox(engine, settings, tmp_path):
         path = tmp_path / f"{n}.eml"
         path.write_bytes(recap(n, sender=sender))
         paths.append(path)
-    ingest_files(engine, settings, paths)
+    ingest_files(Services.with_engine(settings, engine), paths)
     raw = b"Subject: <script>alert(1)</script>\r\n\r\n" + b"A" * 300_000
     with Session(engine) as session:
         session.add(InboundMessage(mailbox="INBOX", message_id="<big@x>", raw=raw, size=len(raw),

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from service.models import AuditEntry, Customer, EmailTemplate, Rep
+from service.outbox.rows import new_outbound
 from service.outbox.templates import (
     TemplateSource,
     check_source,
@@ -21,7 +22,6 @@ from service.outbox.templates import (
     render_source,
     sample_context,
 )
-from service.pipeline.record import new_outbound
 from tests.integration.test_admin import ADMIN, _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401
 
 EDITOR = "/admin/templates/thank_you/lost/en"

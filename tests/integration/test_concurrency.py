@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
-from service.intake.imap import Mailbox
 from service.intake.lock import PollerLock
 from service.models import InboundMessage, OutboundEmail
+from service.pipeline.polling import poller
 from tests.mail import recap, wait_until
 
 
@@ -61,8 +61,8 @@ def _summaries_sent(engine) -> int:
 
 
 def test_each_mailbox_has_its_own_poller_lock(settings, engine, redis, dovecot):
-    first = Mailbox(settings.with_overrides(imap_url=dovecot.url("intake390@acme.example")), engine)
-    second = Mailbox(settings.with_overrides(imap_url=dovecot.url("intake391@acme.example")), engine)
+    first = poller(settings.with_overrides(imap_url=dovecot.url("intake390@acme.example")), engine)
+    second = poller(settings.with_overrides(imap_url=dovecot.url("intake391@acme.example")), engine)
     locks = [PollerLock(redis, m.key) for m in (first, second)]
     rival = PollerLock(redis, first.key)
     assert all(lock.acquire_or_extend() for lock in locks)  # two teams' mailboxes poll side by side

@@ -11,10 +11,12 @@ from rq.job import Job
 from sqlmodel import Session, select
 
 from service import create_app
-from service.intake.store import process_inbound, store_raw
+from service.context import Services
+from service.intake.store import store_raw
 from service.models import Debrief, OutboundEmail, Outcome, Rep
 from service.outbox.schedule import job_id
 from service.outbox.template_context import debrief_url
+from service.pipeline.process import process_message
 from service.tokens import Signer
 from tests.mail import recap
 
@@ -29,7 +31,7 @@ def outcome(engine, settings, reps) -> Outcome:
         row = store_raw(session, recap(1, body=INTERNAL, date=datetime.now(UTC) - timedelta(hours=1)), mailbox="t")
         session.commit()
         inbound_id = row.id
-    process_inbound(engine, settings, inbound_id)
+    process_message(Services.with_engine(settings, engine), inbound_id)
     with Session(engine) as session:
         return session.exec(select(Outcome)).one()
 

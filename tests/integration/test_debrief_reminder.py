@@ -10,11 +10,13 @@ import pytest
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.store import process_inbound, store_raw
+from service.context import Services
+from service.intake.store import store_raw
 from service.models import OutboundEmail, Outcome
 from service.outbox import sender
 from service.outbox.actions import send_now
 from service.pipeline.debrief import Answers, save_debrief
+from service.pipeline.process import process_message
 from service.run.worker import BoundedWorker
 from tests.mail import recap
 
@@ -35,7 +37,7 @@ def reminder(engine, settings, reps, redis, smtp) -> OutboundEmail:
         row = store_raw(session, recap(1, body=NOTE, date=datetime.now(UTC) - timedelta(hours=1)), mailbox="t")
         session.commit()
         inbound_id = row.id
-    process_inbound(engine, settings, inbound_id)
+    process_message(Services.with_engine(settings, engine), inbound_id)
     with Session(engine) as session:
         return session.exec(select(OutboundEmail).where(OutboundEmail.kind == "debrief_reminder")).one()
 

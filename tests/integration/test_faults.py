@@ -26,6 +26,7 @@ from service.intake.imap import PROCESSED, Mailbox
 from service.intake.lock import PollerLock
 from service.models import InboundMessage
 from service.outbox import schedule
+from service.pipeline.polling import poller as make_poller
 from service.run.devstack import RedisServer, free_port
 from service.run.devstack.servers import dovecot_binary
 from service.run.worker import LEASE_EVERY
@@ -89,7 +90,7 @@ def _restart(server, port: int) -> None:
 def test_the_poller_rides_out_a_redis_restart(imap, engine, settings, reps, tmp_path, caplog):
     redis = RedisServer(tmp_path / "redis").start()
     lock = PollerLock(Redis.from_url(redis.url), "redis-restart")
-    mailbox = Mailbox(settings.with_overrides(poll_interval=120), engine, lock=lock)
+    mailbox = make_poller(settings.with_overrides(poll_interval=120), engine, lock=lock)
     try:
         with _Poller(mailbox) as poller:
             port = redis.port
@@ -111,7 +112,7 @@ def test_the_poller_rides_out_a_redis_restart(imap, engine, settings, reps, tmp_
 @pytest.mark.skipif(DATABASE != "postgresql", reason="a database server to restart: PostgreSQL only")
 def test_the_poller_rides_out_a_database_restart(imap, engine, settings, reps, postgres, caplog):
     try:
-        with _Poller(Mailbox(settings.with_overrides(poll_interval=120), engine)) as poller:
+        with _Poller(make_poller(settings.with_overrides(poll_interval=120), engine)) as poller:
             _stop_fast(postgres)  # what `systemctl restart postgresql` does first: every connection is cut
             imap.append("INBOX", recap(1))  # wakes the poller, which finds the database gone
             wait_until(lambda: "the database does not answer" in caplog.text, 30)

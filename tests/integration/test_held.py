@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from service import context
 from service.models import Outcome, PolicyRecord
 from service.outbox import schedule
-from service.planning.plan import Policy
+from service.planning.policy import Policy
 from tests.integration.test_outbox import ingest, rows, work
 from tests.mail import recap
 
@@ -82,8 +82,7 @@ def test_yes_send_them_releases_the_held_emails_after_a_post_with_csrf(held_meet
 
 
 def test_a_canceled_held_email_stays_canceled_when_the_rep_confirms(held_meeting, client, settings, engine):
-    from service.outbox.actions import release_held
-    from service.outbox.suppression import suppress
+    from service.outbox.status import release_held, suppress
 
     with Session(engine) as session:
         suppress(session, "jane@globex.example", "asked not to be contacted")  # opt-outs reach held emails too

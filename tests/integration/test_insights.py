@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from service.models import Customer, Debrief, Outcome, OutcomeCustomer, Rep
+from service.outbox.rows import new_outbound
 from service.pipeline.debrief import Answers
-from service.pipeline.record import new_outbound
 from service.team.admins import create_admin
 from service.web.insights import figures as insights
 

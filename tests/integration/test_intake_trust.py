@@ -8,11 +8,12 @@ import time
 
 from sqlmodel import Session, select
 
-from service.intake.imap import Mailbox
-from service.intake.store import ingest_files
+from service.context import Services
 from service.models import Customer, InboundMessage
 from service.outbox.template_context import template_context
 from service.outbox.templates import MAX_RENDERED_CHARS, render_email
+from service.pipeline.polling import poller
+from service.pipeline.process import ingest_files
 from tests.integration.test_admin import _fresh_throttles, admin, logged_in  # noqa: F401
 from tests.integration.test_cli import keepwarm  # noqa: F401
 from tests.integration.test_outbox import rows
@@ -31,14 +32,14 @@ def _inbound(engine) -> list[tuple[str, str | None, dict]]:
 def _ingest(engine, settings, tmp_path, raw: bytes) -> tuple[str, str, str | None]:
     path = tmp_path / f"{time.monotonic_ns()}.eml"
     path.write_bytes(raw)
-    return ingest_files(engine, settings, [path])[0]
+    return ingest_files(Services.with_engine(settings, engine), [path])[0]
 
 
 def test_a_spoofed_rep_from_the_mailbox_schedules_nothing(imap, engine, settings, reps):
     imap.append("INBOX", SPOOFED + recap(1, to="Winner <victim@elsewhere.example>",
                                          subject="Re: Great meeting! Claim your prize http://evil.example/"))
     imap.append("INBOX", recap(2))
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
     (status, reason, reading), genuine = _inbound(engine)
     assert (status, reason) == ("ignored", "unauthenticated")
     assert "dmarc=fail" in reading["ignored_detail"] and "mx.acme.example" in reading["ignored_detail"]

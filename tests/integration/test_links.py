@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from service.models import Customer, OutboundEmail, Rep, Suppression
+from service.outbox.rows import new_outbound
 from service.outbox.template_context import manage_urls, unsubscribe_url
-from service.pipeline.record import new_outbound
 from service.tokens import Signer
 
 

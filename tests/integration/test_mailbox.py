@@ -10,10 +10,13 @@ from collections import Counter
 import pytest
 from sqlmodel import Session, select
 
+from service.context import Services
 from service.intake import store as inbox_module
 from service.intake.imap import NETWORK_ERRORS, PROCESSED, QUARANTINE, Mailbox
 from service.intake.lock import PollerLock
 from service.models import InboundMessage, MailboxState
+from service.pipeline.polling import poller
+from service.pipeline.process import record
 from tests.mail import recap, wait_until
 
 
@@ -41,7 +44,7 @@ def _append(imap, count: int, start: int = 0, folder: str = "INBOX") -> list[str
 
 def test_a_batch_ends_up_filed_once_each_and_a_second_poll_finds_nothing(imap, engine, settings, reps):
     sent = _append(imap, 25)
-    mailbox = Mailbox(settings.with_overrides(fetch_batch=7), engine)
+    mailbox = poller(settings.with_overrides(fetch_batch=7), engine)
     stats = mailbox.poll_once()
     assert (stats.fetched, stats.processed, stats.moved) == (25, 25, 25)
     assert _message_ids_in(imap, "INBOX") == []
@@ -60,7 +63,7 @@ def test_the_gate_verdict_is_recorded_and_ignored_mail_is_filed_too(imap, engine
     imap.append("INBOX", recap(2))
     imap.append("INBOX", recap(3))  # same Message-ID as a later copy below
     imap.append("INBOX", recap(3))
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
     verdicts = [(r.message_id, r.status, r.reason) for r in _rows(engine)]
     assert verdicts == [("<recap-1@mail.acme.example>", "ignored", "unknown_sender"),
                         ("<recap-2@mail.acme.example>", "processed", None),
@@ -72,8 +75,9 @@ def test_the_gate_verdict_is_recorded_and_ignored_mail_is_filed_too(imap, engine
 class _CrashAfterBatches(Mailbox):
     """A poller that dies after committing `n` batches, as a killed process would."""
 
-    def __init__(self, *args, n: int, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, settings, engine, *, n: int):
+        services = Services.with_engine(settings, engine)
+        super().__init__(settings, engine, record=lambda readings: record(services, readings))
         self.remaining = n
 
     def _fetch_batch(self, *args):
@@ -89,7 +93,7 @@ def test_a_poller_killed_mid_batch_is_resumed_by_the_next_without_loss_or_double
     with pytest.raises(KeyboardInterrupt):
         _CrashAfterBatches(small, engine, n=2).poll_once()
     assert len(_rows(engine)) == 12  # two committed batches, nothing of the third
-    Mailbox(small, engine).poll_once()
+    poller(small, engine).poll_once()
     rows = _rows(engine)
     assert Counter(r.message_id for r in rows) == Counter(sent)
     assert sorted(_message_ids_in(imap, PROCESSED)) == sorted(sent)
@@ -138,12 +142,12 @@ def test_a_connection_cut_mid_fetch_loses_and_doubles_nothing(imap, engine, sett
     proxy = _CuttingProxy(dovecot.port, limit=8_000)
     through_proxy = settings.with_overrides(imap_url=f"imap://{mailbox_user}:secret@127.0.0.1:{proxy.port}/INBOX",
                                             fetch_batch=10)
-    mailbox = Mailbox(through_proxy, engine)
+    mailbox = poller(through_proxy, engine)
     with pytest.raises(NETWORK_ERRORS):
         mailbox.poll_once()
     assert proxy.cut
     mailbox.close()
-    Mailbox(through_proxy, engine).poll_once()
+    poller(through_proxy, engine).poll_once()
     assert Counter(r.message_id for r in _rows(engine)) == Counter(sent)
     assert sorted(_message_ids_in(imap, PROCESSED)) == sorted(sent)
 
@@ -152,13 +156,13 @@ def test_uidvalidity_change_rescans_and_dedupes_by_message_id(imap, engine, sett
     imap.create_folder("Intake")
     _append(imap, 3, folder="Intake")
     intake = settings.with_overrides(imap_url=dovecot.url(mailbox_user, "Intake"))
-    Mailbox(intake, engine).poll_once()
+    poller(intake, engine).poll_once()
     # The folder is recreated (a restore, a server move): new UIDVALIDITY, an old message comes back.
     imap.delete_folder("Intake")
     imap.create_folder("Intake")
     imap.append("Intake", recap(0))
     _append(imap, 2, start=10, folder="Intake")
-    Mailbox(intake, engine).poll_once()
+    poller(intake, engine).poll_once()
     rows = _rows(engine)
     assert [(r.message_id, r.status, r.reason) for r in rows[3:]] == [
         ("<recap-0@mail.acme.example>", "ignored", "duplicate"),
@@ -183,7 +187,7 @@ def test_a_poison_message_is_quarantined_after_three_tries_and_never_blocks_the_
     imap.append("INBOX", recap(1))
     imap.append("INBOX", recap(2, subject="POISON"))
     imap.append("INBOX", recap(3))
-    mailbox = Mailbox(settings, engine)
+    mailbox = poller(settings, engine)
     first = mailbox.poll_once()
     assert (first.processed, first.failed) == (2, 1)
     assert sorted(_message_ids_in(imap, PROCESSED)) == ["<recap-1@mail.acme.example>", "<recap-3@mail.acme.example>"]
@@ -202,18 +206,18 @@ def test_a_huge_mail_is_read_and_one_over_the_limit_is_quarantined_unread(imap, 
     filler = ("x" * 76 + "\n") * (20 * 1024 * 1024 // 77)
     imap.append("INBOX", recap(1, body="Lost for now, budget frozen until March.\n\n" + filler))
     imap.append("INBOX", recap(2))
-    Mailbox(settings.with_overrides(max_message_bytes=30 * 1024 * 1024), engine).poll_once()
+    poller(settings.with_overrides(max_message_bytes=30 * 1024 * 1024), engine).poll_once()
     big = _rows(engine)[0]
     assert big.size > 20 * 1024 * 1024 and big.status == "processed"
     imap.append("INBOX", recap(3, body="y" * 2_000_000))
-    Mailbox(settings.with_overrides(max_message_bytes=1_000_000), engine).poll_once()
+    poller(settings.with_overrides(max_message_bytes=1_000_000), engine).poll_once()
     over = _rows(engine)[-1]
     assert over.status == "quarantined" and over.reason.startswith("too_large")
     assert _message_ids_in(imap, QUARANTINE) == ["<recap-3@mail.acme.example>"]
 
 
 def test_mail_appended_while_idling_is_picked_up_within_seconds(imap, engine, settings, reps, redis):
-    mailbox = Mailbox(settings.with_overrides(poll_interval=120), engine, lock=PollerLock(redis, "idle-test"))
+    mailbox = poller(settings.with_overrides(poll_interval=120), engine, lock=PollerLock(redis, "idle-test"))
     assert_picked_up_while_idling(mailbox, imap, engine)
 
 
@@ -249,7 +253,7 @@ def test_reading_in_worker_processes_gives_the_same_verdicts(imap, engine, setti
     for n in range(2, 30):
         imap.append("INBOX", recap(n))
     imap.append("INBOX", recap(5))  # a duplicate, read in another process than its first copy
-    mailbox = Mailbox(settings.with_overrides(read_workers=2, fetch_batch=10), engine)
+    mailbox = poller(settings.with_overrides(read_workers=2, fetch_batch=10), engine)
     stats = mailbox.poll_once()
     mailbox.close()
     assert (stats.processed, stats.failed) == (30, 0)

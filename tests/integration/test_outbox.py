@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import Session, select
 
 from service import context
-from service.intake.imap import Mailbox
 from service.models import Customer, EmailTemplate, OutboundEmail, Rep
-from service.outbox import schedule, sender
+from service.outbox import schedule
 from service.outbox.actions import send_now
-from service.outbox.suppression import suppress
-from service.pipeline.record import new_outbound
+from service.outbox.rows import new_outbound
+from service.outbox.status import suppress
+from service.pipeline.polling import poller
 from service.run.worker import BoundedWorker
 from tests.mail import recap
 
@@ -43,7 +43,7 @@ def rows(engine, **filters) -> list[OutboundEmail]:
 
 def ingest(imap, settings, engine, message: bytes) -> None:
     imap.append("INBOX", message)
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
 
 
 def caught_ids(smtp) -> list[str]:
@@ -130,7 +130,7 @@ def test_flushing_redis_loses_nothing_the_reconciler_rebuilds_every_job(engine, 
 
 
 def test_a_451_is_retried_and_then_sent_once(engine, settings, reps, redis, smtp, monkeypatch):
-    monkeypatch.setattr(sender, "LEAD", timedelta(seconds=1))
+    monkeypatch.setattr(schedule, "LEAD", timedelta(seconds=1))  # the sender reads the schedule's constants
     monkeypatch.setattr(schedule, "RETRY_INTERVALS", [3, 3, 3])  # beyond the sender's LEAD: a later job retries
     [outbound_id] = _due_rows(engine, settings, 1)
     smtp.script("c0@client.example", ["451 4.7.1 greylisted, try again", ""])

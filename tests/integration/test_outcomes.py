@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from service.intake.imap import Mailbox
 from service.models import OutboundEmail, Outcome
+from service.pipeline.polling import poller
 from tests.mail import recap
 
 LOST = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April; let's talk then.\n\nTom\n"
@@ -18,7 +18,7 @@ LOST_AGAIN = "Hi Jane,\n\nthanks again. I understand it is on hold until Septemb
 def _ingest(imap, settings, engine, *messages: bytes) -> None:
     for message in messages:
         imap.append("INBOX", message)
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
 
 
 def _plan(engine) -> list[tuple[int, str, str, str | None]]:

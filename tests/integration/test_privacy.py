@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from service.customers.privacy import export_customer, forget_customer, purge_raw
-from service.intake.imap import Mailbox
 from service.models import Customer, InboundMessage, OutboundEmail, Outcome, Suppression
+from service.pipeline.polling import poller
 from tests.mail import recap
 
 LOST = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April.\n\nTom\n"
@@ -18,7 +18,7 @@ LOST = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until 
 def _ingest(imap, settings, engine):
     imap.append("INBOX", recap(1, body=LOST))
     imap.append("INBOX", recap(2, body=LOST, to="Bob <bob@initech.example>"))
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
 
 
 def test_retention_deletes_old_raw_bodies_and_keeps_the_reading(imap, settings, engine, reps):

@@ -9,7 +9,8 @@ import click
 import pytest
 from imapclient import IMAPClient
 
-from service.intake.imap import PROCESSED, QUARANTINE, Mailbox
+from service.intake.imap import PROCESSED, QUARANTINE
+from service.pipeline.polling import poller
 from service.run import supervisor as runner
 from service.run.devstack import PymapServer, servers
 from tests.conftest import INTAKE
@@ -58,7 +59,7 @@ def test_a_poll_files_every_recap_once_and_a_second_poll_finds_nothing(imap, pym
     for n in range(6):
         imap.append("INBOX", recap(n))
         sent.append(f"<recap-{n}@mail.acme.example>")
-    mailbox = Mailbox(pymap_settings.with_overrides(fetch_batch=4), engine)
+    mailbox = poller(pymap_settings.with_overrides(fetch_batch=4), engine)
     stats = mailbox.poll_once()
     assert (stats.fetched, stats.processed, stats.moved) == (6, 6, 6)
     assert _message_ids_in(imap, "INBOX") == []
@@ -76,14 +77,14 @@ def test_a_poll_files_every_recap_once_and_a_second_poll_finds_nothing(imap, pym
 def test_mail_over_the_size_limit_is_quarantined(imap, pymap_settings, engine, reps):
     imap.append("INBOX", recap(1))
     imap.append("INBOX", recap(2, body="y" * 200_000))
-    Mailbox(pymap_settings.with_overrides(max_message_bytes=100_000), engine).poll_once()
+    poller(pymap_settings.with_overrides(max_message_bytes=100_000), engine).poll_once()
     assert _message_ids_in(imap, PROCESSED) == ["<recap-1@mail.acme.example>"]
     assert _message_ids_in(imap, QUARANTINE) == ["<recap-2@mail.acme.example>"]
     assert [(r.status, r.folder) for r in _rows(engine)] == [("processed", PROCESSED), ("quarantined", QUARANTINE)]
 
 
 def test_mail_appended_while_idling_is_picked_up(imap, pymap_settings, engine, reps):
-    assert_picked_up_while_idling(Mailbox(pymap_settings.with_overrides(poll_interval=120), engine), imap, engine)
+    assert_picked_up_while_idling(poller(pymap_settings.with_overrides(poll_interval=120), engine), imap, engine)
 
 
 def test_run_starts_pymap_when_dovecot_is_not_installed(settings, tmp_path, monkeypatch):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from service.intake import store as inbox_module
-from service.intake.imap import PROCESSED, Mailbox
+from service.intake.imap import PROCESSED
 from service.models import InboundMessage, Outcome
+from service.pipeline import process as pipeline
+from service.pipeline.polling import poller
 from tests.mail import recap
 
 
@@ -39,7 +40,7 @@ def test_a_nul_byte_in_one_recap_never_fails_the_three_others_of_its_batch(imap,
     for n in (1, 2, 3):
         imap.append("INBOX", recap(n))
     imap.append("INBOX", with_nul(4))
-    stats = Mailbox(settings, engine).poll_once()
+    stats = poller(settings, engine).poll_once()
     assert (stats.processed, stats.failed) == (4, 0)
     rows = _rows(engine)
     assert [(r.message_id, r.status) for r in rows] == [(f"<recap-{n}@mail.acme.example>", "processed")
@@ -53,7 +54,7 @@ def test_a_raw_nul_and_a_lone_surrogate_are_recorded_as_text_the_database_takes(
     imap.append("INBOX", with_nul(1, raw=True))
     imap.append("INBOX", with_lone_surrogate(2))
     imap.append("INBOX", recap(3))
-    Mailbox(settings, engine).poll_once()
+    poller(settings, engine).poll_once()
     rows = _rows(engine)
     assert [r.status for r in rows] == ["processed"] * 3
     assert not any("\x00" in rows[0].reading[field] for field in ("subject", "note"))
@@ -61,18 +62,18 @@ def test_a_raw_nul_and_a_lone_surrogate_are_recorded_as_text_the_database_takes(
 
 
 def test_a_batch_whose_commit_fails_is_recorded_message_by_message(imap, engine, settings, reps, monkeypatch):
-    real_record = inbox_module.record_outcomes
+    real_record = pipeline.record_outcomes
 
     def record_or_choke(session, settings, accepted):
         if any(reading.subject == "POISON" for _, reading in accepted):
             raise RuntimeError("simulated recording bug")  # a bug cannot be summoned by real input on purpose
         return real_record(session, settings, accepted)
 
-    monkeypatch.setattr(inbox_module, "record_outcomes", record_or_choke)
+    monkeypatch.setattr(pipeline, "record_outcomes", record_or_choke)
     for n in (1, 2, 3):
         imap.append("INBOX", recap(n))
     imap.append("INBOX", recap(4, subject="POISON"))
-    mailbox = Mailbox(settings, engine)
+    mailbox = poller(settings, engine)
     stats = mailbox.poll_once()
     assert (stats.processed, stats.failed) == (3, 1)
     assert [(r.status, r.attempts) for r in _rows(engine)] == [("processed", 0)] * 3 + [("new", 1)]

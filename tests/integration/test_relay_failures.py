@@ -26,7 +26,7 @@ from service import context
 from service.models import Customer, OutboundEmail
 from service.outbox import schedule, sender
 from service.outbox.actions import clear_undeliverable, retry_failed, send_now
-from service.pipeline.record import new_outbound
+from service.outbox.rows import new_outbound
 from service.run.devstack.servers import free_port
 from service.run.devstack.smtp import _Handler
 from tests.integration.test_admin import _fresh_throttles, admin, csrf_token, logged_in  # noqa: F401

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from service import context
 from service.models import OutboundEmail
 from service.outbox import schedule, sender
-from service.outbox.suppression import suppress
+from service.outbox.status import suppress
 from tests.integration.test_outbox import _due_rows, caught_ids, rows, work
 from tests.integration.test_worker import worker_process
 from tests.mail import wait_until
@@ -166,4 +166,4 @@ def test_enqueue_sends_queues_many_at_once_each_as_enqueue_send_would(settings, 
     scheduled = ScheduledJobRegistry(queue=queue)
     assert sorted(queue.job_ids) == sorted(schedule.job_id(n) for n, _ in sends if n % 2)
     assert sorted(scheduled.get_job_ids()) == sorted(schedule.job_id(n) for n, _ in sends if not n % 2)
-    assert scheduled.get_scheduled_time(schedule.job_id(2)) == now + timedelta(hours=1) - sender.LEAD
+    assert scheduled.get_scheduled_time(schedule.job_id(2)) == now + timedelta(hours=1) - schedule.LEAD

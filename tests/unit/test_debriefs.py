@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import Session, select
 
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep, Suppression
-from service.pipeline.debrief import Answers, prefill, preview, reminder_moot, save_debrief
-from service.pipeline.record import new_outbound
+from service.outbox.rows import new_outbound
+from service.outbox.sender import reminder_moot
+from service.pipeline.debrief import Answers, prefill, preview, save_debrief
 
 LONDON, ROME = ZoneInfo("Europe/London"), ZoneInfo("Europe/Rome")
 MEETING = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # a Monday

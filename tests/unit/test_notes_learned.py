@@ -10,7 +10,8 @@ import pytest
 from service.corpus.train import threshold
 from service.notes import Commands, understand
 from service.notes.learned import load_model
-from service.planning.plan import Policy, hold_for
+from service.planning.plan import hold_for
+from service.planning.policy import Policy
 
 SENT = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")

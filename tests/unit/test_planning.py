@@ -9,16 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.planning.plan import (
-    CustomerFacts,
-    OutcomeFacts,
-    PlannedEmail,
-    Policy,
-    is_business_day,
-    next_business_slot,
-    plan,
-    recontact_variant,
-)
+from service.planning.calendar import is_business_day, next_business_slot
+from service.planning.plan import CustomerFacts, OutcomeFacts, PlannedEmail, plan, recontact_variant
+from service.planning.policy import Policy
 
 ROME = ZoneInfo("Europe/Rome")
 LONDON = ZoneInfo("Europe/London")

@@ -8,9 +8,11 @@ from service.web.admin.auth import init_auth
 
 
 def init_app(app: Flask) -> None:
-    """Register the admin blueprint and the login manager."""
+    """Register the admin blueprint, the login manager and the login throttle."""
     from service.web.admin import routes_auth, routes_operations, routes_settings, routes_templates  # noqa: F401
     from service.web.admin.blueprint import bp
+    from service.web.admin.throttle import init_throttle
 
     init_auth(app)
     app.register_blueprint(bp)
+    init_throttle(app)  # after the blueprint: it wraps the registered login view

@@ -258,7 +258,7 @@ def send_test(session: Session, settings: Settings, key: TemplateKey, source: Te
 
 
 def _test_envelope(settings: Settings, to_address: str) -> Envelope:
-    from service.pipeline.record import mint_message_id
+    from service.outbox.rows import mint_message_id
 
     return Envelope(sender=address("Keepwarm", settings.intake_address), to=address(None, to_address),
                     reply_to=None, message_id=mint_message_id(settings), date=datetime.now(UTC))

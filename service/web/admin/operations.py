@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from rq.job import Job
 from sqlmodel import Session, func, select
@@ -67,8 +66,8 @@ def reprocess(services: Services, inbound_id: int, actor) -> str:
         record(session, "inbox.reprocess", admin_id=actor.admin_id, actor=actor.email, target=f"inbound {row.id}",
                detail={"message_id": row.message_id, "was": previous})
     try:
-        services.queue("intake").enqueue(PROCESS_JOB, inbound_id, job_timeout=300,
-                                         job_id=f"reprocess-{inbound_id}-{datetime.now(UTC):%Y%m%d%H%M%S%f}")
+        # One job per message and request: a second click while it waits is the same job, not a second read.
+        services.queue("intake").enqueue(PROCESS_JOB, inbound_id, job_timeout=300, job_id=f"reprocess-{inbound_id}")
     except Exception as error:  # Redis down: the admin asked for it now, so read it in this request
         logger.warning("inbound %s: Redis unavailable (%s), reprocessing inline", inbound_id, error)
         return _process_inline(services, inbound_id)
@@ -76,10 +75,10 @@ def reprocess(services: Services, inbound_id: int, actor) -> str:
 
 
 def _process_inline(services: Services, inbound_id: int) -> str:
-    """The job's own function, called here: one code path whichever way the message is read."""
-    from jobs.intake import process_message
+    """The pipeline the job calls, called here with this app's services: one path whichever way it is read."""
+    from service.pipeline.process import process_message
 
-    status = process_message(inbound_id)
+    status = process_message(services, inbound_id)
     return f"message {inbound_id} read again here (Redis is unavailable): {status}"
 
 

@@ -10,8 +10,7 @@ from sqlmodel import Session
 from service.audit import record
 from service.models import PolicyRecord
 from service.notes.model import REASONS
-from service.pipeline.record import current_policy
-from service.planning.plan import Policy
+from service.planning.policy import Policy, current_policy
 
 TIMES = ("thank_you_time", "recontact_time", "send_window_start", "send_window_end")
 WHOLE_DAYS = ("default_recontact_days", "debrief_reminder_business_days")

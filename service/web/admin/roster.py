@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from service.audit import record
 from service.db import session_scope
 from service.models import Customer, OutboundEmail, Rep, RepAddress, Suppression
-from service.outbox.suppression import suppress
+from service.outbox.status import suppress
 from service.team.reps import save_rep
 
 SUPPRESSION_PAGE = 500

@@ -22,7 +22,7 @@ def _services():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; throttled, audited, then a fresh session."""
+    """The login form; throttled (throttle.py counts the 401s), audited, then a fresh session."""
     form = LoginForm()
     if current_admin() is not None:
         return redirect(url_for("admin.home"))
@@ -31,10 +31,7 @@ def login():
     try:
         admin = attempt_login(_services().engine, form.email.data, form.password.data, ip=request.remote_addr or "")
     except LoginRefused as refused:
-        page = render_template("admin/login.html", form=form, error=str(refused))
-        if refused.retry_after:
-            return page, 429, {"Retry-After": str(refused.retry_after)}
-        return page, 401
+        return render_template("admin/login.html", form=form, error=str(refused)), 401
     _start_session(admin)
     return redirect(_safe_next(request.args.get("next")))
 

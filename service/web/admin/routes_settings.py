@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from service.db import session_scope
 from service.models import Suppression
-from service.pipeline.record import current_policy
+from service.planning.policy import current_policy
 from service.web.admin import operations, policy, roster
 from service.web.admin.auth import admin_required, current_admin
 from service.web.admin.blueprint import bp

@@ -23,8 +23,7 @@ from service.pipeline.debrief import (
     customer_zone,
     debrief_for,
 )
-from service.pipeline.record import current_policy
-from service.planning.plan import Policy
+from service.planning.policy import Policy, current_policy
 from service.settings import Settings
 from service.tokens import Signer, TokenError
 

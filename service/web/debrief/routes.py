@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 
 from service.db import session_scope
-from service.intake.store import enqueue_planned
+from service.outbox.schedule import enqueue_or_defer
 from service.pipeline.debrief import Answers, prefill, preview, save_debrief
 from service.web.debrief.forms import DebriefForm, form_data
 from service.web.debrief.pages import LinkProblem, answer_lines, opened, page_for, preview_view, saved_text
@@ -83,7 +83,7 @@ def _submit(token: str):
             return render_template("debrief/form.html", page=page, form=form, token=token,
                                    preview=shown), 422 if form.errors else 200
         saved = save_debrief(session, services.settings, outcome, form.answers())
-    enqueue_planned(services, saved.planned)
+    enqueue_or_defer(services, saved.planned)
     return redirect(url_for(".show", token=token, saved=1), code=303)
 
 
