@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockNotOwnedError, RedisError
+from redis.lock import Lock
 
 logger = logging.getLogger(__name__)
 
-# Lua: extend only if we still own the key, so a poller that lost its lease never steals it back silently.
-_EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-
 
 class PollerLock:
-    """`acquire_or_extend()` is True while this process is the mailbox's one active poller."""
+    """`acquire_or_extend()` is True while this process is the mailbox's one active poller.
+
+    redis-py's `Lock` does the Redis side: SET NX PX to take it, and Lua scripts that extend or delete the key only
+    while it still holds this poller's token, so a poller whose lease ran out never extends or deletes the lock
+    another poller took since.
+    """
 
     def __init__(self, redis: Redis, mailbox_key: str, *, lease_seconds: int = 60):
-        self.redis = redis
         self.key = f"keepwarm:poller:{mailbox_key}"
-        self.token = uuid.uuid4().hex
-        self.lease_ms = lease_seconds * 1000
+        # Not thread-local (redis-py's default): the lock is this poller's, whichever thread extends or releases it.
+        self.lock = Lock(redis, self.key, timeout=lease_seconds, blocking=False, thread_local=False)
         self.held = False
 
     def acquire_or_extend(self) -> bool:
@@ -33,18 +34,28 @@ class PollerLock:
             return False
 
     def _acquire_or_extend(self) -> bool:
-        if self.held and self.redis.eval(_EXTEND, 1, self.key, self.token, self.lease_ms):
+        if self.held and self._extend():
             return True
-        self.held = bool(self.redis.set(self.key, self.token, nx=True, px=self.lease_ms))
+        self.held = self.lock.acquire()
         if self.held:
             logger.info("poller lock %s acquired", self.key)
         return self.held
 
-    def release(self) -> None:
-        """Give the lock up now; if Redis does not answer, the lease runs out by itself."""
+    def _extend(self) -> bool:
+        """A full lease again, if the lock is still ours; False when it ran out (another poller may hold it now)."""
         try:
-            if self.held and self.redis.get(self.key) == self.token.encode():
-                self.redis.delete(self.key)
+            return self.lock.reacquire()
+        except LockNotOwnedError:
+            logger.warning("poller lock %s: our lease ran out", self.key)
+            return False
+
+    def release(self) -> None:
+        """Give the lock up now, if it is still ours; if Redis does not answer, the lease runs out by itself."""
+        try:
+            if self.held:
+                self.lock.release()
+        except LockNotOwnedError:
+            logger.info("poller lock %s: our lease had run out; nothing to give up", self.key)
         except RedisError as error:
             logger.warning("poller lock %s not released (%s); its lease runs out", self.key, error)
         self.held = False

@@ -11,7 +11,8 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from email.utils import parseaddr, parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -192,40 +193,18 @@ _FIELD_BY_KEY = {
     key.replace("_", " "): field for field, keys in _FIELD_KEYS.items() for key in keys.split()
 }
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Outlook's "Name [mailto:a@x]" and "<mailto:a@x>": written the RFC 5322 way ("<a@x>") before parseaddr reads them.
+_MAILTO = re.compile(r"[<\[]\s*mailto:\s*([^>\]\s]*)\s*[>\]]", re.IGNORECASE)
 _COMPANY_SUFFIX = re.compile(r"^(?:inc|ltd|llc|plc|gmbh|ag|sa|s\.?p\.?a|s\.?r\.?l|bv|nv|co)\.?$", re.IGNORECASE)
 
 # --- dates in forwarded headers -----------------------------------------------------------------------------
-_MONTH_NAMES = (
-    "january jan gennaio gen januar janner jaenner janvier janv enero ene januari janeiro stycznia styczen sty",
-    "february feb febbraio februar fevrier fevr fev febrero februari fevereiro lutego luty lut",
-    "march mar marzo marz maerz mrz mars marco maart mrt marca marzec",
-    "april apr aprile avril avr abril abr kwietnia kwiecien kwi",
-    "may maggio mag mai mayo mei maio maja maj",
-    "june jun giugno giu juni juin junio junho czerwca czerwiec cze",
-    "july jul luglio lug juli juillet juil julio julho lipca lipiec lip",
-    "august aug agosto ago aout augustus augusti sierpnia sierpien sie",
-    "september sep sept settembre set septembre septiembre setiembre setembro wrzesnia wrzesien wrz",
-    "october oct ottobre ott oktober okt octobre octubre outubro out pazdziernika pazdziernik paz",
-    "november nov novembre noviembre novembro listopada listopad lis",
-    "december dec dicembre dic dezember dez decembre diciembre dezembro grudnia grudzien gru",
-)
-_MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, 1) for name in names.split()}
-_DATE_FILLERS = frozenset("de di del of the".split())
-_ZONE_OFFSET = re.compile(
-    r"\b(?:GMT|UTC)\s*(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?\b"
-    r"|(?<![\w:+-])(?P<sign2>[+-])(?P<h2>\d{2}):?(?P<m2>\d{2})\b"
-)
-_ZONE_NAMES = {
-    "utc": 0, "gmt": 0, "wet": 0, "west": 1, "bst": 1, "cet": 1, "mez": 1, "cest": 2, "mesz": 2,
-    "eet": 2, "eest": 3, "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
-}
-_ZONE_NAME = re.compile(r"\b(?:" + "|".join(_ZONE_NAMES) + r")\b", re.IGNORECASE)
-_TIME = re.compile(
-    r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ampm>[ap])\.?\s?m\b\.?)?", re.IGNORECASE
-)
-_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
-_NUMERIC_DATE = re.compile(r"\b(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4}|\d{2})\b")
-_DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+# The languages of the forward markers above: dateparser reads their month and day names ("martedì 3 marzo 2026").
+_DATE_LANGUAGES = ("en", "it", "de", "fr", "es", "nl", "pt", "pl", "sv")
+# Only a calendar date counts ("yesterday" or a bare "Tuesday" is no header's date); numbers are read day-first
+# (a month-first date only where the day cannot be a month), whatever language the words around them are in;
+# Swedish "kl." ("3 mars 2026 kl. 10:12") is a word dateparser does not know, so it is skipped like its own "t".
+_DATE_SETTINGS = {"PARSERS": ["absolute-time"], "REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY",
+                  "PREFER_LOCALE_DATE_ORDER": False, "SKIP_TOKENS": ["t", "kl.", "kl"]}
 
 
 def strip_quotes(text: str) -> str:
@@ -590,15 +569,14 @@ def _fold(text: str) -> str:
 def _parse_people(value: str) -> tuple[Person, ...]:
     """People in an address header: "Name <a@x>", "a@x", "Last, First <a@x>", "Name [mailto:a@x]", lists."""
     people = []
-    pending = ""
+    pending: list[str] = []
     for chunk in _split_addresses(value):
-        chunk = f"{pending}, {chunk}" if pending else chunk
-        found = _EMAIL.search(chunk)
-        if found is None:
-            pending = chunk  # "Rossi, Maria <…>" was split at its comma: join with what follows
+        name, address = _read_address(chunk)
+        if address is None:
+            pending.append(chunk)  # "Rossi, Maria <…>" was split at its comma: the name goes on in the next chunk
             continue
-        pending = ""
-        people.append(Person(name=_clean_name(chunk, found), email=found.group().lower()))
+        people.append(Person(name=_clean_name(", ".join([*pending, name]), address), email=address))
+        pending = []
     return tuple(people)
 
 
@@ -621,12 +599,26 @@ def _split_addresses(value: str) -> list[str]:
     return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
-def _clean_name(chunk: str, found: re.Match[str]) -> str | None:
-    """The display name in an address chunk, "Last, First" turned round; None when there is none."""
-    name = chunk[: found.start()] + chunk[found.end() :]
+def _read_address(chunk: str) -> tuple[str, str | None]:
+    """The display name and the lowercased address of one list entry; the address is None when there is none."""
+    found = _EMAIL.findall(chunk)
+    if not found:
+        return chunk, None
+    name, address = parseaddr(_MAILTO.sub(r"<\1>", chunk))
+    if found == [address]:
+        return name, address.lower()
+    # No reading parseaddr surely gets right: two addresses ("a@x <b@x>": the strict parseaddr of Python 3.13 and of
+    # recent security releases refuses it, older ones read two people), or a name without brackets ("Globex, Inc.
+    # a@x", read as the address "Inc.a@x"). The first address as written, then.
+    first = _EMAIL.search(chunk)
+    return chunk[: first.start()] + chunk[first.end() :], first.group().lower()
+
+
+def _clean_name(name: str, address: str) -> str | None:
+    """A display name without quotes and brackets, "Last, First" turned round; None when it is empty or the address."""
     name = re.sub(r"mailto:|[<>\[\]()\"]", " ", name, flags=re.IGNORECASE)
     name = " ".join(name.split()).strip(" ,;'")
-    if not name or name.lower() == found.group().lower():
+    if not name or name.lower() == address:
         return None
     return _turn_surname_first(name)
 
@@ -647,89 +639,32 @@ def _parse_date(value: str) -> datetime | None:
     text = value.translate(_SPACES).strip()
     if not text or len(text) > 200:
         return None
-    zone, text = _take_zone(text)
-    clock, text = _take_time(text)
-    day = _read_day(text)
-    if day is None:
-        return None
+    return _rfc_date(text) or _localised_date(text)
+
+
+def _rfc_date(text: str) -> datetime | None:
+    """An RFC 5322 date with its zone ("Tue, 3 Mar 2026 10:12:00 +0100"), as Apple Mail and Thunderbird write it."""
     try:
-        return datetime(*day, *clock, tzinfo=zone)
+        parsed = parsedate_to_datetime(text)
     except ValueError:
         return None
+    # Without a zone the RFC parser has read something that is not RFC 5322: it takes "1:05 PM" for 01:05 and
+    # drops "GMT+1", so such dates go to dateparser.
+    return parsed if parsed.tzinfo is not None else None
 
 
-def _take_zone(text: str) -> tuple[timezone | None, str]:
-    """The time zone named in a date (offset or abbreviation), and the text without it."""
-    offset = _ZONE_OFFSET.search(text)
-    zone = _offset_zone(offset) if offset else None
-    if zone is not None:
-        return zone, _without_match(text, offset)
-    name = _ZONE_NAME.search(text)
-    if name is not None:
-        return timezone(timedelta(hours=_ZONE_NAMES[name.group().lower()])), _without_match(text, name)
-    return None, text
+@functools.lru_cache(maxsize=1024)  # dateparser takes milliseconds a date: a body read again costs nothing more
+def _localised_date(text: str) -> datetime | None:
+    """A date as mail clients write it in our languages ("martedì 3 marzo 2026 10:12", "3 March 2026 at 10:12 CET")."""
+    parsed = _date_reader().get_date_data(text).date_obj
+    if parsed is None or parsed.tzinfo is None:
+        return parsed
+    return parsed.replace(tzinfo=timezone(parsed.utcoffset()))  # a fixed offset, as the RFC parser gives
 
 
-def _offset_zone(offset: re.Match[str]) -> timezone | None:
-    """The zone for "+0100", "-05:00" or "GMT+1"; None for offsets no real zone has."""
-    hours, minutes = offset["h"] or offset["h2"], offset["m"] or offset["m2"] or 0
-    delta = timedelta(hours=int(hours), minutes=int(minutes))
-    if delta >= timedelta(hours=15):
-        return None
-    return timezone(-delta if (offset["sign"] or offset["sign2"]) == "-" else delta)
+@functools.cache
+def _date_reader():
+    """One dateparser reader for our languages, built on first use: most bodies forward nothing."""
+    from dateparser.date import DateDataParser
 
-
-def _without_match(text: str, match: re.Match[str]) -> str:
-    """The text with a matched part blanked out."""
-    return text[: match.start()] + " " + text[match.end() :]
-
-
-def _take_time(text: str) -> tuple[tuple[int, int, int], str]:
-    """The clock time (24-hour) in a date, midnight when absent, and the text without it."""
-    match = _TIME.search(text)
-    if match is None:
-        return (0, 0, 0), text
-    hour = int(match["h"])
-    if match["ampm"]:
-        hour = hour % 12 + (12 if match["ampm"].lower() == "p" else 0)
-    return (hour, int(match["m"]), int(match["s"] or 0)), _without_match(text, match)
-
-
-def _read_day(text: str) -> tuple[int, int, int] | None:
-    """(year, month, day) from a numeric date or from a day, a month name and a year."""
-    iso = _ISO_DATE.search(text)
-    if iso is not None:
-        return int(iso["y"]), int(iso["m"]), int(iso["d"])
-    numeric = _NUMERIC_DATE.search(text)
-    if numeric is not None:
-        return _numeric_day(int(numeric["a"]), int(numeric["b"]), numeric["y"])
-    return _named_day([_fold(token) for token in _DATE_TOKEN.findall(text)])
-
-
-def _numeric_day(first: int, second: int, year: str) -> tuple[int, int, int]:
-    """A day-first date (d/m/y, d.m.y), read month-first only when the second number cannot be a month."""
-    full_year = int(year) + (2000 if len(year) == 2 else 0)
-    if second > 12 >= first:
-        return full_year, first, second
-    return full_year, second, first
-
-
-def _named_day(tokens: list[str]) -> tuple[int, int, int] | None:
-    """(year, month, day) from tokens like ["tue", "mar", "3", "2026"] or ["martes", "3", "de", "marzo", …]."""
-    years = [int(token) for token in tokens if len(token) == 4 and token.isdigit()]
-    days = [index for index, token in enumerate(tokens) if token.isdigit() and len(token) <= 2]
-    if not years or not days:
-        return None
-    index = days[0]
-    month = _month_near(tokens, index, step=1) or _month_near(tokens, index, step=-1)
-    return None if month is None else (years[0], month, int(tokens[index]))
-
-
-def _month_near(tokens: list[str], index: int, step: int) -> int | None:
-    """The month named next to the day at `index`, looking after it (step 1) or before it (step -1)."""
-    index += step
-    while 0 <= index < len(tokens) and tokens[index] in _DATE_FILLERS:
-        index += step
-    if 0 <= index < len(tokens):
-        return _MONTHS.get(tokens[index])
-    return None
+    return DateDataParser(languages=list(_DATE_LANGUAGES), settings=_DATE_SETTINGS, try_previous_locales=False)

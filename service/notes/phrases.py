@@ -13,8 +13,6 @@ from pathlib import Path
 
 import regex  # dateparser's own dependency: the same syntax as `re`, and over twice as fast on our alternations
 
-from service.notes.prefilter import Phrase, anchor, requirements
-
 PHRASES_DIR = Path(__file__).with_name("phrases")
 _CONSTRUCTIONS = frozenset({"lost_on", "named", "contrast"})  # [reasons] entries that are constructions, not reasons
 FLAGS = re.I | re.U
@@ -60,7 +58,7 @@ def compile_phrase(pattern: str, flags: int = FLAGS) -> re.Pattern:
         compiled = regex.compile(pattern, flags | regex.V0)
     except regex.error as exc:  # a broken table must fail loudly at import, not at the first note
         raise ValueError(f"bad phrase pattern {pattern!r}: {exc}") from exc
-    return Phrase(compiled, requirements(pattern, flags), anchor(pattern, flags))
+    return compiled
 
 
 def _compile_weighted(entries: list) -> tuple[tuple[float, re.Pattern], ...]:

@@ -24,15 +24,21 @@ def as_dict(row: OutboundEmail) -> dict:
             "sent_at": row.sent_at.isoformat() if row.sent_at else None}
 
 
-def list_outbound(engine: Engine, *, status: str | None = None, kind: str | None = None,
-                  limit: int = 500) -> list[dict]:
+def outbound_query(*, status: str | None = None, kind: str | None = None):
+    """The outbox rows of one status and kind (either may be None: all); the CLI and the admin page order it."""
     query = select(OutboundEmail)
     if status:
         query = query.where(OutboundEmail.status == status)
     if kind:
         query = query.where(OutboundEmail.kind == kind)
+    return query
+
+
+def list_outbound(engine: Engine, *, status: str | None = None, kind: str | None = None,
+                  limit: int = 500) -> list[dict]:
+    query = outbound_query(status=status, kind=kind).order_by(OutboundEmail.due_at, OutboundEmail.id).limit(limit)
     with session_scope(engine) as session:
-        return [as_dict(r) for r in session.exec(query.order_by(OutboundEmail.due_at, OutboundEmail.id).limit(limit))]
+        return [as_dict(r) for r in session.exec(query)]
 
 
 def _state(session, outbound_id: int) -> str | None:

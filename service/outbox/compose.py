@@ -143,3 +143,11 @@ def reply_subject(subject: str) -> str:
     """'Re: ' + the meeting's subject, without stacking prefixes."""
     subject = clean_header(subject)
     return subject if re.match(r"(?i)^(re|r|aw|sv)\s*:", subject) else f"Re: {subject}"
+
+
+def thread_subject(row, outcome) -> str | None:
+    """The subject a thank-you takes when it answers the rep's recap in its thread ('Re: <the meeting's
+    subject>'), else None: the template's own subject stands. The sender and the admin's view both ask this."""
+    if row.kind == "thank_you" and outcome is not None and outcome.thread_message_id and outcome.meeting_subject:
+        return reply_subject(outcome.meeting_subject)
+    return None

@@ -30,7 +30,7 @@ from service.context import Services
 from service.db import session_scope
 from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox import schedule, status
-from service.outbox.compose import Envelope, Outgoing, address, compose, reply_subject
+from service.outbox.compose import Envelope, Outgoing, address, compose, thread_subject
 from service.outbox.rows import new_outbound
 from service.outbox.schedule import enqueue_or_defer, forget_jobs, holder
 from service.outbox.template_context import template_context
@@ -387,10 +387,8 @@ def _compose(session: Session, row: OutboundEmail, services: Services, templates
 
 def _threaded(session: Session, row: OutboundEmail, rendered):
     """The thank-you answers the recap in its thread: 'Re: <the meeting's subject>'."""
-    outcome = session.get(Outcome, row.outcome_id) if row.outcome_id else None
-    if row.kind == "thank_you" and outcome and outcome.thread_message_id and outcome.meeting_subject:
-        return type(rendered)(reply_subject(outcome.meeting_subject), rendered.text, rendered.html, rendered.version)
-    return rendered
+    subject = thread_subject(row, session.get(Outcome, row.outcome_id) if row.outcome_id else None)
+    return type(rendered)(subject, rendered.text, rendered.html, rendered.version) if subject else rendered
 
 
 def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscribe_url: str | None) -> Envelope:

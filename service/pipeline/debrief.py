@@ -21,7 +21,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -30,6 +30,7 @@ from service.outbox import status
 from service.outbox.rows import new_outbound
 from service.outbox.template_context import outcome_words, template_context
 from service.outbox.templates import render_email
+from service.planning import calendar
 from service.planning.calendar import next_business_slot
 from service.planning.plan import CustomerFacts, OutcomeFacts, plan, recontact_variant
 from service.planning.policy import Policy, current_policy
@@ -483,7 +484,4 @@ def _blocked(session: Session, customer: Customer) -> str | None:
 def customer_zone(session: Session, customer: Customer | None, outcome: Outcome) -> ZoneInfo:
     """The customer's zone when known and valid, else the rep's (as planning does)."""
     rep = session.get(Rep, outcome.rep_id)
-    try:
-        return ZoneInfo(customer.timezone) if customer and customer.timezone else ZoneInfo(rep.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(rep.timezone)
+    return calendar.customer_zone(customer.timezone if customer else None, ZoneInfo(rep.timezone))

@@ -4,12 +4,15 @@ which is wrong across a DST change."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from service.planning.policy import Policy
@@ -112,6 +115,14 @@ def require_aware(moment: datetime, name: str) -> datetime:
     if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
     return moment.astimezone(UTC)
+
+
+def customer_zone(timezone: str | None, rep_zone: ZoneInfo) -> ZoneInfo:
+    """The customer's zone when known and valid, else the rep's: a bad guess must not stop a plan."""
+    zone = zone_or_none(timezone)
+    if zone is None and timezone:
+        logger.warning("unknown customer time zone %r: using the rep's", timezone)
+    return zone or rep_zone
 
 
 def zone_or_none(name: object) -> ZoneInfo | None:

@@ -34,6 +34,7 @@ from service.notes.model import CAUSES, OUTCOMES
 from service.planning.calendar import (
     add_business_days,
     business_day_from,
+    customer_zone,
     local_date,
     local_instant,
     next_send_time,
@@ -223,10 +224,4 @@ def _rep_zone(name: str) -> ZoneInfo:
 
 
 def _customer_zone(customer: CustomerFacts, rep_zone: ZoneInfo) -> ZoneInfo:
-    """The customer's zone when known and valid, else the rep's: a bad guess must not stop the plan."""
-    if not customer.timezone:
-        return rep_zone
-    zone = zone_or_none(customer.timezone)
-    if zone is None:
-        logger.warning("customer %s: unknown time zone %r, using the rep's", customer.email, customer.timezone)
-    return zone or rep_zone
+    return customer_zone(customer.timezone, rep_zone)

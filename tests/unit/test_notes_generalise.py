@@ -7,8 +7,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.notes import DecisionMaker, understand
-from service.notes.phrases import phrases_for
-from service.notes.prefilter import required_literals
 
 SENT = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
@@ -189,21 +187,6 @@ def test_sign_off_name_then_signature_block_is_cut():
     reading = read(note)
     assert reading.outcome == "won"
     assert all(person.role != "sales director" for person in reading.decision_makers)
-
-
-# ---- the literal prefilter -------------------------------------------------------------------------------------
-
-def test_prefilter_literals_are_necessary():
-    literals = required_literals(r"\bno\s+(?:more\s+)?(?:budget|money)\b", 2)
-    assert literals == frozenset({"budget", "money"})
-    assert required_literals(r"\b(?:\w+\s+)?x", 2) is None  # too weak to rule anything out
-
-
-def test_prefilter_never_hides_a_match():
-    phrases = phrases_for("en")
-    long_text = "filler words here. " * 12 + "We lost it: THE BUDGET IS FROZEN until spring."
-    for pattern in phrases.reasons["budget"]:
-        assert bool(pattern.search(long_text)) == bool(pattern.compiled.search(long_text))
 
 
 def test_a_greeting_that_is_also_a_closing_word_does_not_end_the_note():

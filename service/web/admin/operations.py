@@ -12,7 +12,8 @@ from service.audit import record
 from service.context import QUEUES, Services
 from service.db import session_scope
 from service.models import INBOUND_STATUSES, InboundMessage, OutboundEmail, Outcome
-from service.outbox.compose import reply_subject
+from service.outbox.actions import outbound_query
+from service.outbox.compose import thread_subject
 from service.outbox.template_context import template_context
 from service.outbox.templates import (
     Rendered,
@@ -87,11 +88,7 @@ def _process_inline(services: Services, inbound_id: int) -> str:
 
 def outbox(session: Session, status: str | None, kind: str | None) -> tuple[list[OutboundEmail], dict[str, int]]:
     """The outbox rows (due last first) of one status and kind, and the count per status."""
-    query = select(OutboundEmail)
-    if status:
-        query = query.where(OutboundEmail.status == status)
-    if kind:
-        query = query.where(OutboundEmail.kind == kind)
+    query = outbound_query(status=status, kind=kind)
     counts = dict(session.exec(select(OutboundEmail.status, func.count()).group_by(OutboundEmail.status)).all())
     return list(session.exec(query.order_by(OutboundEmail.due_at.desc(), OutboundEmail.id.desc())
                              .limit(LIST_LIMIT))), counts
@@ -130,11 +127,8 @@ def _first_that_renders(session: Session, row: OutboundEmail, sources: list, con
 
 
 def _subject(session: Session, row: OutboundEmail, subject: str) -> str:
-    """A thank-you in the recap's thread is sent as 'Re: <meeting subject>' (see sender._threaded)."""
-    outcome = session.get(Outcome, row.outcome_id) if row.outcome_id else None
-    if row.kind == "thank_you" and outcome and outcome.thread_message_id and outcome.meeting_subject:
-        return reply_subject(outcome.meeting_subject)
-    return subject
+    """The subject as sent: a thank-you in the recap's thread takes 'Re: <meeting subject>'."""
+    return thread_subject(row, session.get(Outcome, row.outcome_id) if row.outcome_id else None) or subject
 
 
 def relay_failures(session: Session) -> int:
