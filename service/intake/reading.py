@@ -78,6 +78,8 @@ class Reading:
     confidences: dict[str, float] = field(default_factory=dict)
     # The fields read with less confidence than their calibrated threshold.
     unsure: list[str] = field(default_factory=list)
+    # The rep asked for the recontact in so many words: planned whatever the cause (see NoteReading).
+    recontact_asked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         # Every field is already JSON-shaped (str, list, dict): a shallow dict, not asdict's deep copy, which
@@ -110,6 +112,7 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
         cause=understood.cause,
         reasons=list(understood.reasons),
         recontact_on=understood.recontact_on.isoformat() if understood.recontact_on else None,
+        recontact_asked=understood.recontact_asked,
         decision_makers=[{"name": d.name, "role": d.role} for d in understood.decision_makers],
         note=note,
         language=understood.language,

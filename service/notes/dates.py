@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 
 from dateutil.easter import easter
 from dateutil.relativedelta import relativedelta
@@ -65,6 +66,7 @@ class DateHit:
     pinned: bool = False  # "Wednesday, April 8"
     named: date | None = None  # the day named, before "before X" moved it back: what a span counts from
     recent_past: bool = False  # a month or day without a year whose last occurrence was only weeks ago
+    tied: bool = False  # a recontact verb ("call them back", "ricontattare") names this date: the rep's explicit word
 
 
 @dataclass
@@ -835,6 +837,7 @@ def _score(ctx: _Context, hit: DateHit) -> float:
     if hit.form not in _NEEDS_CUE:
         score += _PREP_SCORE.get(_prep_of(ctx, hit.start), 0.3 if hit.modified else 0.0)
     cue_before, cue_after = _cue_in(ctx, before), _cue_in(ctx, after)
+    hit.tied = cue_before == _STRONG_CUE or (cue_after == _STRONG_CUE and hit.form not in _NEEDS_CUE)
     if cue_before:
         score += cue_before
     elif cue_after and hit.form not in _NEEDS_CUE:
@@ -860,7 +863,9 @@ def _add_then(ctx: _Context, hits: list[DateHit]) -> None:
     for cue in ctx.rules.then_cue.finditer(ctx.text.clean):
         earlier = [hit for hit in hits if hit.end <= cue.start() and cue.start() - hit.end <= _THEN_WINDOW]
         if earlier:
-            max(earlier, key=lambda hit: hit.start).score += _STRONG_CUE
+            chosen = max(earlier, key=lambda hit: hit.start)
+            chosen.score += _STRONG_CUE
+            chosen.tied = True
 
 
 def _pair_appositions(ctx: _Context, hits: list[DateHit]) -> None:
@@ -887,8 +892,18 @@ def _cue_in(ctx: _Context, words: str) -> float:
     return _WEAK_CUE if all(ctx.rules.weak_cue.fullmatch(cue) for cue in cues) else _STRONG_CUE
 
 
-def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note") -> tuple[date | None, Evidence | None, bool]:
-    """The recontact date of the text, the phrase it came from, and whether the text says there is none."""
+class Found(NamedTuple):
+    """The recontact date of a text, the phrase it came from, whether the text says there is none, and whether a
+    recontact verb names the date (the writer asks for a recontact then, rather than mentioning a date)."""
+
+    day: date | None
+    evidence: Evidence | None
+    none: bool
+    asked: bool = False
+
+
+def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note") -> Found:
+    """The recontact date of the text (see `Found`)."""
     rules = rules_for(text.phrases.language)
     ctx = _Context(text, rules, today, day_first, text.phrases.language, source)
     hits = _find_hits(ctx)
@@ -899,11 +914,12 @@ def find_recontact(text: Text, today: date, day_first: bool = True, source: str 
     no_date = bool(rules.no_date.search(text.clean))
     hits = [hit for hit in hits if hit.score >= (_NO_DATE_FLOOR if no_date else _MIN_SCORE)]
     if not hits:
-        return None, None, no_date
+        return Found(None, None, no_date)
     best = _refine(max(hits, key=lambda hit: (hit.score, hit.start)), hits)
     end = best.end - len(text.original[best.start:best.end]) + len(text.original[best.start:best.end].rstrip(". "))
     phrase = text.original[best.start:end]
-    return best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), source), False
+    return Found(best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), source), False,
+                 best.tied)
 
 
 def _refine(best: DateHit, hits: list[DateHit]) -> DateHit:
@@ -918,7 +934,7 @@ def resolve_phrase(phrase: str, phrases: Phrases, today: date, day_first: bool =
     """The day a short phrase stands for ("in 3 months", "marzo", "2027-03-01"), e.g. a structured line's value."""
     from service.notes.text import make_text
 
-    day, _, _ = find_recontact(make_text(phrase, phrases), today, day_first)
+    day = find_recontact(make_text(phrase, phrases), today, day_first).day
     if day:
         return day
     rules = rules_for(phrases.language)

@@ -45,6 +45,9 @@ class NoteReading:
     cause: str | None = None
     reasons: list[str] = field(default_factory=list)
     recontact_on: date | None = None
+    # The rep asked for that recontact in so many words (a plus-address date or delay, a labelled line, a recontact
+    # verb naming the date in their note): planning writes it whatever the cause.
+    recontact_asked: bool = False
     decision_makers: list[DecisionMaker] = field(default_factory=list)
     language: str = "en"
     confidence: float = 0.0  # the lowest of `confidences`

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from service.notes.dates import find_recontact
+from service.notes.dates import Found, find_recontact
 from service.notes.language import detect_language
 from service.notes.learned import NoteModel, NoteText, Prediction, cue_tokens, load_model, locate, predict
 from service.notes.model import (
@@ -67,7 +67,7 @@ class _Part:
         return read_cause(self.text, self.source)
 
     @cached_property
-    def _recontact(self) -> tuple[date | None, Evidence | None, bool]:
+    def _recontact(self) -> Found:
         return find_recontact(self.text, self.today, self.day_first, self.source)
 
     @cached_property
@@ -101,7 +101,11 @@ class _Part:
 
     @property
     def no_recontact(self) -> bool:
-        return self._recontact[2]
+        return self._recontact.none
+
+    @property
+    def recontact_asked(self) -> bool:
+        return self._recontact.asked
 
     @cached_property
     def decision_makers(self) -> list[DecisionMaker]:
@@ -183,6 +187,7 @@ def _merge(note: _Part, forwarded: _Part | None) -> NoteReading:
     reading.reasons = note.reasons or (forwarded.reasons if forwarded else [])
     reading.cause = note.cause
     reading.recontact_on = note.recontact
+    reading.recontact_asked = note.recontact is not None and note.recontact_asked  # the rep's words, not the customer's
     if note.recontact is None and not note.no_recontact and forwarded:
         reading.recontact_on = forwarded.recontact
     reading.decision_makers = note.decision_makers or (forwarded.decision_makers if forwarded else [])
@@ -216,6 +221,7 @@ def _apply_structured(reading: NoteReading, found: Structured) -> None:
         reading.cause = found.cause
     if found.recontact or found.no_recontact:
         reading.recontact_on = found.recontact
+        reading.recontact_asked = bool(found.recontact)
     if found.decision_makers is not None:
         reading.decision_makers = found.decision_makers
     overridden = {item.field for item in found.evidence}
@@ -231,7 +237,7 @@ def _apply_commands(reading: NoteReading, commands: Commands | None, today: date
         reading.evidence.append(Evidence("outcome", f"+{outcome}", 0, 0, outcome, "command"))
     day = command_recontact(commands.recontact, today) if commands and commands.recontact else None
     if day:
-        reading.recontact_on = day
+        reading.recontact_on, reading.recontact_asked = day, True
         reading.evidence = [item for item in reading.evidence if item.field != "recontact_on"]
         reading.evidence.append(Evidence("recontact_on", f"+{commands.recontact}", 0, 0, day.isoformat(), "command"))
 
@@ -241,6 +247,7 @@ def _finish(reading: NoteReading, stated_cause: str | None, recontact_given: boo
     if reading.outcome == "won" and not recontact_given:
         reading.recontact_on = None  # a sale made needs no recontact, whatever dates the note mentions
         reading.evidence = [item for item in reading.evidence if item.field != "recontact_on"]
+    reading.recontact_asked = reading.recontact_asked and reading.recontact_on is not None
     if reading.outcome != "lost":
         reading.cause, reading.reasons = None, []
         reading.evidence = [item for item in reading.evidence if item.field not in {"cause", "reasons"}]

@@ -105,8 +105,8 @@ def _record_segment(session: Session, settings: Settings, batch: _Known, items: 
     # Core statements on the session's connection: same transaction, none of the ORM's per-object cost.
     connection = session.connection()
     reps = [batch.reps[reading.rep_id] for _, reading in items]
-    holds = [hold_for(batch.policy, reading.unsure, reading.outcome, intake=_intake_hold(reading))
-             for _, reading in items]
+    holds = [hold_for(batch.policy, reading.unsure, reading.outcome, intake=_intake_hold(reading),
+                      recontact_asked=reading.recontact_asked) for _, reading in items]
     values = [_outcome_values(inbound_id, reading, rep, hold)
               for (inbound_id, reading), rep, hold in zip(items, reps, holds, strict=True)]
     outcome_ids = connection.execute(_OUTCOMES.insert().returning(_OUTCOMES.c.id, sort_by_parameter_order=True),
@@ -118,12 +118,14 @@ def _record_segment(session: Session, settings: Settings, batch: _Known, items: 
     if links:
         connection.execute(_LINKS.insert(), links)
     rows: list[dict] = []
-    for outcome_id, value, rep, mine, hold in zip(outcome_ids, values, reps, customers, holds, strict=True):
+    asked = [reading.recontact_asked for _, reading in items]
+    for outcome_id, value, rep, mine, hold, rep_asked in zip(outcome_ids, values, reps, customers, holds, asked,
+                                                              strict=True):
         customer_ids = {c.id for c in mine}
         if customer_ids & batch.with_plans:
             _supersede(session, outcome_id, value["outcome"], customer_ids)
         batch.with_plans |= customer_ids
-        rows += _planned_values(settings, batch, outcome_id, value, rep, mine, hold, now)
+        rows += _planned_values(settings, batch, outcome_id, value, rep, mine, hold, rep_asked, now)
     if not rows:
         return []
     ids = connection.execute(_OUTBOUND.insert().returning(_OUTBOUND.c.id, sort_by_parameter_order=True),
@@ -184,20 +186,21 @@ def _cancel_pending(session: Session, old_id: int, customer_ids: set[int], *, wh
 
 
 def _planned_values(settings: Settings, batch: _Known, outcome_id: int, outcome: dict, rep: Rep,
-                    customers: list[Customer], hold: Hold | None, now: datetime) -> list[dict]:
-    facts = _facts(batch, outcome, rep, customers, hold)
+                    customers: list[Customer], hold: Hold | None, asked: bool, now: datetime) -> list[dict]:
+    facts = _facts(batch, outcome, rep, customers, hold, asked)
     by_email = {c.email: c for c in customers}
     return [_row_values(settings, planned, outcome_id, outcome["language"], rep, by_email)
             for planned in plan(facts, batch.policy, now)]
 
 
-def _facts(batch: _Known, outcome: dict, rep: Rep, customers: list[Customer], hold: Hold | None) -> OutcomeFacts:
+def _facts(batch: _Known, outcome: dict, rep: Rep, customers: list[Customer], hold: Hold | None,
+           asked: bool) -> OutcomeFacts:
     return OutcomeFacts(
         outcome=outcome["outcome"], cause=outcome["cause"], reasons=tuple(outcome["reasons"]),
         recontact_on=outcome["recontact_on"], meeting_at=outcome["meeting_at"], rep_timezone=rep.timezone,
         customers=tuple(CustomerFacts(email=c.email, name=c.name, timezone=c.timezone,
                                       blocked=opt_out(c, batch.suppressed)) for c in customers),
-        noemail=outcome["noemail"], held=hold.kinds if hold else ())
+        noemail=outcome["noemail"], held=hold.kinds if hold else (), recontact_asked=asked)
 
 
 def _row_values(settings: Settings, planned: PlannedEmail, outcome_id: int, language: str, rep: Rep,

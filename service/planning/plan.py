@@ -67,6 +67,9 @@ class OutcomeFacts:
     rep_timezone: str
     customers: tuple[CustomerFacts, ...]
     noemail: bool = False  # record only: nothing to customers (rep_summary still goes)
+    # The rep asked for the recontact in so many words (a plus-address date or delay, a labelled line, a recontact
+    # verb naming the date): it is planned whatever the cause; the debrief may still move or cancel it.
+    recontact_asked: bool = False
     held: tuple[str, ...] = ()  # the kinds of customer email that wait for the rep's confirmation (see hold_for)
 
 
@@ -111,9 +114,11 @@ class Hold:
     kinds: tuple[str, ...] = ("thank_you", "recontact")
 
 
-def hold_for(policy: Policy, unsure: Iterable[str], outcome: str, *, intake: str | None = None) -> Hold | None:
+def hold_for(policy: Policy, unsure: Iterable[str], outcome: str, *, intake: str | None = None,
+             recontact_asked: bool = False) -> Hold | None:
     """What must wait for the rep: every customer email when the outcome is unsure (it decides the thank-you's
-    kind), only the recontact when just the cause is (it decides whether one goes); None when all may go."""
+    kind), only the recontact when just the cause is (it decides whether one goes) and the rep did not ask for it
+    in so many words; None when all may go."""
     if outcome == "unknown":
         return None  # nothing goes to customers anyway
     if intake:  # intake's own doubt (too many customers, addresses typed in the note) holds whatever the policy
@@ -123,7 +128,7 @@ def hold_for(policy: Policy, unsure: Iterable[str], outcome: str, *, intake: str
     unsure = set(unsure) if policy.confirmation == "unsure" else set()
     if "outcome" in unsure:
         return Hold("not sure of the outcome")
-    if "cause" in unsure and outcome == "lost":
+    if "cause" in unsure and outcome == "lost" and not recontact_asked:
         return Hold("not sure of the cause", ("recontact",))
     return None
 
@@ -160,12 +165,12 @@ def _customers_to_write(facts: OutcomeFacts) -> list[CustomerFacts]:
 
 
 def _plan_customer(facts: OutcomeFacts, customer: CustomerFacts, policy: Policy, clock: _Clock) -> list[PlannedEmail]:
-    """The thank-you, and for an external loss the recontact, for one customer."""
+    """The thank-you, and the recontact for an external loss or whenever the rep asked for one, for one customer."""
     zone = _customer_zone(customer, clock.rep_zone)
     blocked = customer.blocked or None
     thank_you = _thank_you_due(zone, policy, clock)
     emails = [PlannedEmail("thank_you", customer.email, thank_you, facts.outcome, blocked, "thank_you" in facts.held)]
-    if facts.outcome == "lost" and facts.cause == "external":
+    if facts.outcome == "lost" and (facts.cause == "external" or (facts.recontact_asked and facts.recontact_on)):
         due = _recontact_due(facts, zone, thank_you, policy, clock)
         emails.append(PlannedEmail("recontact", customer.email, due, recontact_variant(facts.reasons), blocked,
                                    "recontact" in facts.held))

@@ -94,3 +94,17 @@ def test_a_batch_mixing_customers_keeps_each_customers_order(imap, settings, eng
     scheduled = {(p[0], p[1]) for p in _plan(engine) if p[2] == "scheduled"}
     assert scheduled == {(bob.id, "thank_you"), (bob.id, "recontact"), (jane_won.id, "thank_you"),
                          (ann.id, "thank_you"), (ann.id, "recontact")}
+
+
+def test_the_reps_own_recontact_date_is_planned_even_when_the_loss_was_ours(imap, settings, engine, reps):
+    """A plus-address date on an internal loss: the recontact on that date (the next business day at most), and
+    the debrief asked too; before, no recontact was planned without an external cause."""
+    body = "Hi Jane,\n\nthanks for your time today. I'm sorry the demo did not convince you; that was on me.\n\nTom\n"
+    message = b"Delivered-To: followup+lost+2027-03-06@acme.example\r\n" + recap(1, body=body)
+    _ingest(imap, settings, engine, message)
+    with Session(engine) as session:
+        outcome = session.exec(select(Outcome)).one()
+        rows = {r.kind: r for r in session.exec(select(OutboundEmail))}
+    assert (outcome.outcome, outcome.cause) == ("lost", "internal")
+    assert set(rows) == {"rep_summary", "thank_you", "recontact", "debrief_reminder"}
+    assert rows["recontact"].due_at.date() == datetime(2027, 3, 8).date()  # 6 March 2027 is a Saturday

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.planning.calendar import is_business_day, next_business_slot
-from service.planning.plan import CustomerFacts, OutcomeFacts, PlannedEmail, plan, recontact_variant
+from service.planning.plan import CustomerFacts, OutcomeFacts, PlannedEmail, hold_for, plan, recontact_variant
 from service.planning.policy import Policy
 
 ROME = ZoneInfo("Europe/Rome")
@@ -552,3 +552,30 @@ def test_from_dict_wants_a_json_object(data):
 ])
 def test_held_kinds_wait_for_the_rep_and_rep_emails_never_do(held, expected):
     assert {email.kind: email.held for email in plan_for(held=held)} == expected
+
+
+# ---- the rep's word first -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cause", ["internal", "unknown", None])
+def test_a_recontact_the_rep_asked_for_is_planned_whatever_the_cause_and_the_debrief_is_still_asked(cause):
+    emails = plan_for(cause=cause, reasons=("unconvinced",), recontact_on=date(2026, 9, 1), recontact_asked=True)
+    kinds = [e.kind for e in emails]
+    assert kinds == ["rep_summary", "thank_you", "recontact", "debrief_reminder"]
+    [recontact] = [e for e in emails if e.kind == "recontact"]
+    assert recontact.due_at.astimezone(ROME).date() == date(2026, 9, 1)  # a Tuesday: the date the rep gave
+
+
+def test_a_date_the_rep_did_not_ask_for_plans_no_recontact_on_an_internal_loss():
+    emails = plan_for(cause="internal", reasons=("unconvinced",), recontact_on=date(2026, 9, 1))
+    assert "recontact" not in [e.kind for e in emails]
+
+
+def test_noemail_beats_the_reps_recontact():
+    emails = plan_for(cause="internal", recontact_on=date(2026, 9, 1), recontact_asked=True, noemail=True)
+    assert [e.kind for e in emails] == ["rep_summary", "debrief_reminder"]
+
+
+def test_an_unsure_cause_does_not_hold_a_recontact_the_rep_asked_for():
+    assert hold_for(Policy(), ["cause"], "lost", recontact_asked=True) is None
+    assert hold_for(Policy(), ["cause"], "lost").kinds == ("recontact",)
+    assert hold_for(Policy(), ["outcome"], "lost", recontact_asked=True).kinds == ("thank_you", "recontact")
