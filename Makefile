@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := redis-server dovecot-imapd chromium postgresql
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean debian-packages
+.PHONY: install run test check lint bench clean debian-packages translations
 
 install: debian-packages $(STAMP)
 
@@ -36,17 +36,20 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/keepwarm run
 
-# The whole suite on SQLite, then again on a private PostgreSQL cluster when PostgreSQL is installed.
-test: install
-	$(BIN)/ruff check service jobs tests bench
-	$(BIN)/lint-imports
+# The whole suite on SQLite, then again on a private PostgreSQL cluster, when PostgreSQL is installed, the tests
+# that reach the database (marked `db` by tests/conftest.py: the others would only run the same code twice).
+test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
-		echo "--- the same suite on PostgreSQL ---"; \
-		KEEPWARM_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider; \
+		echo "--- the tests that reach the database, on PostgreSQL ---"; \
+		KEEPWARM_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider -m db; \
 	else \
 		echo "PostgreSQL is not installed: the PostgreSQL run is skipped"; \
 	fi
+
+# The fast loop while working: lint, then the tests that are neither `slow` (processes, > 2 s) nor `browser`.
+check: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check service jobs tests bench
@@ -54,6 +57,16 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+# The web pages' gettext catalogs (service/translations/): extract the marked strings, merge them into each
+# language's .po (new ones come in untranslated: translate them, then run this again), compile the .mo files that
+# the app reads. The .mo files are kept beside the .po so a checkout runs without this step.
+TRANSLATIONS := service/translations
+translations: install
+	$(BIN)/pybabel extract -F $(TRANSLATIONS)/babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project=Keepwarm -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --width=110
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -5,7 +5,10 @@ Prints: raw smtplib on one connection (msgs/s, a client process of its own sendi
 to the last one recorded as sent) and the ratio (target >= 0.7); lateness p50/p99/max of 1,000 emails due in the
 same second (target p99 <= 2 s, none early); and, for honesty, 2,000 overdue emails (a backlog: nothing composed
 ahead). The catcher (aiosmtpd) runs in this process for all of them.
-Usage: .venv/bin/python bench/send.py [N_THROUGHPUT] [N_LATENESS] [--postgres]. Asserts nothing.
+With --limit=LIMITS (e.g. --limit=600/minute), a second run: a worker under KEEPWARM_RELAY_LIMITS sends N_THROUGHPUT
+emails all due at once; prints the achieved rate against the limit and the most emails any window of the limit
+held (target: within 5% of the limit, 0 over it).
+Usage: .venv/bin/python bench/send.py [N_THROUGHPUT] [N_LATENESS] [--postgres] [--limit=LIMITS]. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def make_rows(engine, settings, n: int, due: datetime, offset: int) -> list[int]
 def start_worker(settings, redis_url: str) -> subprocess.Popen:
     """`keepwarm worker` as a separate process (as deployed), waited for until RQ lists it."""
     env = {**os.environ, **{f"KEEPWARM_{k.upper()}": str(getattr(settings, k)) for k in
-                            ("database_url", "redis_url", "smtp_url", "secret_key", "intake_address", "instance_dir")}}
+                            ("database_url", "redis_url", "smtp_url", "secret_key", "intake_address", "instance_dir",
+                             "relay_limits")}}
     worker = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=open(Path(settings.instance_dir) / "worker.log", "a"))
     redis = Redis.from_url(redis_url)
@@ -114,11 +118,14 @@ def wait_sent(engine, ids: list[int], timeout: float = 900) -> None:
     raise RuntimeError("not everything was sent in time")
 
 
-def main(n_rate: int, n_late: int, use_postgres: bool) -> None:
+def main(n_rate: int, n_late: int, use_postgres: bool, limit: str | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="kw-send-"))
     postgres = PostgresServer(folder / "pg").start() if use_postgres else None
     try:
-        run(folder, n_rate, n_late, postgres.url() if postgres else f"sqlite:///{folder}/send.db")
+        database_url = postgres.url() if postgres else f"sqlite:///{folder}/send.db"
+        run(folder, n_rate, n_late, database_url)
+        if limit:
+            run_limited(folder / "limited", n_rate, limit, database_url.replace("send.db", "limited.db"))
     finally:
         if postgres:
             postgres.stop()
@@ -167,6 +174,40 @@ def run(folder: Path, n_rate: int, n_late: int, database_url: str) -> None:
         print(f"delivered to the catcher: {len(catcher.caught)} (expected {2 * n_rate + n_late})")
 
 
+def run_limited(folder: Path, n: int, limit: str, database_url: str) -> None:
+    """n emails due at once, sent by a worker under the relay limit `limit`: the rate achieved and the most in any
+    window of the limit, from the catcher's clock."""
+    from limits import parse_many
+
+    item = parse_many(limit)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    with RedisServer(folder / "redis") as redis_server, MailCatcher() as catcher:
+        settings = load_settings({"database_url": database_url, "instance_dir": folder,
+                                  "redis_url": redis_server.url, "smtp_url": catcher.url, "relay_limits": limit,
+                                  "secret_key": "bench-secret-0123456789abcdef",
+                                  "intake_address": "followup@acme.example"}, environ={}, env_file=None)
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        services = context.configure(settings)
+        worker = start_worker(settings, redis_server.url)
+        try:
+            due = datetime.now(UTC) + timedelta(seconds=5)
+            ids = make_rows(engine, settings, n, due, 0)
+            enqueue_sends(services, [(outbound_id, due) for outbound_id in ids])
+            wait_sent(engine, ids, timeout=max(900.0, 3 * n / (item.amount / item.get_expiry())))
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+        times = sorted(c.received_at for c in catcher.caught)
+    span = item.get_expiry()
+    most = max(sum(1 for u in times[i:] if u < t + span) for i, t in enumerate(times))
+    # The rate over the whole windows the backlog needed: the first window's turns go at once, the rest at the pace.
+    achieved = (len(times) - item.amount) / (times[-1] - times[0]) * span if len(times) > item.amount else None
+    print(f"under the limit {limit}: {len(times)} delivered in {times[-1] - times[0]:.1f}s; "
+          f"most in any {span:g}s window {most} (limit {item.amount}, over it: {max(0, most - item.amount)}); "
+          f"pace after the first window {achieved:.1f} per {span:g}s" if achieved else "")
+
+
 def measure_lateness(services, engine, settings, n: int, offset: int) -> None:
     due = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
     ids = make_rows(engine, settings, n, due, offset)
@@ -182,4 +223,5 @@ def measure_lateness(services, engine, settings, n: int, offset: int) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 2000, int(args[1]) if len(args) > 1 else 1000, "--postgres" in sys.argv)
+    limit = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--limit=")), None)
+    main(int(args[0]) if args else 2000, int(args[1]) if len(args) > 1 else 1000, "--postgres" in sys.argv, limit)

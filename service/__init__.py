@@ -25,12 +25,15 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
     if services.settings.proxy_hops:  # the visitor's own IP and scheme, as the proxies in front report them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=services.settings.proxy_hops,
                                 x_proto=services.settings.proxy_hops)
-    from service.web import admin, debrief, health, manage, unsubscribe
+    from service.web import admin, debrief, health, i18n, manage, unsubscribe
 
     for blueprint in (health.bp, manage.bp, unsubscribe.bp):
         app.register_blueprint(blueprint)
+    from service.web.landing import bp as landing  # the page at /, in a line of its own
+    app.register_blueprint(landing)
     admin.init_app(app)
     debrief.init_app(app)
+    i18n.init_app(app)  # pages in the rep's or the customer's language (gettext catalogs)
     app.after_request(_security_headers)
     # RFC 8058 one-click unsubscribe comes from mail providers: no cookie, no CSRF token, only the signed URL.
     csrf.exempt(unsubscribe.one_click)

@@ -3,52 +3,142 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
 import threading
 from pathlib import Path
 
 import click
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import select
 
 from service import context
 from service.db import session_scope, upgrade
 from service.logs import setup_logging
 from service.models import InboundMessage, Rep, RepAddress
-from service.settings import SettingsError
+from service.settings import Settings, SettingsError, load_settings, read_running_stack
+
+logger = logging.getLogger(__name__)
+
+# Roles that run for hours: their log is the record, so an unexpected error leaves its traceback there too.
+_SERVING = frozenset({"run", "web", "worker", "poll"})
+# What to set when a command needs a server whose URL is unset and no `keepwarm run` provides one.
+_URL_EXAMPLES = {"KEEPWARM_IMAP_URL": "imap://user:password@host:143/INBOX",
+                 "KEEPWARM_SMTP_URL": "smtp://user:password@host:587?starttls=1",
+                 "KEEPWARM_REDIS_URL": "redis://host:6379/0"}
 
 
 class _Group(click.Group):
-    """Turns a missing schema, or a database or Redis that does not answer, into one line instead of a traceback."""
+    """Every error ends the command with one line on stderr saying what to fix (exit code 1);
+    `keepwarm --debug …` lets the Python traceback through instead."""
 
     def invoke(self, ctx):
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from sqlalchemy.exc import OperationalError, ProgrammingError
-
+        if ctx.params.get("debug"):
+            return super().invoke(ctx)
         try:
             return super().invoke(ctx)
-        except (OperationalError, ProgrammingError) as error:
-            if "no such table" in str(error) or "does not exist" in str(error):
-                raise click.ClickException("the database has no tables yet: run `keepwarm db upgrade`") from None
-            if isinstance(error, OperationalError):
-                raise click.ClickException(f"the database does not answer: {_first_line(error.orig)}") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except RedisConnectionError as error:
-            raise click.ClickException(f"Redis does not answer: {_first_line(error)}") from None
+        except Exception as error:
+            explained = _explain(error)
+            if explained is None and ctx.invoked_subcommand in _SERVING:
+                logger.error("keepwarm %s stopped on an unexpected error", ctx.invoked_subcommand, exc_info=error)
+            raise click.ClickException(explained or _unexpected(error)) from None
+
+
+def _explain(error: Exception) -> str | None:
+    """One line for the errors a configuration causes, naming the setting and what to do; None for the others."""
+    if isinstance(error, (SettingsError, RuntimeError)):
+        return _explain_setting(error)
+    if isinstance(error, (OperationalError, ProgrammingError)):
+        return _explain_database(error)
+    if isinstance(error, RedisConnectionError):
+        return f"Redis does not answer: {_first_line(error)}: start it, or check KEEPWARM_REDIS_URL"
+    return None
+
+
+def _explain_setting(error: Exception) -> str | None:
+    text = _first_line(error)
+    unset = re.match(r"(KEEPWARM_[A-Z_]+) is not set", text)
+    if unset and unset[1] in _URL_EXAMPLES:
+        return (f"{unset[1]} is not set: start `keepwarm run` (or `make run`) in another terminal from this folder, "
+                f"or set it, e.g. {unset[1]}={_URL_EXAMPLES[unset[1]]}")
+    return text if isinstance(error, SettingsError) else None
+
+
+def _explain_database(error: OperationalError | ProgrammingError) -> str | None:
+    text = str(error)
+    if "no such table" in text or (isinstance(error, ProgrammingError) and "does not exist" in text):
+        return "the database has no tables yet: run `keepwarm db upgrade`"
+    if isinstance(error, OperationalError):
+        return f"the database does not answer: {_first_line(error.orig)}: start it, or check KEEPWARM_DATABASE_URL"
+    return None
+
+
+def _unexpected(error: Exception) -> str:
+    return f"{type(error).__name__}: {_first_line(error)} (`keepwarm --debug …` shows the traceback)"
 
 
 def _first_line(error: BaseException | None) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
 
 
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug lines.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="On an error, show the Python traceback instead of one line.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """Keepwarm: after a lost sale, thank the customer, plan the recontact, ask the rep for a debrief."""
-    try:
-        services = context.configure()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+    # `run` starts its own servers; every other command also finds those of a `keepwarm run` that is running.
+    settings = load_settings() if ctx.invoked_subcommand == "run" else _settings_beside_a_run()
+    _check_server_urls(settings)
+    services = _configure(settings)
     setup_logging(debug=verbose, json_lines=services.settings.log_json)
+
+
+def _settings_beside_a_run() -> Settings:
+    """Settings from `.env` and the environment; what they leave unset, from the run file of a `keepwarm run`
+    that is running with the same instance folder."""
+    settings = load_settings()
+    running = read_running_stack(settings.instance_dir)
+    if running is None:
+        return settings
+    if not running.alive:
+        click.echo(f"ignoring {running.path}: the `keepwarm run` that wrote it (pid {running.pid}) is no longer "
+                   "running", err=True)
+        return settings
+    joined = load_settings(fallback=running.urls)
+    if joined != settings:
+        click.echo(f"using the stack `keepwarm run` started at {running.path}", err=True)
+    return joined
+
+
+def _check_server_urls(settings: Settings) -> None:
+    """A database or Redis URL its library cannot use, named now rather than by a traceback from deep inside."""
+    from redis.connection import parse_url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(settings.database_url).get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as error:
+        raise SettingsError(f"KEEPWARM_DATABASE_URL: {_first_line(error)}: use e.g. sqlite:////path/to/keepwarm.db "
+                            "or postgresql+psycopg://user:password@host/keepwarm") from error
+    if settings.redis_url:
+        try:
+            parse_url(settings.redis_url)
+        except ValueError as error:
+            raise SettingsError(f"KEEPWARM_REDIS_URL: {error}: use e.g. redis://host:6379/0") from error
+
+
+def _configure(settings: Settings) -> context.Services:
+    try:
+        return context.configure(settings)
+    except OSError as error:  # the generated secret key could not be written
+        raise SettingsError(f"KEEPWARM_INSTANCE_DIR: cannot write {error.filename or settings.instance_dir} "
+                            f"({error.strerror or error}): set it to a folder this user can write") from error
 
 
 def _services() -> context.Services:
@@ -60,10 +150,7 @@ def _serving_services() -> context.Services:
     from service.settings import check_secret_key
 
     services = _services()
-    try:
-        check_secret_key(services.settings)
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+    check_secret_key(services.settings)
     return services
 
 
@@ -290,17 +377,22 @@ def run(host: str, port: int) -> None:
     from service.run.supervisor import run_all
 
     # The children refuse a bad secret key: say it once here rather than have them restarted again and again.
-    sys.exit(run_all(_serving_services().settings, host=host, port=port))
+    debug = click.get_current_context().find_root().params["debug"]
+    sys.exit(run_all(_serving_services().settings, host=host, port=port, debug=debug))
 
 
 @main.command()
 @click.option("--rep", default="demo.rep@example.com", show_default=True, help="Registered first if unknown.")
 @click.option("--customer", default="maria.rossi@customer.example", show_default=True)
-def demo(rep: str, customer: str) -> None:
-    """APPEND a sample BCC'd recap to the mailbox, as a rep's mail client would deliver it."""
-    from service.run.demo import append_demo_recap
+@click.option("--reply", default=None, help='Instead: the rep answers their latest summary ("recontact in June").')
+def demo(rep: str, customer: str, reply: str | None) -> None:
+    """APPEND a sample BCC'd recap to the mailbox, as a rep's mail client would deliver it (or, with --reply, the
+    rep's answer to the summary)."""
+    from service.run.demo import append_demo_recap, append_demo_reply
 
-    click.echo(append_demo_recap(_services(), rep=rep, customer=customer))
+    services = _services()
+    click.echo(append_demo_reply(services, rep=rep, words=reply) if reply else
+               append_demo_recap(services, rep=rep, customer=customer))
 
 
 
@@ -314,7 +406,7 @@ def outbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("--status", type=click.Choice(["scheduled", "held", "sending", "sent", "canceled", "failed"]), default=None)
 @click.option("--kind", type=click.Choice(["thank_you", "recontact", "rep_summary", "debrief_reminder",
-                                           "rep_notice"]), default=None)
+                                           "rep_notice", "rep_answer"]), default=None)
 @click.option("--limit", default=500, show_default=True)
 def outbox_list(as_json: bool, status: str | None, kind: str | None, limit: int) -> None:
     """Scheduled and sent emails, soonest due first."""
@@ -423,6 +515,10 @@ def customers_forget(email: str, yes: bool) -> None:
         click.confirm(f"Erase everything about {email}?", abort=True)
     click.echo(json.dumps(forget_customer(_services().engine, email)))
 
+
+from service.run.check import check  # noqa: E402 - `keepwarm check`: IMAP and SMTP logins, one verdict each
+
+main.add_command(check)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

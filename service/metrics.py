@@ -8,6 +8,7 @@ pollers count IMAP errors in Redis: one scrape of any web process gives the whol
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,7 +20,8 @@ from service.context import QUEUES, Services
 from service.models import InboundMessage, OutboundEmail
 
 IMAP_ERRORS_KEY = "keepwarm:metrics:imap_errors"
-MAILBOX_HEALTH_KEY = "keepwarm:mailbox:health:{}"  # the poller's last word on its mailbox, per mailbox key
+MAILBOX_HEALTH_KEY = "keepwarm:mailbox:health:{}"
+RELAY_PAUSE_KEY = "keepwarm:relay:paused_until"  # set by the senders when the relay throttles us (outbox.pace)  # the poller's last word on its mailbox, per mailbox key
 LATENESS_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 LATENESS_WINDOW = timedelta(hours=24)
 
@@ -34,6 +36,7 @@ class _Collector:
         yield _lateness(self.services)
         yield from _queues(self.services)
         yield _imap_errors(self.services)
+        yield _waiting_on_limit(self.services)
 
 
 def render_metrics(services: Services) -> bytes:
@@ -135,3 +138,27 @@ def mailbox_health(services: Services, key: str, *, max_age: timedelta) -> str:
     if datetime.now(UTC) - datetime.fromisoformat(report["at"]) > max_age:
         return f"error: no pass of the poller since {report['at']}"
     return "ok"
+
+
+def relay_paused_until(services: Services) -> float:
+    """The moment (a Unix time) before which the senders send nothing because the relay throttled us; 0.0: none."""
+    try:
+        return float(services.redis.get(RELAY_PAUSE_KEY) or 0)
+    except Exception:  # Redis away: no pause known
+        return 0.0
+
+
+def waiting_on_limit(services: Services) -> int:
+    """Emails due and not sent because the relay's limit (KEEPWARM_RELAY_LIMITS) or its pause holds them back."""
+    if not services.settings.relay_limits and relay_paused_until(services) <= time.time():
+        return 0
+    with services.engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(OutboundEmail).where(
+            OutboundEmail.status == "scheduled", OutboundEmail.due_at <= datetime.now(UTC))).scalar_one()
+
+
+def _waiting_on_limit(services: Services) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily("keepwarm_outbound_waiting_on_limit",
+                              "Emails due but held back by the relay's sending limit or its throttling pause")
+    gauge.add_metric([], waiting_on_limit(services))
+    return gauge

@@ -153,7 +153,8 @@ class OutcomeCustomer(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", primary_key=True, index=True)
 
 
-OUTBOUND_KINDS = ("thank_you", "recontact", "rep_summary", "debrief_reminder", "rep_notice")
+# rep_answer: Keepwarm's reply to a rep who answered one of its emails by email (what changed, or how to answer).
+OUTBOUND_KINDS = ("thank_you", "recontact", "rep_summary", "debrief_reminder", "rep_notice", "rep_answer")
 OUTBOUND_STATUSES = ("scheduled", "held", "sending", "sent", "canceled", "failed")
 # Not sent yet and not given up: what an opt-out, a newer outcome or a rep's cancel still reaches. A `held`
 # email waits for the rep's confirmation; only `scheduled` ones are ever claimed by a sender.

@@ -6,6 +6,7 @@ silently running with a default.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -76,6 +77,25 @@ class Settings:
     imap_url: str | None = None
     # Where emails leave; None means `keepwarm run` starts a local mail catcher.
     smtp_url: str | None = None
+    # A PEM bundle of a private CA, trusted for imaps://, smtps:// and STARTTLS on top of the system's CAs
+    # (certificates and host names are always checked; there is no switch to turn that off).
+    ca_file: Path | None = None
+    # How Keepwarm logs in to IMAP and SMTP: "password" (from the URL) or "xoauth2" (the URL's user and an OAuth2
+    # access token from the KEEPWARM_OAUTH_* settings: Microsoft 365, Google Workspace).
+    imap_auth: str = "password"
+    smtp_auth: str = "password"
+    # The OAuth2 token endpoint, e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.
+    oauth_token_url: str | None = None
+    # "refresh_token" (a mailbox user's consent, given once) or "client_credentials" (the app's own access).
+    oauth_grant: str = "refresh_token"
+    # The app's registration: its id, its secret (or a file holding it), the scopes it asks for (space-separated).
+    oauth_client_id: str = ""
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_client_secret_file: Path | None = None
+    oauth_scope: str = ""
+    # The refresh token of the refresh_token grant, or a file holding it (read at each refresh).
+    oauth_refresh_token: str | None = field(default=None, repr=False)
+    oauth_refresh_token_file: Path | None = None
     # The address reps BCC or forward to.
     intake_address: str = "followup@example.com"
     # Our own domains: addresses there are never customers (default: the intake address's domain).
@@ -100,6 +120,11 @@ class Settings:
     read_workers: int = 0
     # SMTP connections one worker sends over at once (most relays allow several per client; 1 sends one by one).
     smtp_connections: int = 2
+    # The relay's sending limits, shared by every worker through Redis, e.g. "30/minute;10000/day" (Microsoft 365
+    # per mailbox) or "2000/day" (Google Workspace per user); empty: no limit (see the README's table).
+    relay_limits: str = ""
+    # Limits per sending mailbox when sending as the rep (KEEPWARM_SEND_AS_REP), e.g. "30/minute;10000/day".
+    mailbox_limits: str = ""
     # This worker's name on the emails it holds mid-send. A worker started again under the same name sends at
     # once what its previous life left mid-send; empty means host name + process id (what a restarted container
     # keeps; elsewhere the emails wait for their lease to lapse). Never give two running workers the same name.
@@ -226,11 +251,69 @@ def _timezone(raw: str) -> str:
     return raw.strip()
 
 
+def _rate_limits(raw: str) -> str:
+    """Limits in the `limits` library's notation ("30/minute;10000 per day"), checked here so a typo is named."""
+    from limits import parse_many
+
+    text = raw.strip()
+    if text:
+        try:
+            parse_many(text)
+        except ValueError:
+            raise SettingsError(f"{raw!r} is not a list of limits like '30/minute;10000/day'") from None
+    return text
+
+
+MAIL_AUTH = ("password", "xoauth2")
+OAUTH_GRANTS = ("refresh_token", "client_credentials")
+
+
+def _choice(raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{raw!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _readable_file(raw: str) -> Path | None:
+    """A file that exists and can be read now (a CA bundle, a secret), or None when empty."""
+    if not raw.strip():
+        return None
+    path = Path(raw.strip()).expanduser()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise SettingsError(f"{raw!r} is not a readable file")
+    return path
+
+
+def _check_oauth(settings: Settings) -> None:
+    """XOAUTH2 needs a token endpoint, a client id and, for the refresh_token grant, a refresh token."""
+    if "xoauth2" not in (settings.imap_auth, settings.smtp_auth):
+        return
+    missing = [name for name, value in (("OAUTH_TOKEN_URL", settings.oauth_token_url),
+                                        ("OAUTH_CLIENT_ID", settings.oauth_client_id)) if not value]
+    if settings.oauth_grant == "refresh_token" and not (settings.oauth_refresh_token
+                                                        or settings.oauth_refresh_token_file):
+        missing.append("OAUTH_REFRESH_TOKEN (or KEEPWARM_OAUTH_REFRESH_TOKEN_FILE)")
+    if missing:
+        raise SettingsError("xoauth2 login needs " + ", ".join(f"KEEPWARM_{name}" for name in missing))
+
+
 _PARSERS = {
     "database_url": _text,
     "redis_url": _optional,
     "imap_url": _optional,
     "smtp_url": _optional,
+    "ca_file": lambda raw: _readable_file(raw),
+    "imap_auth": lambda raw: _choice(raw, MAIL_AUTH),
+    "smtp_auth": lambda raw: _choice(raw, MAIL_AUTH),
+    "oauth_token_url": _optional,
+    "oauth_grant": lambda raw: _choice(raw, OAUTH_GRANTS),
+    "oauth_client_id": _text,
+    "oauth_client_secret": _optional,
+    "oauth_client_secret_file": lambda raw: _readable_file(raw),
+    "oauth_scope": _text,
+    "oauth_refresh_token": _optional,
+    "oauth_refresh_token_file": lambda raw: _readable_file(raw),
     "intake_address": _address,
     "internal_domains": _domains,
     "base_url": lambda raw: raw.strip().rstrip("/"),
@@ -243,6 +326,8 @@ _PARSERS = {
     "fetch_batch": _integer,
     "read_workers": _integer,
     "smtp_connections": _integer,
+    "relay_limits": lambda raw: _rate_limits(raw),
+    "mailbox_limits": lambda raw: _rate_limits(raw),
     "worker_id": _text,
     "trusted_authserv_ids": _domains,
     "require_sender_auth": _boolean,
@@ -262,9 +347,10 @@ _PARSERS = {
 
 
 def load_settings(overrides: Mapping[str, object] | None = None, *, environ: Mapping[str, str] | None = None,
-                  env_file: str | None = ".env") -> Settings:
-    """Settings from `.env`, then the environment, then `overrides` (already typed, or strings)."""
-    source = {**(dotenv_values(env_file) if env_file and Path(env_file).exists() else {}),
+                  env_file: str | None = ".env", fallback: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `fallback` (`KEEPWARM_*` names: the URLs of a running stack), then `.env`, then the
+    environment, then `overrides` (already typed, or strings)."""
+    source = {**(fallback or {}), **(dotenv_values(env_file) if env_file and Path(env_file).exists() else {}),
               **(os.environ if environ is None else environ)}
     values: dict[str, object] = {}
     for name, parse in _PARSERS.items():
@@ -297,6 +383,7 @@ def _finish(settings: Settings) -> Settings:
                 raise SettingsError(f"KEEPWARM_{name.upper()}: {exc}") from None
     if settings.smtp_connections < 1:
         raise SettingsError("KEEPWARM_SMTP_CONNECTIONS: at least 1")
+    _check_oauth(settings)
     return replace(settings, instance_dir=instance, database_url=database_url)
 
 
@@ -329,3 +416,71 @@ def ensure_secret_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return replace(settings, secret_key=path.read_text().strip())
+
+
+# -- the stack `keepwarm run` started ---------------------------------------------------------------------------
+# While it runs, `keepwarm run` keeps this file in its instance folder: its pid and the URLs its processes use, so
+# a command typed in another terminal reaches the private servers it started.
+RUN_FILE = "run.json"
+RUN_FILE_VARIABLES = ("KEEPWARM_DATABASE_URL", "KEEPWARM_REDIS_URL", "KEEPWARM_IMAP_URL", "KEEPWARM_SMTP_URL")
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What one `keepwarm run` wrote into its instance folder."""
+
+    path: Path
+    pid: int
+    # When that process started (clock ticks after boot, from /proc): a pid given since to another process
+    # is not the same run.
+    started: str | None
+    # KEEPWARM_* name -> the URL its processes use.
+    urls: Mapping[str, str]
+
+    @property
+    def alive(self) -> bool:
+        """Its process still runs: not gone, not a zombie, not a later process that was given the same pid."""
+        if self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process: it exists
+            pass
+        state = _process_stat(self.pid)
+        return state is None or (state[0] != "Z" and state[19] == self.started)
+
+    def to_json(self) -> str:
+        return json.dumps({"pid": self.pid, "started": self.started, **self.urls}, indent=2)
+
+
+def read_running_stack(instance_dir: Path) -> RunningStack | None:
+    """The run file in the instance folder, or None when there is none; a file we cannot read is a dead run's."""
+    path = Path(instance_dir) / RUN_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        return RunningStack(path, 0, None, {})
+    urls = {name: value for name in RUN_FILE_VARIABLES if isinstance(value := record.get(name), str) and value}
+    started = record.get("started")
+    return RunningStack(path, record["pid"], started if isinstance(started, str) else None, urls)
+
+
+def process_started(pid: int) -> str | None:
+    """When a process started, in clock ticks after boot; None where /proc does not tell."""
+    state = _process_stat(pid)
+    return state[19] if state else None
+
+
+def _process_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: [state, ppid, …] (starttime is the 20th)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields if len(fields) > 19 else None

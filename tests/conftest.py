@@ -6,6 +6,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from imapclient import IMAPClient
 from redis import Redis
 from sqlmodel import Session
+from werkzeug.security import generate_password_hash
 
 from service import context
 from service.db import make_engine, upgrade
@@ -21,6 +23,7 @@ from service.planning.policy import Policy
 from service.run.devstack import DovecotServer, MailCatcher, RedisServer
 from service.run.devstack.servers import PostgresServer, dovecot_binary, postgres_bin_dir
 from service.settings import Settings, load_settings
+from service.team import admins
 from service.team.reps import save_rep
 
 TESTS = Path(__file__).parent
@@ -36,6 +39,29 @@ _databases = itertools.count(1)
 # `make test` runs the suite twice: on SQLite, then with KEEPWARM_TEST_DATABASE=postgresql on a private cluster.
 DATABASE = os.environ.get("KEEPWARM_TEST_DATABASE", "sqlite")
 _MAILBOXES = 400
+# A test whose fixtures include one of these reaches the test database: marked `db`, so the PostgreSQL pass of
+# `make test` (`-m db`) runs it. `settings`, `engine`, `reps`, `app`, `client` all come through `database_url`.
+DATABASE_FIXTURES = {"database_url", "migrated_template", "postgres"}
+
+
+def pytest_collection_modifyitems(items):
+    """Markers from what a test uses: `db` (see DATABASE_FIXTURES) and `browser` (drives Chromium)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & DATABASE_FIXTURES:
+            item.add_marker(pytest.mark.db)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_password_hashes():
+    """Admins' passwords hashed with one round of PBKDF2 (the check reads the method from the stored hash), as
+    Django's docs advise for tests: scrypt's 0.14 s per hash and per login, over the hundred-odd tests with an
+    admin, was a third of `make check`. The CLI's processes and the unknown-address dummy hash keep scrypt."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(admins, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +161,8 @@ def _admin(server, statement: str) -> None:
 @pytest.fixture
 def database_url(migrated_template, tmp_path, request):
     """A fresh database for one test: a copy of the migrated template (a file, or PostgreSQL's TEMPLATE)."""
+    # Asked for with request.getfixturevalue, it would escape the `db` marker and the PostgreSQL pass.
+    assert request.node.get_closest_marker("db"), "take the database through a fixture argument, not getfixturevalue"
     if DATABASE == "postgresql":
         server = request.getfixturevalue("postgres")
         name = f"test_{next(_databases)}"

@@ -1,7 +1,8 @@
 """The gate: which messages may lead to email, and why the others are ignored.
 
 Checked in this order, the first match wins: bounce, auto_reply, own_mail, unknown_sender, unauthenticated,
-no_customer, duplicate. Bounces, feedback reports and auto-replies are recognised whoever sent them, but a bounce is
+no_customer, duplicate. A registered rep's reply to one of our emails (to Keepwarm alone) is an answer, not our own
+mail: it passes the same authentication and duplicate checks, and needs no customer. Bounces, feedback reports and auto-replies are recognised whoever sent them, but a bounce is
 acted on only when it names one of our messages (anyone can write a DSN).
 """
 
@@ -93,6 +94,12 @@ def is_own_mail(letter: Letter, intake_address: str, message_id_domain: str, *, 
     if _is_ours(letter.message_id or "", message_id_domain):
         return True
     return replies_count and any(_is_ours(i, message_id_domain) for i in letter.in_reply_to + letter.references)
+
+
+def answered_ids(letter: Letter, message_id_domain: str) -> tuple[str, ...]:
+    """Our Message-IDs a reply names in In-Reply-To, then References (newest first): what a rep's answer is about."""
+    named = list(letter.in_reply_to) + list(reversed(letter.references))
+    return tuple(dict.fromkeys(i for i in named if _is_ours(i, message_id_domain)))
 
 
 def _is_ours(message_id: str, message_id_domain: str) -> bool:

@@ -9,6 +9,7 @@ A restart repeats only what was not committed; moving a UID that is already gone
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 import redis
 import sqlalchemy as sa
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -29,6 +30,7 @@ from service.context import Services
 from service.db import UNAVAILABLE, session_scope
 from service.intake.pool import Readers
 from service.intake.store import inbound_values, load_batch
+from service.mailauth import starttls_missing, tls_context, token_provider
 from service.metrics import count_imap_error, mailbox_key, report_mailbox
 from service.models import InboundMessage, MailboxState
 from service.settings import ServerURL, Settings
@@ -75,10 +77,19 @@ class Mailbox:
     # -- connection -------------------------------------------------------------------------------
     def connect(self) -> IMAPClient:
         """Log in, create our folders if needed and select the intake folder."""
-        client = IMAPClient(self.url.host, port=self.url.port, ssl=self.url.secure, timeout=60)
-        if self.url.starttls:
-            client.starttls(ssl.create_default_context())
-        client.login(self.url.username or "", self.url.password or "")
+        context = tls_context(self.settings)
+        client = IMAPClient(self.url.host, port=self.url.port, ssl=self.url.secure, ssl_context=context,
+                            timeout=60)
+        try:
+            if self.url.starttls and not client.has_capability("STARTTLS"):
+                raise starttls_missing(f"the IMAP server {self.url.host}:{self.url.port}")
+            if self.url.starttls:
+                client.starttls(context)
+            _log_in(client, self.url, self.settings)
+        except BaseException:
+            with contextlib.suppress(OSError):  # a failed handshake has closed the socket already
+                client.shutdown()
+            raise
         self._delimiter = _delimiter(client)
         for name in (PROCESSED, QUARANTINE):
             if not client.folder_exists(self._folder_name(name)):
@@ -282,6 +293,21 @@ class Mailbox:
         finally:
             client.idle_done()
         return False
+
+
+def _log_in(client: IMAPClient, url: ServerURL, settings: Settings) -> None:
+    """LOGIN with the URL's password, or XOAUTH2 with an access token: a refused token is renewed and tried once
+    more (it may have been revoked or expired early)."""
+    if settings.imap_auth != "xoauth2":
+        client.login(url.username or "", url.password or "")
+        return
+    tokens = token_provider(settings)
+    token = tokens.token()
+    try:
+        client.oauth2_login(url.username or "", token)
+    except LoginError:
+        tokens.invalidate(token)
+        client.oauth2_login(url.username or "", tokens.token())
 
 
 def _pause(stop: threading.Event, seconds: float, longest: float) -> float:

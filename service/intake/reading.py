@@ -17,6 +17,7 @@ from service.intake.commands import is_intake_address, read_commands
 from service.intake.mime import Letter, read_letter, read_people, synthetic_message_id
 from service.intake.quotes import Forward, Person, find_forward, strip_quotes
 from service.notes import Commands, NoteReading, understand
+from service.notes.answers import read_answer
 from service.notes.llm import LLMConfig, ask, second_opinion
 from service.settings import Settings
 
@@ -80,6 +81,10 @@ class Reading:
     unsure: list[str] = field(default_factory=list)
     # The rep asked for the recontact in so many words: planned whatever the cause (see NoteReading).
     recontact_asked: bool = False
+    # A registered rep's reply to our own emails: the Message-IDs it answers (In-Reply-To first), and what the
+    # rep's words above the quote ask for (notes.answers.Answer.to_json). Such a reading records no outcome.
+    answers: list[str] = field(default_factory=list)
+    answer: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Every field is already JSON-shaped (str, list, dict): a shallow dict, not asdict's deep copy, which
@@ -97,10 +102,12 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
     rep = directory.rep(letter.sender.email) if letter.sender else None
     forward = _forward_in(letter)
     note = forward.note if forward else strip_quotes(letter.text)
-    customers = _customers(letter, forward, settings, note)
+    answers = _answers(letter, settings, rep)
+    customers = [] if answers else _customers(letter, forward, settings, note)
     commands = read_commands(_addressed_to(letter), settings.intake_address)
-    understood = _understand(letter, note, forward, rep, settings, commands, now)
-    verdict = _judge(letter, settings, rep, customers, message_id, directory)
+    understood = NoteReading() if answers else _understand(letter, note, forward, rep, settings, commands, now)
+    verdict = _judge_answer(letter, settings, message_id, directory) if answers else \
+        _judge(letter, settings, rep, customers, message_id, directory)
     return Reading(
         message_id=message_id,
         accepted=verdict.reason is None,
@@ -134,7 +141,39 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
         evidence=[asdict(e) for e in understood.evidence],
         in_reply_to=list(letter.in_reply_to),
         references=list(letter.references),
+        answers=list(answers),
+        answer=_read_answer(letter, note, rep, settings, now) if answers else None,
     )
+
+
+def _answers(letter: Letter, settings: Settings, rep: RepInfo | None) -> tuple[str, ...]:
+    """Our Message-IDs this email answers, when it is a registered rep's reply to Keepwarm alone; else none.
+
+    A rep writing to a customer in a thread where our email went is a new note (the gate's own rule)."""
+    if rep is None or any(_is_external(p.email, settings) for p in letter.recipients):
+        return ()
+    if gate.is_own_mail(letter, settings.intake_address, settings.message_id_domain, replies_count=False):
+        return ()
+    return gate.answered_ids(letter, settings.message_id_domain)
+
+
+def _judge_answer(letter: Letter, settings: Settings, message_id: str, directory: Directory) -> gate.Verdict:
+    """A rep's answer: automatic replies, then the same authentication and duplicate checks as a note."""
+    if gate.is_auto_reply(letter):
+        return gate.Verdict("auto_reply")
+    check = check_sender(letter, settings.trusted_authserv_ids)
+    if refused := refusal(check, require_pass=settings.require_sender_auth):
+        return gate.Verdict("unauthenticated", detail=refused, sender_auth=check.detail)
+    if directory.seen(message_id):
+        return gate.Verdict("duplicate", sender_auth=check.detail)
+    return gate.Verdict(None, sender_auth=check.detail)
+
+
+def _read_answer(letter: Letter, note: str, rep: RepInfo | None, settings: Settings, now: datetime | None) -> dict:
+    """What the rep's words ask for, their dates read on the rep's calendar."""
+    zone = _zone(rep.timezone if rep else settings.timezone)
+    today = (letter.date or now or datetime.now(UTC)).astimezone(zone).date()
+    return read_answer(note, today).to_json()
 
 
 def _judge(letter: Letter, settings: Settings, rep: RepInfo | None, customers: list[Person], message_id: str,

@@ -147,7 +147,20 @@ def reply_subject(subject: str) -> str:
 
 def thread_subject(row, outcome) -> str | None:
     """The subject a thank-you takes when it answers the rep's recap in its thread ('Re: <the meeting's
-    subject>'), else None: the template's own subject stands. The sender and the admin's view both ask this."""
+    subject>'), and a reply to a rep's answer ('Re: <their subject>'), else None: the template's own subject
+    stands. The sender and the admin's view both ask this."""
     if row.kind == "thank_you" and outcome is not None and outcome.thread_message_id and outcome.meeting_subject:
         return reply_subject(outcome.meeting_subject)
+    if row.kind == "rep_answer" and (row.notice or {}).get("subject"):
+        return reply_subject(row.notice["subject"])
     return None
+
+
+def thread_of(row, outcome) -> tuple[str | None, tuple[str, ...]]:
+    """The In-Reply-To and References an email takes: a thank-you in the rep's recap thread, a reply to a rep's
+    answer in that answer's thread; (None, ()) for the others."""
+    if row.kind == "thank_you" and outcome is not None and outcome.thread_message_id:
+        return outcome.thread_message_id, tuple(outcome.thread_references)
+    if row.kind == "rep_answer" and (row.notice or {}).get("in_reply_to"):
+        return row.notice["in_reply_to"], tuple(row.notice.get("references") or ())
+    return None, ()

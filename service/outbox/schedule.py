@@ -62,12 +62,27 @@ def enqueue_send(services: Services, outbound_id: int, due_at: datetime, *, pipe
     return queue.enqueue_at(start.astimezone(UTC), SEND_JOB, outbound_id, **options)
 
 
+def enqueue_wake(services: Services, outbound_id: int, at: datetime) -> None:
+    """A send job under its own id (`wake-<second>`) that drains whatever is due at `at`: for the relay's limit,
+    which holds due rows back after their own jobs ran. Its own id, so it never replaces (or is finished by) a
+    running row's job; one per second at most."""
+    job = f"wake-{int(at.timestamp())}"
+    try:
+        services.queue("outbox").enqueue_at(at.astimezone(UTC), SEND_JOB, outbound_id, job_id=job,
+                                            job_timeout=SEND_TIMEOUT, result_ttl=60, failure_ttl=86400)
+    except Exception as error:  # Redis away: the reconciler queues the due rows within a minute
+        logger.warning("could not queue a wake-up for the relay's limit (%s); the reconciler will", error)
+
+
 def enqueue_sends(services: Services, sends: Iterable[tuple[int, datetime]]) -> None:
     """enqueue_send for many rows: one Redis round trip per ENQUEUE_CHUNK jobs instead of several per job
     (measured 0.78 → 0.30 ms a job). A chunk is one MULTI/EXEC: queued whole, or not at all."""
     sends = list(sends)
     for start in range(0, len(sends), ENQUEUE_CHUNK):
         with services.redis.pipeline() as pipe:
+            # MULTI first: RQ 3 puts a pipeline it is given into MULTI only when it enqueues for now, and refuses to
+            # once commands are queued, so an enqueue after an enqueue_at in one chunk failed the whole chunk.
+            pipe.multi()
             for outbound_id, due_at in sends[start:start + ENQUEUE_CHUNK]:
                 enqueue_send(services, outbound_id, due_at, pipeline=pipe)
             pipe.execute()

@@ -30,12 +30,13 @@ from service.context import Services
 from service.db import session_scope
 from service.models import Customer, OutboundEmail, Outcome, Rep, Suppression
 from service.outbox import schedule, status
-from service.outbox.compose import Envelope, Outgoing, address, compose, thread_subject
+from service.outbox.compose import Envelope, Outgoing, address, compose, thread_of, thread_subject
+from service.outbox.pace import Pace
 from service.outbox.rows import new_outbound
 from service.outbox.schedule import enqueue_or_defer, forget_jobs, holder
 from service.outbox.template_context import template_context
 from service.outbox.templates import BoundedRenderer, RenderError, render_email
-from service.outbox.transport import PermanentSendError, SmtpTransport, TransientSendError
+from service.outbox.transport import PermanentSendError, SmtpTransport, ThrottledError, TransientSendError
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ BACKLOG_AHEAD = 3 * CLAIM_BATCH
 RECORD_EVERY = 10  # sent rows recorded per transaction: what a crash can make go out twice
 OPT_OUT_REFRESH = 0.1  # seconds: how stale the senders' copy of new opt-outs may be when an email leaves
 DRAIN_SECONDS = 60  # one job drains at most this long, well inside its RQ timeout; other jobs go on after
+# A sender thread waits this long at most for the relay's limit to give it a turn; a longer wait goes back to the
+# database, due when the turn comes (so a worker never holds a long backlog in `sending`).
+TURN_WAIT = 5.0
 _local = threading.local()
 _pools: dict[int, ThreadPoolExecutor] = {}
 # The rows this process has claimed and not yet settled: the worker's lease thread keeps them fresh
@@ -65,7 +69,7 @@ def transport_for(services: Services) -> SmtpTransport:
     transports = _local.__dict__.setdefault("transports", {})
     key = services.settings.smtp_url or ""
     if key not in transports:
-        transports[key] = SmtpTransport(services.settings.smtp())
+        transports[key] = SmtpTransport(services.settings.smtp(), settings=services.settings)
     return transports[key]
 
 
@@ -103,14 +107,14 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
     deadline = time.monotonic() + seconds
     senders = _senders(services.settings.smtp_connections)
     window: deque[tuple[Batch, list]] = deque()  # batches handed to the senders, oldest first
-    opt_outs, stop = OptOuts(services), threading.Event()
+    opt_outs, stop, pace = OptOuts(services), threading.Event(), Pace.of(services)
     more = True
     try:
         while window or more:
             if more and len(window) < AHEAD and not (window and _done(window[0][1])) and _room(window):
-                batch = _next_batch(services) if time.monotonic() < deadline else Batch()
+                batch = _next_batch(services, pace) if time.monotonic() < deadline else Batch()
                 if batch.claimed:
-                    window.append((batch, _start(services, batch, senders, opt_outs, stop)))
+                    window.append((batch, _start(services, batch, senders, opt_outs, stop, pace)))
                 else:
                     more = False
                 continue
@@ -148,9 +152,27 @@ def _room(window: deque) -> bool:
     return True
 
 
-def _next_batch(services: Services) -> Batch:
-    claimed = claim(services, until=datetime.now(UTC) + schedule.LEAD)
+def _next_batch(services: Services, pace: Pace) -> Batch:
+    """The next rows to send: as many as the relay's limit has room for now (none while it is full or paused:
+    the first waiting row's job is put at the moment the window opens again)."""
+    room = pace.room()
+    if room == 0:
+        _wake_when_open(services, pace)
+        return Batch()
+    claimed = claim(services, until=datetime.now(UTC) + schedule.LEAD, limit=min(CLAIM_BATCH, room or CLAIM_BATCH))
     return prepare(services, claimed) if claimed else Batch()
+
+
+def _wake_when_open(services: Services, pace: Pace) -> None:
+    """The relay's window is full: a job wakes when it opens again for the first row due by then, instead of the
+    waiting rows' own jobs running for nothing (and the rows waiting for the reconciler's minute)."""
+    opens = datetime.now(UTC) + timedelta(seconds=max(pace.opens_in(), 0.05))
+    with session_scope(services.engine) as session:
+        first = session.exec(select(OutboundEmail.id).where(OutboundEmail.status == "scheduled",
+                                                            OutboundEmail.due_at <= opens + schedule.LEAD)
+                             .order_by(OutboundEmail.due_at, OutboundEmail.id).limit(1)).first()
+    if first is not None:
+        schedule.enqueue_wake(services, first, opens)
 
 
 def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
@@ -239,15 +261,16 @@ def prepare(services: Services, ids: list[int]) -> Batch:
 
 
 def _start(services: Services, batch: Batch, senders: ThreadPoolExecutor, opt_outs: OptOuts,
-           stop: threading.Event) -> list[tuple[Ready, Future]]:
+           stop: threading.Event, pace: Pace) -> list[tuple[Ready, Future]]:
     """Hand the batch to the sender threads in due order; each email waits there for its own moment."""
     dead: set[int] = set()  # customers found undeliverable in this batch
-    return [(item, senders.submit(_send_one, services, item, opt_outs, dead, stop)) for item in batch.ready]
+    return [(item, senders.submit(_send_one, services, item, opt_outs, dead, stop, pace)) for item in batch.ready]
 
 
-def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int],
-              stop: threading.Event) -> tuple[str, object]:
-    """In a sender thread: wait until due, look at the opt-outs once more, send; returns (verdict, detail)."""
+def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int], stop: threading.Event,
+              pace: Pace) -> tuple[str, object]:
+    """In a sender thread: wait until due, look at the opt-outs once more, wait for the relay's turn, send;
+    returns (verdict, detail)."""
     wait = (item.due_at - datetime.now(UTC)).total_seconds()
     if stop.wait(wait) if wait > 0 else stop.is_set():
         return "released", None  # the drain was interrupted before this email's moment
@@ -255,8 +278,13 @@ def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]
         return "canceled", "suppressed"
     if item.customer_id in dead:
         return "canceled", "undeliverable"
+    turn = _await_turn(services, item, pace, stop)
+    if turn is not None:
+        return turn
     try:
         transport_for(services).send(item.message, item.to_address)
+    except ThrottledError as error:  # the relay's own limit: everybody pauses, this email keeps its place
+        return "deferred", (datetime.now(UTC) + timedelta(seconds=pace.pause()), str(error))
     except TransientSendError as error:
         return "transient", error
     except PermanentSendError as error:
@@ -264,6 +292,21 @@ def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int]
             dead.add(item.customer_id)
         return "permanent", error
     return "sent", datetime.now(UTC)
+
+
+def _await_turn(services: Services, item: Ready, pace: Pace, stop: threading.Event) -> tuple[str, object] | None:
+    """Wait for the relay's limit (and the sending mailbox's, when sending as the rep) to give this email a turn:
+    None when it has one; ("deferred", (when, why)) when the wait is longer than TURN_WAIT; ("released", None) when
+    the drain is interrupted meanwhile."""
+    mailbox = item.message.sender if services.settings.send_as_rep else None
+    wait = pace.turn(mailbox)
+    while wait > 0:
+        if wait > TURN_WAIT:
+            return "deferred", (datetime.now(UTC) + timedelta(seconds=wait), "waiting for the relay's limit")
+        if stop.wait(wait):
+            return "released", None
+        wait = pace.turn(mailbox)
+    return None
 
 
 def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
@@ -285,6 +328,8 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
             elif verdict == "canceled":
                 with session_scope(services.engine) as session:
                     batch.outcomes["canceled"] += status.cancel_claimed(session, item.id, detail)
+            elif verdict == "deferred":
+                _defer(services, item.id, *detail, batch)
             elif verdict == "transient":
                 _transient(services, item.id, detail, batch)
             else:
@@ -399,13 +444,11 @@ def _envelope(session: Session, row: OutboundEmail, services: Services, unsubscr
     to_customer = row.customer_id is not None
     sender = address(rep.name if to_customer else "Keepwarm",
                      rep.email if (settings.send_as_rep and to_customer) else settings.intake_address)
-    thread = outcome if (row.kind == "thank_you" and outcome and outcome.thread_message_id) else None
+    in_reply_to, references = thread_of(row, outcome)
     return Envelope(
         sender=sender, to=address(row.to_name, row.to_address),
         reply_to=address(rep.name, rep.email) if to_customer and not settings.send_as_rep else None,
-        message_id=row.message_id, date=datetime.now(UTC),
-        in_reply_to=thread.thread_message_id if thread else None,
-        references=tuple(thread.thread_references) if thread else (),
+        message_id=row.message_id, date=datetime.now(UTC), in_reply_to=in_reply_to, references=references,
         unsubscribe_url=unsubscribe_url if to_customer else None,
         unsubscribe_mailto=_unsubscribe_mailto(settings) if to_customer else None)
 
@@ -416,6 +459,14 @@ def _unsubscribe_mailto(settings) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- failures
+
+
+def _defer(services: Services, outbound_id: int, due_at: datetime, why: str, batch: Batch) -> None:
+    """The relay's limit or pause: back to scheduled, due when the turn comes, not counted as a try."""
+    with session_scope(services.engine) as session:
+        if status.defer(session, outbound_id, due_at, why):
+            batch.follow_ups.append((outbound_id, due_at))
+            batch.outcomes["deferred"] += 1
 
 
 def _transient(services: Services, outbound_id: int, error: Exception, batch: Batch) -> None:

@@ -1,7 +1,8 @@
 """The one owner of an outgoing email's status: every change is a conditional UPDATE written here.
 
     held ──release──▶ scheduled ──claim──▶ sending ──▶ sent
-      │                │   ▲                 │  ├──▶ scheduled   (retry after a 4xx; released unsent; revived)
+      │                │   ▲                 │  ├──▶ scheduled   (retry after a 4xx; released unsent; deferred by
+      │                │   │                 │  │                 the relay's limit; revived)
       │                │   └─ postpone,      │  ├──▶ failed      (5xx, tries used up, abandoned too often)
       │                │      send now, move │  └──▶ canceled    (moot or opted out at the moment of sending)
       └──────┬─────────┘
@@ -42,15 +43,17 @@ def _now(now: datetime | None) -> datetime:
 
 
 def claim(session: Session, *, holder: str, until: datetime, limit: int, now: datetime | None = None) -> list[int]:
-    """scheduled → sending for up to `limit` rows due by `until`; returns the ids won.
+    """scheduled → sending for up to `limit` rows due by `until`, the rep's emails first; returns the ids won.
 
     On PostgreSQL the candidates are picked with SKIP LOCKED, so workers draining at once take different rows.
     They are picked in a materialized WITH query: PostgreSQL may run an `IN (SELECT … LIMIT … FOR UPDATE SKIP
     LOCKED)` again for each row it updates, each run skipping the rows just locked, so the LIMIT stopped
     bounding the claim and one worker took every due row (PostgreSQL bug report #15715: expected behaviour).
     """
+    # The rep's own emails first (a summary must not wait behind a backlog the relay's limit holds back), then
+    # in due order.
     due = (select(_ID).where(_STATUS == "scheduled", OutboundEmail.due_at <= until)
-           .order_by(OutboundEmail.due_at, _ID).limit(limit))
+           .order_by(OutboundEmail.customer_id.is_not(None), OutboundEmail.due_at, _ID).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     picked = due.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
@@ -81,6 +84,15 @@ def release(session: Session, ids: list[int], *, now: datetime | None = None) ->
     if ids:
         session.execute(sa.update(OutboundEmail).where(_ID.in_(ids), _STATUS == "sending")
                         .values(status="scheduled", attempts=OutboundEmail.attempts - 1, updated_at=_now(now)))
+
+
+def defer(session: Session, outbound_id: int, due_at: datetime, why: str, *, now: datetime | None = None) -> bool:
+    """sending → scheduled at `due_at`, never tried (the relay's limit or pause): not counted as an attempt, and the
+    row keeps its place among the others."""
+    done = session.execute(sa.update(OutboundEmail).where(_ID == outbound_id, _STATUS == "sending")
+                           .values(status="scheduled", due_at=due_at, attempts=OutboundEmail.attempts - 1,
+                                   last_error=why[:1000], updated_at=_now(now))).rowcount == 1
+    return done
 
 
 def retry_at(session: Session, outbound_id: int, due_at: datetime, error: str, *, now: datetime | None = None) -> bool:

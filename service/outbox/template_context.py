@@ -28,9 +28,10 @@ REASON_WORDS = {
 }
 KIND_WORDS = {
     "en": {"thank_you": "thank-you", "recontact": "recontact", "rep_summary": "summary",
-           "debrief_reminder": "debrief reminder", "rep_notice": "delivery notice"},
+           "debrief_reminder": "debrief reminder", "rep_notice": "delivery notice", "rep_answer": "answer"},
     "it": {"thank_you": "ringraziamento", "recontact": "ricontatto", "rep_summary": "riepilogo",
-           "debrief_reminder": "promemoria debrief", "rep_notice": "avviso di consegna"},
+           "debrief_reminder": "promemoria debrief", "rep_notice": "avviso di consegna",
+           "rep_answer": "risposta"},
 }
 AND = {"en": "and", "it": "e"}
 # Customers a rep's summary lists one by one; the others are counted ("and N more"), so it renders for any number.
@@ -91,7 +92,7 @@ def template_context(session: Session, row: OutboundEmail, settings: Settings) -
                     if outcome else ""},
         "outcome": outcome_words(outcome, language),
         "personal_line": row.personal_line,
-        "links": {"unsubscribe": unsubscribe_url(signer, row.to_address) if row.customer_id else "",
+        "links": {"unsubscribe": unsubscribe_url(signer, row.to_address, language) if row.customer_id else "",
                   "debrief": debrief_url(signer, outcome, rep) if outcome else "", "manage": []},
         "planned": [], "more": {"customers": 0, "emails": 0}, "evidence": [],
         "held": {"count": 0, "reason": "", "confirm": ""},
@@ -186,8 +187,10 @@ def _value_text(evidence: dict) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
-def unsubscribe_url(signer: Signer, address: str) -> str:
-    return signer.url("/unsubscribe", signer.make("unsubscribe", {"email": address}))
+def unsubscribe_url(signer: Signer, address: str, language: str | None = None) -> str:
+    """The customer's signed unsubscribe link; with the email's language, the page speaks it too."""
+    payload = {"email": address, "lang": language} if language else {"email": address}
+    return signer.url("/unsubscribe", signer.make("unsubscribe", payload))
 
 
 def debrief_url(signer: Signer, outcome: Outcome, rep: Rep) -> str:

@@ -670,6 +670,10 @@ def _sample_planned(language: str) -> dict:
 
 
 def _sample_notice(kind: str, sparse: bool) -> dict:
+    if kind == "rep_answer":
+        return {"action": "unreadable" if sparse else "moved", "customer": "" if sparse else "Jane Doe",
+                "count": 0 if sparse else 1, "date_text": "" if sparse else "1 June 2027",
+                "subject": "" if sparse else "Re: Keepwarm: Jane Doe", "in_reply_to": "", "references": []}
     if kind != "rep_notice" or sparse:
         return {"address": "", "error": ""}
     return {"address": "jane.doe@example.com", "error": "550 5.1.1 <jane.doe@example.com>: no such user"}

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-import ssl
 import time
 from dataclasses import dataclass
 from typing import NoReturn
 
+from service import context
+from service.mailauth import starttls_missing, tls_context, token_provider, xoauth2_string
 from service.outbox.compose import Outgoing
-from service.settings import ServerURL
+from service.settings import ServerURL, Settings
 
 logger = logging.getLogger(__name__)
 
 
 class TransientSendError(RuntimeError):
     """A 4xx or a dropped connection: try again later."""
+
+
+class ThrottledError(TransientSendError):
+    """The relay says we send too fast or over a quota (421, a 45x or 5xx that says rate, quota or "too many"):
+    sending pauses for everybody and the email keeps its place; it says nothing about the customer."""
 
 
 class PermanentSendError(RuntimeError):
@@ -39,6 +45,19 @@ STAGE_MEANINGS = {
 }
 _LOGIN_REQUIRED = "the relay wants a login: set the user and password in KEEPWARM_SMTP_URL"
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# How relays say "too fast" or "over quota": Microsoft 365 (554 5.2.0 …SubmissionQuotaExceededException, 432 4.3.2
+# …ConcurrentSubmissionLimit), Google (421 4.7.0 / 450 4.2.1 / 550 5.4.5 "rate"/"quota"), Postfix and most hosted
+# relays (421 4.7.0 "Try again later", 452 4.5.3 "too many"). Greylisting (451 4.7.1 "greylisted, try again") is not.
+_THROTTLING = re.compile(r"\brate\b|quota|too\s+(?:many|fast)|throttl|slow\s+down|concurrent\w*\s*(?:submission|"
+                         r"connection)", re.IGNORECASE)
+
+
+def throttled(code: int, text: str) -> bool:
+    """Whether the relay's answer says we send too fast or too much (see _THROTTLING), not that this email or
+    this address is wrong."""
+    if "greylist" in text.lower() or "graylist" in text.lower():
+        return False
+    return code == 421 or (400 <= code < 600 and bool(_THROTTLING.search(text)))
 
 
 def address_refused(code: int, text: str) -> bool:
@@ -58,6 +77,8 @@ class SmtpTransport:
     timeout: float = 60.0
     # A connection idle for longer than this is checked with NOOP before use (servers drop idle ones).
     idle_check_after: float = 20.0
+    # Whose TLS and login settings to use (KEEPWARM_CA_FILE, KEEPWARM_SMTP_AUTH…): the process's when None.
+    settings: Settings | None = None
     _connection: smtplib.SMTP | None = None
     _last_used: float = 0.0
 
@@ -92,6 +113,8 @@ class SmtpTransport:
 
     def _raise_for(self, code: int, text, stage: str) -> None:
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+        if throttled(code, text):
+            raise ThrottledError(f"{code} {text} (the relay is throttling us)")
         if not 500 <= code < 600:
             raise TransientSendError(f"{code} {text}")
         if stage == "recipient" and address_refused(code, text):
@@ -114,20 +137,38 @@ class SmtpTransport:
             return False
 
     def _connect(self) -> smtplib.SMTP:
+        settings = self.settings or context.current().settings
+        tls = tls_context(settings)
         if self.url.secure:
-            connection = smtplib.SMTP_SSL(self.url.host, self.url.port, timeout=self.timeout,
-                                          context=ssl.create_default_context())
+            connection = smtplib.SMTP_SSL(self.url.host, self.url.port, timeout=self.timeout, context=tls)
         else:
             connection = smtplib.SMTP(self.url.host, self.url.port, timeout=self.timeout)
+        try:
             if self.url.starttls:
-                connection.starttls(context=ssl.create_default_context())
-        if self.url.username:
-            try:
-                connection.login(self.url.username, self.url.password or "")
-            except smtplib.SMTPException:
-                connection.close()
-                raise
+                connection.ehlo()
+                if not connection.has_extn("starttls"):
+                    raise starttls_missing(f"the SMTP relay {self.url.host}:{self.url.port}")
+                connection.starttls(context=tls)
+            self._log_in(connection, settings)
+        except BaseException:
+            connection.close()
+            raise
         return connection
+
+    def _log_in(self, connection: smtplib.SMTP, settings: Settings) -> None:
+        """AUTH with the URL's password, or XOAUTH2 with an access token: a refused token is renewed and tried
+        once more (it may have been revoked or expired early)."""
+        if settings.smtp_auth != "xoauth2":
+            if self.url.username:
+                connection.login(self.url.username, self.url.password or "")
+            return
+        tokens = token_provider(settings)
+        token = tokens.token()
+        try:
+            _xoauth2(connection, self.url.username or "", token)
+        except smtplib.SMTPAuthenticationError:
+            tokens.invalidate(token)
+            _xoauth2(connection, self.url.username or "", tokens.token())
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -136,6 +177,13 @@ class SmtpTransport:
                 connection.quit()
             except (smtplib.SMTPException, OSError):
                 connection.close()
+
+
+def _xoauth2(connection: smtplib.SMTP, user: str, token: str) -> None:
+    """AUTH XOAUTH2: the token in the initial response; to the error challenge a server may send (a 334 with JSON
+    saying why), an empty answer, after which it gives its 535."""
+    connection.ehlo_or_helo_if_needed()
+    connection.auth("XOAUTH2", lambda challenge=None: "" if challenge else xoauth2_string(user, token))
 
 
 def _stage(error: smtplib.SMTPResponseException) -> str:

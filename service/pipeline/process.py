@@ -18,6 +18,7 @@ from service.models import InboundMessage, OutboundEmail
 from service.outbox import status
 from service.outbox.schedule import enqueue_or_defer
 from service.outbox.status import Due
+from service.pipeline.answers import apply_answer
 from service.pipeline.record import record_outcomes
 from service.settings import Settings
 
@@ -26,15 +27,20 @@ logger = logging.getLogger(__name__)
 
 def effects(session: Session, settings: Settings, readings: dict[int, Reading]) -> list[Due]:
     """What a batch's readings change beyond their own rows, in the batch's transaction: a bounce or a spam
-    complaint about one of our emails stops mail to that address; an accepted note records its outcome and plans
-    its emails. Returns the emails to enqueue once the transaction is committed."""
-    for reading in readings.values():
+    complaint about one of our emails stops mail to that address; a rep's answer to our email is applied; an
+    accepted note records its outcome and plans its emails. Returns the emails to enqueue once the transaction is
+    committed."""
+    due: list[Due] = []
+    for inbound_id, reading in readings.items():
         if reading.ignored_reason == "bounce":
             sent_to = _recipients_of(session, reading.reports_on)
             status.mark_undeliverable(session, [a for a in reading.bounced if a in sent_to], "bounced")
             for address in (a for a in reading.complained if a in sent_to):
                 status.suppress(session, address, "spam complaint (feedback report)")
-    return record_outcomes(session, settings, [(i, r) for i, r in readings.items() if r.accepted])
+        elif reading.accepted and reading.answers:
+            due += apply_answer(session, settings, inbound_id, reading)
+    notes = [(i, r) for i, r in readings.items() if r.accepted and not r.answers]
+    return due + record_outcomes(session, settings, notes)
 
 
 def _recipients_of(session: Session, message_ids: list[str]) -> set[str]:
@@ -48,6 +54,8 @@ def _recipients_of(session: Session, message_ids: list[str]) -> set[str]:
 def record(services: Services, readings: dict[int, Reading | BaseException]) -> dict[int, str]:
     """Record a read batch (one commit, else message by message) and enqueue what it planned; the statuses."""
     result = store.record_batch_or_each(services.engine, services.settings, readings, effects)
+    # Earliest first: with RQ 3.0, a send queued now after one queued for later in the same Redis pipeline fails
+    # the whole chunk ("Commands without an initial WATCH"), which only the reconciler made up for.
     enqueue_or_defer(services, result.planned)
     return result.statuses
 

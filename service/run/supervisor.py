@@ -1,7 +1,10 @@
 """`keepwarm run`: the whole service on one machine, with private servers for whatever is not configured.
 
 A child that dies (a crash, a kill -9, a full disk) is started again after a wait that doubles with each quick
-death; only SIGTERM or Ctrl-C stops everything.
+death; only SIGTERM or Ctrl-C stops everything. Killed itself (kill -9), it takes every process it started along:
+the kernel sends each of them SIGTERM (PR_SET_PDEATHSIG).
+
+While it runs, the run file in the instance folder tells commands typed in another terminal where its servers are.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from pathlib import Path
 import click
 
 from service.db import upgrade
-from service.run.devstack import MailCatcher, RedisServer, demo_mailbox, free_port
-from service.settings import Settings
+from service.run.devstack import MailCatcher, RedisServer, demo_mailbox, ending_with_this_process, free_port
+from service.settings import RUN_FILE, RunningStack, Settings, process_started, read_running_stack
 
 DEMO_PASSWORD = "keepwarm"
 RESTART_FIRST = 1.0  # seconds before a dead child is started again…
@@ -28,15 +31,41 @@ RESTART_MAX = 30.0  # …doubling with each quick death, up to this
 STABLE_AFTER = 60.0  # a child that ran this long before dying starts again after RESTART_FIRST
 
 
-def run_all(settings: Settings, *, host: str, port: int) -> int:
+def run_all(settings: Settings, *, host: str, port: int, debug: bool = False) -> int:
     """Start what is missing, then web + worker + poller; stop everything on Ctrl-C or SIGTERM."""
+    _refuse_a_second_run(settings.instance_dir)
     with contextlib.ExitStack() as stack:
         settings, started = _start_private_servers(settings, stack)
         upgrade(settings.database_url)
-        children = _spawn_children(settings, host, port)
+        children = _spawn_children(settings, host, port, debug)
         stack.callback(_stop_children, children)
+        _write_run_file(settings, stack)
         _print_banner(settings, started, host, port)
         return _supervise(children)
+
+
+def _refuse_a_second_run(instance_dir: Path) -> None:
+    """One `keepwarm run` per instance folder: a second would share the first one's Redis folder and run file."""
+    running = read_running_stack(instance_dir)
+    if running is None:
+        return
+    if running.alive:
+        raise click.ClickException(f"`keepwarm run` is already running with this instance folder (pid {running.pid},"
+                                   f" {running.path}): stop it first, or set KEEPWARM_INSTANCE_DIR to another folder")
+    click.echo(f"ignoring {running.path}: the `keepwarm run` that wrote it (pid {running.pid}) is no longer running",
+               err=True)
+
+
+def _write_run_file(settings: Settings, stack: contextlib.ExitStack) -> None:
+    """Say where our servers are, for commands in another terminal (mode 600: URLs may hold passwords)."""
+    path = settings.instance_dir / RUN_FILE
+    record = RunningStack(path, os.getpid(), process_started(os.getpid()), _stack_urls(settings))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{RUN_FILE}.{os.getpid()}")
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(record.to_json())
+    os.replace(partial, path)  # readers see the whole file or none
+    stack.callback(path.unlink, missing_ok=True)
 
 
 def _start_private_servers(settings: Settings, stack: contextlib.ExitStack) -> tuple[Settings, list[str]]:
@@ -87,12 +116,14 @@ def _stable_port(folder: Path) -> int:
     return port
 
 
+def _stack_urls(settings: Settings) -> dict[str, str]:
+    """The servers every process of this run uses (the children's environment, the run file)."""
+    return {"KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_REDIS_URL": settings.redis_url or "",
+            "KEEPWARM_IMAP_URL": settings.imap_url or "", "KEEPWARM_SMTP_URL": settings.smtp_url or ""}
+
+
 def _child_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"KEEPWARM_REDIS_URL": settings.redis_url or "", "KEEPWARM_IMAP_URL": settings.imap_url or "",
-                "KEEPWARM_SMTP_URL": settings.smtp_url or "", "KEEPWARM_DATABASE_URL": settings.database_url,
-                "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir)})
-    return env
+    return {**os.environ, **_stack_urls(settings), "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir)}
 
 
 @dataclass
@@ -108,7 +139,8 @@ class Child:
     restart_at: float | None = None
 
     def start(self) -> Child:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        # Always from the main thread (run_all, then _supervise), so the kernel's SIGTERM comes when we end.
+        self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=ending_with_this_process())
         self.started_at, self.restart_at = time.monotonic(), None
         return self
 
@@ -129,8 +161,8 @@ class Child:
         self.delay = min(self.delay * 2, RESTART_MAX)
 
 
-def _spawn_children(settings: Settings, host: str, port: int) -> list[Child]:
-    base = [sys.executable, "-m", "service.cli"]
+def _spawn_children(settings: Settings, host: str, port: int, debug: bool) -> list[Child]:
+    base = [sys.executable, "-m", "service.cli", *(["--debug"] if debug else [])]
     commands = {"web": [*base, "web", "--host", host, "--port", str(port)],
                 "worker": [*base, "worker"], "poller": [*base, "poll"]}
     env = _child_env(settings)
@@ -141,8 +173,10 @@ def _print_banner(settings: Settings, started: list[str], host: str, port: int) 
     lines = ["", "Keepwarm is running.", f"  Web            http://{host}:{port}/  (health: /healthz)",
              f"  BCC address    {settings.intake_address}", *[f"  {s}" for s in started],
              f"  Database       {settings.database_url}",
-             "", "Try it: `.venv/bin/keepwarm demo` appends a sample recap to the mailbox;",
-             "        `.venv/bin/keepwarm inbox list` shows what was read.  Ctrl-C stops everything.", ""]
+             "", "Try it in another terminal, from this folder (commands find this stack through "
+             f"{settings.instance_dir / RUN_FILE}):",
+             "  `.venv/bin/keepwarm demo` appends a sample recap to the mailbox;",
+             "  `.venv/bin/keepwarm inbox list` shows what was read.  Ctrl-C stops everything.", ""]
     click.echo("\n".join(lines))
 
 

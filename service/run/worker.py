@@ -25,10 +25,14 @@ class BoundedWorker(SimpleWorker):
 
     def unsubscribe(self):
         """RQ's own, with a bounded wait: its pub/sub thread may sit up to a minute in redis-py's get_message
-        after the unsubscribe (3 stops in 11 took 30+ s here), and RQ joins it without a timeout."""
+        after the unsubscribe (3 stops in 11 took 30+ s here), and RQ joins it without a timeout.
+
+        The thread is told to stop before the unsubscribe, whose answer wakes it: told after, it had often gone
+        back to its minute-long read, and every stop waited out the whole bound (1 s for each burst worker)."""
         if self.pubsub_thread:
+            self.pubsub_thread.stop(timeout=0)  # clears its running flag, waits for nothing
             self.pubsub.unsubscribe()
-            self.pubsub_thread.stop(timeout=1)  # a daemon thread: it ends on its own, or with the process
+            self.pubsub_thread.join(timeout=1)  # a daemon thread: it ends on its own, or with the process
             self.pubsub.close()
 
 
@@ -82,19 +86,30 @@ def run_worker(services: Services, *, burst: bool = False) -> bool:
 
 
 def _await_redis(services: Services, asked_to_stop: threading.Event) -> bool:
-    """Wait until Redis answers (True), or until SIGTERM/SIGINT (False)."""
+    """Wait until Redis answers (True), or until SIGTERM/SIGINT (False).
+
+    While it waits, a signal only sets `asked_to_stop`. Once Redis answers, the default handlers are back until
+    the next loop installs RQ's, as at the first start: a signal in between ends the process (it holds nothing
+    then). Left to set the event, it would be lost: the new loop never looks at it, and its scheduler process,
+    forked with that handler, would ignore the stop its worker sends it and be waited for forever.
+    """
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: asked_to_stop.set())
-    delay = 0.5
-    while not asked_to_stop.is_set():
-        try:
-            if services.redis.ping():
-                return True
-        except redis.exceptions.RedisError as error:
-            logger.warning("Redis does not answer yet (%s); next try in %.0f s", error, delay)
-        asked_to_stop.wait(delay)
-        delay = min(delay * 2, REDIS_WAIT_MAX)
-    return False
+    try:
+        delay = 0.5
+        while not asked_to_stop.is_set():
+            try:
+                if services.redis.ping():
+                    return True
+            except redis.exceptions.RedisError as error:
+                logger.warning("Redis does not answer yet (%s); next try in %.0f s", error, delay)
+            asked_to_stop.wait(delay)
+            delay = min(delay * 2, REDIS_WAIT_MAX)
+        return False
+    finally:
+        if not asked_to_stop.is_set():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _revive_own(services: Services) -> None:

@@ -1,4 +1,5 @@
-"""Admins: hashed passwords, sessions that logout ends everywhere, and the audited password check.
+"""Admins: hashed passwords, sessions that logout ends everywhere, the audited password check, and the signed
+links that invite an admin or reset a password (no table: the link names the admin and their session version).
 
 How often a login may be tried (per IP, then per address, counted in Redis for every web process) is the web
 layer's: service/web/admin/throttle.py.
@@ -11,6 +12,7 @@ import hmac
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -18,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from service.audit import record
 from service.db import session_scope
 from service.models import Admin
+from service.tokens import Signer, TokenError
 
 logger = logging.getLogger(__name__)
 
@@ -135,3 +138,88 @@ def _check(session: Session, email: str, password: str) -> Admin | LoginRefused:
         return authenticate(session, email, password)
     except LoginRefused as refused:
         return refused
+
+
+# ---------------------------------------------------------------------------------------------------- password links
+
+INVITE, RESET = "admin-invite", "admin-reset"  # a link's purpose, also the salt that keeps one from being the other
+PASSWORD_LINK_DAYS = 2  # an invitation or a reset link works for 48 hours
+NOT_VALID = "This link is not valid: it was changed, or it was not made by this Keepwarm."
+EXPIRED = f"This link has expired: links work for {PASSWORD_LINK_DAYS * 24} hours."
+USED = "This link was already used, or the password changed since it was made."
+
+
+class LinkRefused(Exception):
+    """Why a password link cannot be used; the message is safe to show."""
+
+
+def every_admin(session: Session) -> list[Admin]:
+    """Every admin, by address (the invited ones, without a password yet, included)."""
+    return list(session.exec(select(Admin).order_by(Admin.email)))
+
+
+def invite_admin(engine: Engine, email: str, *, actor_id: int, actor: str) -> Admin:
+    """An admin without a password (nobody can log in as them) until their invitation link is used; audited.
+
+    Inviting a pending address again is allowed (a fresh link); an admin with a password gets a reset instead."""
+    email = normalise_email(email)
+    with session_scope(engine) as session:
+        admin = session.exec(select(Admin).where(Admin.email == email)).first() or Admin(email=email, password_hash="")
+        if admin.password_hash:
+            raise ValueError(f"{email} is already an admin: send them a password reset link instead")
+        admin.active = True
+        session.add(admin)
+        session.flush()
+        record(session, "admin.invite", admin_id=actor_id, actor=actor, target=email)
+        return admin
+
+
+def reset_admin(engine: Engine, admin_id: int, *, actor_id: int, actor: str) -> tuple[Admin, str]:
+    """The admin and the link purpose for a new password (an invitation again if they never set one); audited."""
+    with session_scope(engine) as session:
+        admin = session.get(Admin, admin_id)
+        if admin is None or not admin.active:
+            raise LookupError(f"no active admin {admin_id}")
+        purpose = RESET if admin.password_hash else INVITE
+        record(session, "admin.reset" if purpose == RESET else "admin.invite", admin_id=actor_id, actor=actor,
+               target=admin.email)
+        return admin, purpose
+
+
+def password_link_token(signer: Signer, admin: Admin, purpose: str) -> str:
+    """A signed token naming the admin and their session version: setting a password raises it, so it works once."""
+    return signer.make(purpose, {"admin": admin.id, "email": admin.email, "version": admin.session_version})
+
+
+def admin_for_link(session: Session, signer: Signer, purpose: str, token: str) -> Admin:
+    """The admin a password link is for, or LinkRefused saying why (expired, used, or not ours)."""
+    try:
+        claim = signer.read(purpose, token, max_age_days=PASSWORD_LINK_DAYS)
+    except TokenError as error:
+        raise LinkRefused(EXPIRED if error.expired else NOT_VALID) from None
+    admin = session.get(Admin, claim.get("admin")) if isinstance(claim.get("admin"), int) else None
+    if admin is None or admin.email != claim.get("email") or not admin.active:
+        raise LinkRefused(NOT_VALID)
+    if admin.session_version != claim.get("version") or (purpose == INVITE and admin.password_hash):
+        raise LinkRefused(USED)
+    return admin
+
+
+def set_password_by_link(engine: Engine, signer: Signer, purpose: str, token: str, password: str) -> Admin:
+    """Use a link: the new password, every session of the admin ended, the link spent; audited.
+
+    The update is conditional on the version the link names, so two uses racing cannot both succeed."""
+    check_password_strength(password)
+    with session_scope(engine) as session:
+        admin = admin_for_link(session, signer, purpose, token)
+        changed = session.execute(
+            update(Admin).where(Admin.id == admin.id, Admin.session_version == admin.session_version)
+            .values(password_hash=generate_password_hash(password), failed_logins=0,
+                    session_version=admin.session_version + 1))
+        if changed.rowcount != 1:
+            raise LinkRefused(USED)
+        record(session, f"{'admin.invite' if purpose == INVITE else 'admin.reset'}.used", admin_id=admin.id,
+               actor=admin.email, target=admin.email)
+        session.flush()
+        session.refresh(admin)
+        return admin

@@ -22,7 +22,8 @@ EDITOR = "/admin/templates/thank_you/lost/en"
 PAGES = [("templates", "/admin/templates/", "Email templates"), ("settings", "/admin/settings", "Settings"),
          ("reps", "/admin/reps", "Reps"), ("suppression", "/admin/suppression", "Suppression list"),
          ("inbox", "/admin/inbox", "Inbox"), ("outbox", "/admin/outbox", "Outbox"),
-         ("audit", "/admin/audit", "Audit log"), ("queues", "/admin/queues", "Queue health")]
+         ("audit", "/admin/audit", "Audit log"), ("queues", "/admin/queues", "Queue health"),
+         ("admins", "/admin/admins", "Admins"), ("insights", "/admin/insights/", "What we learn from lost sales")]
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from service import context, create_app
 from service.models import Admin, AuditEntry
 from service.settings import load_settings
 from service.team.admins import create_admin
+from service.web.admin.blueprint import PUBLIC
 from service.web.admin.throttle import LOGIN_TRIES_PER_ADDRESS, LOGIN_TRIES_PER_IP
 
 PASSWORD = "correct horse battery"
@@ -80,7 +81,7 @@ def _admin_rules() -> list[tuple[str, str, str]]:
         context._current = saved
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/admin") and rule.endpoint != "admin.login":
+        if rule.rule.startswith("/admin") and rule.endpoint not in PUBLIC:
             url = _build(rule)
             found += [(rule.rule, method, url) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return found
@@ -103,10 +104,15 @@ GETS = [r for r in RULES if r[1] == "GET"]
 POSTS = [r for r in RULES if r[1] == "POST"]
 
 
+def test_only_the_login_form_and_the_password_link_page_are_open_to_anyone():
+    assert PUBLIC == {"admin.login", "admin.set_password"}
+
+
 def test_the_url_map_has_every_admin_area():
     paths = {rule for rule, _method, _url in RULES}
     for area in ("/admin/", "/admin/templates/", "/admin/settings", "/admin/reps", "/admin/suppression",
-                 "/admin/inbox", "/admin/outbox", "/admin/audit", "/admin/queues", "/admin/logout"):
+                 "/admin/inbox", "/admin/outbox", "/admin/audit", "/admin/queues", "/admin/logout",
+                 "/admin/insights/", "/admin/admins"):
         assert area in paths
 
 
@@ -192,6 +198,7 @@ def _refusal(response) -> int:
     return wait
 
 
+@pytest.mark.slow
 def test_failures_in_a_row_make_the_address_wait_but_never_lock_it(app, client, admin, engine):
     app.config["LOGIN_TRIES_PER_ADDRESS"] = "2 per 2 seconds"  # a short window, read at each request
     for _ in range(2):
@@ -212,6 +219,7 @@ def _browser(app, ip: str):
     return client
 
 
+@pytest.mark.slow
 def test_a_stranger_cannot_lock_an_admin_out(app, admin):
     app.config["LOGIN_TRIES_PER_ADDRESS"] = f"{FREE_FAILURES} per 2 seconds"
     stranger = _browser(app, "203.0.113.7")
@@ -237,6 +245,7 @@ def test_an_unknown_address_waits_the_same_way(client, admin):
     assert 1 <= _refusal(unknown) <= 60 and 1 <= _refusal(known) <= 60  # the same answer, a minute at most
 
 
+@pytest.mark.slow
 def test_one_ip_trying_many_addresses_is_slowed_down(client, admin):
     for n in range(IP_TRIES):
         assert login(client, email=f"guess{n}@acme.example", password="guess").status_code == 401
@@ -339,6 +348,7 @@ def test_admin_pages_send_strict_headers(logged_in):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.slow
 def test_keepwarm_admins_create_reads_the_password_from_stdin(settings, engine, client):
     env = {**os.environ, "KEEPWARM_DATABASE_URL": settings.database_url, "KEEPWARM_SECRET_KEY": "test",
            "KEEPWARM_INSTANCE_DIR": str(settings.instance_dir)}
@@ -359,6 +369,7 @@ def test_keepwarm_admins_create_reads_the_password_from_stdin(settings, engine, 
     assert prompted.returncode == 0, prompted.stderr
 
 
+@pytest.mark.slow
 def test_behind_a_proxy_the_throttle_counts_each_visitors_own_ip(settings, engine, reps, redis, admin):
     app = create_app(settings.with_overrides(proxy_hops=1))
     stranger, colleague = app.test_client(), app.test_client()  # both reach the app through the same proxy

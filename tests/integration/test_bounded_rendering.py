@@ -51,6 +51,7 @@ def _body(caught) -> str:
     return message.get_body(("plain",)).get_content()
 
 
+@pytest.mark.slow
 def test_a_template_slow_for_one_customer_fails_that_email_and_the_worker_sends_the_next(
         engine, settings, reps, redis, smtp, monkeypatch):
     # Before the bound, this email spun until RQ's job timeout (120 s); a shorter one makes the old failure quick.

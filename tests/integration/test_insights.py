@@ -138,6 +138,19 @@ def test_the_csv_exports_hold_the_rows_behind_the_charts(client, engine, history
     assert client.get("/admin/insights/secrets.csv").status_code == 404
 
 
+def test_the_insights_are_in_the_admin_menu_and_frame(client, engine, history):
+    login(client, engine)
+    assert 'href="/admin/insights/"' in client.get("/admin/").text  # every admin page links to it
+    html = client.get("/admin/insights/").data.decode()
+    menu = html.split('aria-label="Admin sections"', 1)[1].split("</nav>", 1)[0]
+    assert '<a href="/admin/insights/" aria-current="page">Insights</a>' in menu
+    assert 'href="/admin/templates/"' in menu and "boss@acme.example" in menu and "Log out" in menu
+    assert '<body class="admin"' in html and 'class="kw-insights"' in html
+    for name in ("losses", "pipeline", "wins"):  # the CSV links still lead to their files
+        link = re.search(rf'href="(/admin/insights/{name}\.csv\?months=12)"', html).group(1)
+        assert client.get(link).mimetype == "text/csv"
+
+
 def test_an_empty_database_still_gives_a_calm_page(client, engine, reps):
     login(client, engine)
     html = client.get("/admin/insights/").data.decode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from sqlmodel import Session, select
 
 from service.context import Services
@@ -53,6 +54,7 @@ def test_the_admin_inbox_shows_the_result_that_failed(logged_in, engine, setting
     assert "unauthenticated" in page and "dmarc=fail" in page
 
 
+@pytest.mark.slow
 def test_keepwarm_parse_shows_the_result_that_failed(keepwarm, tmp_path):
     path = tmp_path / "spoofed.eml"
     path.write_bytes(SPOOFED + recap(1))
@@ -107,6 +109,7 @@ def test_only_a_bounce_of_an_email_we_sent_to_that_address_marks_it_undeliverabl
     assert _undeliverable(engine) == {"jane@globex.example"}
 
 
+@pytest.mark.slow
 def test_a_recap_to_ten_thousand_customers_is_held_and_its_summary_renders_small(engine, settings, reps, tmp_path):
     crowd = ", ".join(f"c{n}@customer{n % 97}.example" for n in range(10_000))
     assert _ingest(engine, settings, tmp_path, recap(1, to=crowd))[1:] == ("processed", None)

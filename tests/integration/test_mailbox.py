@@ -202,6 +202,7 @@ def test_a_poison_message_is_quarantined_after_three_tries_and_never_blocks_the_
     assert "<recap-4@mail.acme.example>" in _message_ids_in(imap, PROCESSED)
 
 
+@pytest.mark.slow
 def test_a_huge_mail_is_read_and_one_over_the_limit_is_quarantined_unread(imap, engine, settings, reps):
     filler = ("x" * 76 + "\n") * (20 * 1024 * 1024 // 77)
     imap.append("INBOX", recap(1, body="Lost for now, budget frozen until March.\n\n" + filler))
@@ -216,6 +217,7 @@ def test_a_huge_mail_is_read_and_one_over_the_limit_is_quarantined_unread(imap, 
     assert _message_ids_in(imap, QUARANTINE) == ["<recap-3@mail.acme.example>"]
 
 
+@pytest.mark.slow
 def test_mail_appended_while_idling_is_picked_up_within_seconds(imap, engine, settings, reps, redis):
     mailbox = poller(settings.with_overrides(poll_interval=120), engine, lock=PollerLock(redis, "idle-test"))
     assert_picked_up_while_idling(mailbox, imap, engine)
@@ -248,6 +250,7 @@ def test_only_one_poller_per_mailbox_holds_the_lock(redis):
 
 
 
+@pytest.mark.slow
 def test_reading_in_worker_processes_gives_the_same_verdicts(imap, engine, settings, reps):
     imap.append("INBOX", recap(1, sender="Stranger <someone@elsewhere.example>"))
     for n in range(2, 30):

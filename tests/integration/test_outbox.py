@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq.registry import ScheduledJobRegistry
 from sqlmodel import Session, select
 
 from service import context
@@ -116,6 +117,7 @@ def _due_rows(engine, settings, count: int, *, when: datetime | None = None) -> 
         return [r.id for r in made]
 
 
+@pytest.mark.slow
 def test_flushing_redis_loses_nothing_the_reconciler_rebuilds_every_job(engine, settings, reps, redis, smtp):
     ids = _due_rows(engine, settings, 200, when=datetime.now(UTC) + timedelta(seconds=1))
     for outbound_id in ids:
@@ -129,6 +131,7 @@ def test_flushing_redis_loses_nothing_the_reconciler_rebuilds_every_job(engine, 
     assert {r.status for r in rows(engine)} == {"sent"}
 
 
+@pytest.mark.slow
 def test_a_451_is_retried_and_then_sent_once(engine, settings, reps, redis, smtp, monkeypatch):
     monkeypatch.setattr(schedule, "LEAD", timedelta(seconds=1))  # the sender reads the schedule's constants
     monkeypatch.setattr(schedule, "RETRY_INTERVALS", [3, 3, 3])  # beyond the sender's LEAD: a later job retries
@@ -217,6 +220,7 @@ def test_header_injection_through_names_and_subjects_is_impossible(imap, setting
         assert all(r in ("jane@globex.example", "tom.baker@acme.example") for r in caught.recipients)
 
 
+@pytest.mark.slow
 def test_a_job_that_fires_early_waits_and_never_sends_before_due(engine, settings, reps, redis, smtp):
     due = datetime.now(UTC) + timedelta(seconds=2)
     [outbound_id] = _due_rows(engine, settings, 1, when=due)
@@ -224,3 +228,28 @@ def test_a_job_that_fires_early_waits_and_never_sends_before_due(engine, setting
     work(redis)
     row = rows(engine, id=outbound_id)[0]
     assert row.status == "sent" and row.updated_at >= due
+
+
+def test_sends_for_later_and_for_now_queue_together_in_one_round_trip(engine, settings, reps, redis):
+    """Two recaps in one mailbox batch plan [summary now, thank-you tomorrow, summary now]: under RQ 3 an enqueue
+    after an enqueue_at in one pipeline used to fail the whole chunk, leaving it to the reconciler's minute."""
+    later, now = _due_rows(engine, settings, 1, when=datetime.now(UTC) + timedelta(hours=20)) + \
+        _due_rows_for(engine, settings, "c9@client.example", datetime.now(UTC))
+    schedule.enqueue_sends(context.current(), [(later, datetime.now(UTC) + timedelta(hours=20)),
+                                               (now, datetime.now(UTC))])
+    queue = context.current().queue("outbox")
+    assert schedule.job_id(now) in queue.job_ids
+    assert schedule.job_id(later) in ScheduledJobRegistry(queue=queue).get_job_ids()
+
+
+def _due_rows_for(engine, settings, address: str, when: datetime) -> list[int]:
+    with Session(engine) as session:
+        rep = session.exec(select(Rep).where(Rep.email == "tom.baker@acme.example")).one()
+        customer = Customer(email=address, name="Customer nine")
+        session.add(customer)
+        session.flush()
+        row = new_outbound(settings, kind="thank_you", variant="lost", rep=rep, to_address=address, to_name=None,
+                           due_at=when, outcome_id=None, language="en", customer_id=customer.id)
+        session.add(row)
+        session.commit()
+        return [row.id]

@@ -18,6 +18,7 @@ from tests.integration.test_mailbox import _message_ids_in, _rows, assert_picked
 from tests.integration.test_run import run_demo_round_trip
 from tests.mail import recap
 
+pytestmark = pytest.mark.slow  # every test starts a pymap server process
 PASSWORD = "keepwarm"
 
 

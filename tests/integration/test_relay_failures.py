@@ -248,6 +248,7 @@ def test_an_admin_clears_an_undeliverable_mark_on_the_suppression_page(logged_in
     assert "No customer is marked undeliverable" in logged_in.get("/admin/suppression").text
 
 
+@pytest.mark.slow
 def test_the_cli_retries_relay_failures_and_clears_a_mark(engine, settings, reps, redis, relay, tmp_path):
     _use(settings, relay.url())
     ids = _due_rows(engine, settings, 2)

@@ -12,6 +12,8 @@ import random
 import threading
 from collections import Counter
 
+import pytest
+
 from service import context
 from service.outbox import sender
 from service.outbox.actions import cancel
@@ -20,6 +22,7 @@ from tests.integration.test_outbox import _due_rows, caught_ids, rows
 RACES = 1000
 
 
+@pytest.mark.slow
 def test_a_reps_cancel_racing_a_claiming_sender_never_leaves_a_delivered_email_canceled(engine, settings, reps,
                                                                                         redis, smtp):
     ids = _due_rows(engine, settings, RACES)

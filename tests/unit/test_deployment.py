@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML  # check-jsonschema's own YAML reader
 
@@ -18,6 +19,7 @@ ROOT = Path(__file__).parents[2]
 COMPOSE = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
 
 
+@pytest.mark.slow
 def test_compose_file_follows_the_compose_specification():
     done = subprocess.run([Path(sys.executable).parent / "check-jsonschema", "--builtin-schema",
                            "vendor.compose-spec", str(ROOT / "docker-compose.yml")], capture_output=True, text=True)

@@ -182,7 +182,8 @@ def test_a_rep_writing_to_a_customer_in_our_thread_is_a_new_note_not_own_mail():
     customer_reply = ours + _RECAP.replace("Tom Baker <tom.baker@acme.example>", "Jane <jane@globex.example>")
     assert _read(customer_reply).ignored_reason == "own_mail"
     to_us_only = ours + _RECAP.replace("To: Jane <jane@globex.example>", f"To: {INTAKE}")
-    assert _read(to_us_only).ignored_reason == "own_mail"
+    answer = _read(to_us_only)  # the rep answering our email: read as an answer, never as a new note
+    assert (answer.accepted, answer.answers, answer.customers) == (True, ["<kw.1f2e@keepwarm.acme.example>"], [])
     sent_by_us = _RECAP.replace("<recap-1@mail.acme.example>", "<kw.9a@keepwarm.acme.example>")
     assert _read(sent_by_us).ignored_reason == "own_mail"
 

@@ -16,6 +16,7 @@ from service.corpus.score import score, wrong_kind
 from service.corpus.train import TEST, load_split
 from service.notes.learned import load_model
 
+pytestmark = pytest.mark.slow  # reading the frozen test split costs seconds
 FIGURES = json.loads((Path(__file__).parents[1] / "notes_blind" / "test_figures.json").read_text())
 SLACK = 0.02
 

@@ -8,9 +8,11 @@ from service.run.devstack.servers import (
     PymapServer,
     RedisServer,
     demo_mailbox,
+    ending_with_this_process,
     free_port,
     wait_for_port,
 )
 from service.run.devstack.smtp import MailCatcher
 
-__all__ = ["DovecotServer", "MailCatcher", "PymapServer", "RedisServer", "demo_mailbox", "free_port", "wait_for_port"]
+__all__ = ["DovecotServer", "MailCatcher", "PymapServer", "RedisServer", "demo_mailbox", "ending_with_this_process",
+           "free_port", "wait_for_port"]

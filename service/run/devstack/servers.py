@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import pwd
@@ -10,8 +11,45 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _find_prctl():
+    """libc's prctl, looked up once here: between fork and exec a child must not load or look up anything."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4  # the kernel reads unsigned longs
+    return prctl
+
+
+_prctl = _find_prctl()
+
+
+def ending_with_this_process(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel send the child `sig` when this process ends, however it ends (Linux).
+
+    The kernel sends it when the *thread* that started the child exits, so it is only set from the main thread,
+    which lives as long as the process. Started from another thread (or off Linux), the child is not tied: None.
+    """
+    if _prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def tie() -> None:
+        _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended between the fork and the prctl: no signal will come
+            os._exit(1)
+
+    return tie
 
 
 def free_port() -> int:
@@ -48,8 +86,10 @@ class _ChildServer:
 
     def _spawn(self, argv: list[str]) -> None:
         log = open(self.folder / f"{self.name}.log", "ab")
-        # A new session, so Ctrl-C in the terminal reaches us and we stop the child ourselves.
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # A new session, so Ctrl-C in the terminal reaches us and we stop the child ourselves; and SIGTERM
+        # from the kernel when we end without stopping it (a kill -9).
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=ending_with_this_process())
         log.close()
         try:
             wait_for_port(self.port, process=self.process)
@@ -132,13 +172,19 @@ def dovecot_binary() -> str | None:
 
 
 class DovecotServer(_ChildServer):
-    """A private Dovecot IMAP server: plain-text login, maildir, one passwd-file of users."""
+    """A private Dovecot IMAP server: plain-text login, maildir, one passwd-file of users.
+
+    With `tls=(certificate, key)` (PEM files) it requires TLS: STARTTLS on `port`, implicit TLS on `imaps_port`.
+    """
 
     name = "dovecot"
 
-    def __init__(self, folder: Path, port: int | None = None, *, users: dict[str, str] | None = None):
+    def __init__(self, folder: Path, port: int | None = None, *, users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None):
         super().__init__(folder, port)
         self.users = users or {"followup@example.com": "keepwarm"}
+        self.tls = tls
+        self.imaps_port = free_port() if tls else 0
 
     def url(self, user: str | None = None, folder: str = "INBOX") -> str:
         return _imap_url(self.port, self.users, user, folder)
@@ -162,8 +208,11 @@ class DovecotServer(_ChildServer):
             shutil.chown(self.folder / "home", mail_user, mail_group)
             _let_others_traverse(self.folder)
         config = self.folder / "dovecot.conf"
+        ssl_settings = "ssl = no" if not self.tls else \
+            "ssl = required\nssl_cert = <{}\nssl_key = <{}".format(*(Path(p).resolve() for p in self.tls))
         config.write_text(_DOVECOT_CONF.format(folder=self.folder, port=self.port, mail_user=mail_user,
-                                               mail_group=mail_group, service_user=service_user))
+                                               mail_group=mail_group, service_user=service_user,
+                                               ssl_settings=ssl_settings, imaps_port=self.imaps_port))
         return config
 
 
@@ -227,7 +276,9 @@ def demo_mailbox(folder: Path, port: int | None = None, *,
             continue
         try:
             return kind(folder, port, users=users).start()
-        except (RuntimeError, ValueError) as error:
+        except RuntimeError as error:  # one line each: the server's own log has the rest
+            reasons.append(f"{str(error).splitlines()[0]} (see {Path(folder) / kind.name}.log)")
+        except ValueError as error:
             reasons.append(f"{kind.name} did not start: {error}")
     raise RuntimeError("no IMAP server for the demo mailbox: " + "; ".join(reasons))
 
@@ -266,7 +317,7 @@ log_path = {folder}/dovecot-mail.log
 instance_name = keepwarm-{port}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl_settings}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {service_user}
@@ -296,7 +347,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{

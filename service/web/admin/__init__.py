@@ -1,4 +1,4 @@
-"""The admin pages under /admin/ (login required): templates, settings, reps, inbox, outbox, audit, queues."""
+"""The admin pages under /admin/ (login required): templates, settings, reps, inbox, outbox, audit, queues, admins."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from service.web.admin.auth import init_auth
 
 def init_app(app: Flask) -> None:
     """Register the admin blueprint, the login manager and the login throttle."""
-    from service.web.admin import routes_auth, routes_operations, routes_settings, routes_templates  # noqa: F401
+    from service.web.admin import (  # noqa: F401  (imported for their routes)
+        routes_admins,
+        routes_auth,
+        routes_operations,
+        routes_settings,
+        routes_templates,
+    )
     from service.web.admin.blueprint import bp
     from service.web.admin.throttle import init_throttle
 

@@ -10,7 +10,8 @@ from service.web.admin.auth import login_manager
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-PUBLIC = {"admin.login"}
+# The login form, and the page an invitation or a reset link opens (the signed link is the key).
+PUBLIC = {"admin.login", "admin.set_password"}
 # The preview shows admin-written HTML in a sandboxed srcdoc iframe: no script runs, no external image loads.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
@@ -30,7 +31,7 @@ def _require_login():
 def _harden(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Referrer-Policy", "same-origin")  # a page with a key in its URL sends none
     response.headers["Cache-Control"] = "no-store"  # admin pages hold customer data: never cache them
     return response
 

@@ -33,7 +33,8 @@ from service.outbox.transport import SmtpTransport
 from service.settings import Settings
 
 KIND_LABELS = {"thank_you": "Thank-you", "recontact": "Recontact", "rep_summary": "Summary to the rep",
-               "debrief_reminder": "Debrief reminder", "rep_notice": "Delivery notice to the rep"}
+               "debrief_reminder": "Debrief reminder", "rep_notice": "Delivery notice to the rep",
+               "rep_answer": "Answer to a rep's reply"}
 VARIANT_LABELS = {"lost": "lost sale", "won": "won sale", "budget": "budget", "timing": "timing",
                   "consult": "others to consult", "default": "default"}
 LANGUAGE_LABELS = {"en": "English", "it": "Italian"}
@@ -247,7 +248,7 @@ def send_test(session: Session, settings: Settings, key: TemplateKey, source: Te
         return problems
     message = compose(_test_envelope(settings, actor.email), Rendered(
         f"[Keepwarm test] {rendered.subject}", rendered.text, rendered.html, None))
-    transport = SmtpTransport(settings.smtp(), timeout=20)
+    transport = SmtpTransport(settings.smtp(), timeout=20, settings=settings)
     try:
         transport.send(message, actor.email)
     finally:

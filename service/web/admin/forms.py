@@ -15,12 +15,12 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from service.notes.model import REASONS
 from service.outbox.templates import MAX_SOURCE_CHARS
-from service.team.admins import normalise_email
+from service.team.admins import MIN_PASSWORD_LENGTH, normalise_email
 
 WEEKDAYS = [SelectChoice(str(number), name) for number, name in enumerate(
     ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))]
@@ -38,6 +38,24 @@ class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=500)])
     submit = SubmitField("Log in")
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email of the new admin", validators=[DataRequired(), _plain_address, Length(max=200)])
+    submit = SubmitField("Make an invitation link")
+
+
+class NewPasswordForm(FlaskForm):
+    """The page an invitation or a reset link opens: the password twice."""
+
+    password = PasswordField("New password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=500,
+                               message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")],
+        render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("The same password again", validators=[
+        DataRequired(), EqualTo("password", message="The two passwords are not the same.")],
+        render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Set the password")
 
 
 class ActionForm(FlaskForm):

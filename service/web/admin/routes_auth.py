@@ -9,6 +9,7 @@ from flask_login import login_user, logout_user
 
 from service.audit import record
 from service.db import session_scope
+from service.outbox.pace import backlog
 from service.team.admins import LoginRefused, attempt_login, log_out_everywhere
 from service.web.admin.auth import admin_required, as_user, current_admin
 from service.web.admin.blueprint import bp
@@ -72,4 +73,4 @@ def home():
     """The overview: what needs an eye."""
     with session_scope(_services().engine) as db:
         counts = home_counts(db)
-    return render_template("admin/home.html", counts=counts)
+    return render_template("admin/home.html", counts=counts, backlog=backlog(_services()))

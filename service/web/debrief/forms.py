@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -28,6 +30,13 @@ from service.pipeline.debrief import (
     THEIR_SIDE,
     Answers,
 )
+from service.web.debrief.labels import (
+    OUR_SIDE_LABELS,
+    OUTCOME_LABELS,
+    PLAN_LABELS,
+    THEIR_SIDE_LABELS,
+    labelled,
+)
 
 # Room for the people the note named plus two more; a longer committee is rare and the page stays short.
 EXTRA_PEOPLE = 2
@@ -36,8 +45,10 @@ MAX_PEOPLE = 8
 MAX_YEARS_AHEAD = 3
 
 
-def _choices(words: dict[str, str]) -> list:
-    """Choices as WTForms 3.3+ wants them (SelectChoice); plain pairs on older versions."""
+def _choices(words: dict[str, str], labels: dict) -> list:
+    """Choices as WTForms 3.3+ wants them (SelectChoice); plain pairs on older versions. Labels in the page's
+    language."""
+    words = labelled(words, labels)
     try:
         from wtforms import SelectChoice
     except ImportError:  # WTForms < 3.3
@@ -55,23 +66,23 @@ class CheckboxesField(SelectMultipleField):
 class PersonForm(Form):
     """One decision maker (a plain Form: the page's CSRF token covers it)."""
 
-    name = StringField("Name", validators=[Optional(), Length(max=120)])
-    role = StringField("Role", validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=120)])
+    role = StringField(_l("Role"), validators=[Optional(), Length(max=120)])
 
 
 class DebriefForm(FlaskForm):
-    outcome = RadioField("How did it end?", choices=_choices(OUTCOME_CHOICES), validators=[InputRequired()])
-    ours = CheckboxesField("On our side", choices=_choices(OUR_SIDE), validators=[Optional()])
-    theirs = CheckboxesField("On their side", choices=_choices(THEIR_SIDE), validators=[Optional()])
+    outcome = RadioField(_l("How did it end?"), choices=_choices(OUTCOME_CHOICES, OUTCOME_LABELS), validators=[InputRequired()])
+    ours = CheckboxesField(_l("On our side"), choices=_choices(OUR_SIDE, OUR_SIDE_LABELS), validators=[Optional()])
+    theirs = CheckboxesField(_l("On their side"), choices=_choices(THEIR_SIDE, THEIR_SIDE_LABELS), validators=[Optional()])
     decision_makers = FieldList(FormField(PersonForm), min_entries=1, max_entries=MAX_PEOPLE)
-    lesson = TextAreaField("What would you do differently next time?",
+    lesson = TextAreaField(_l("What would you do differently next time?"),
                            validators=[Optional(), Length(max=MAX_LESSON)])
-    plan = RadioField("What next?", choices=_choices(PLANS), validators=[InputRequired()])
-    recontact_on = DateField("Date", validators=[Optional()])
-    personal_line = TextAreaField("A personal line in the email (optional)",
+    plan = RadioField(_l("What next?"), choices=_choices(PLANS, PLAN_LABELS), validators=[InputRequired()])
+    recontact_on = DateField(_l("Date"), validators=[Optional()])
+    personal_line = TextAreaField(_l("A personal line in the email (optional)"),
                                   validators=[Optional(), Length(max=MAX_PERSONAL_LINE)])
-    preview = SubmitField("Update preview")
-    submit = SubmitField("Save debrief")
+    preview = SubmitField(_l("Update preview"))
+    submit = SubmitField(_l("Save debrief"))
 
     def __init__(self, *args, today: date, saved_date: date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,16 +93,16 @@ class DebriefForm(FlaskForm):
         valid = super().validate(extra_validators)
         needs_date = self.plan.data == "recontact_on_date" and self.outcome.data != "won"
         if needs_date and not self.recontact_on.data and not self.recontact_on.errors:
-            self.recontact_on.errors = [*self.recontact_on.errors, "Pick the date for the recontact."]
+            self.recontact_on.errors = [*self.recontact_on.errors, _("Pick the date for the recontact.")]
             return False
         return valid
 
     def validate_recontact_on(self, field: DateField) -> None:
         """Today or later (a date saved earlier may stay as it is), and not years away."""
         if field.data and field.data != self.saved_date and field.data < self.today:
-            raise ValidationError("Pick today or a later date.")
+            raise ValidationError(_("Pick today or a later date."))
         if field.data and field.data > self.today + timedelta(days=366 * MAX_YEARS_AHEAD):
-            raise ValidationError(f"Pick a date within {MAX_YEARS_AHEAD} years.")
+            raise ValidationError(_("Pick a date within %(years)d years.", years=MAX_YEARS_AHEAD))
 
     def answers(self) -> Answers:
         """The validated form as Answers."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 
@@ -22,10 +25,18 @@ def link_problem(error: LinkProblem):
 
 @bp.errorhandler(CSRFError)
 def form_expired(_error: CSRFError):
-    return render_template("debrief/problem.html", title="Your answers were not saved",
-                           text="The page's security check failed: it may have been opened in another browser, or "
-                                "cookies are blocked. Open the debrief link from your summary email again and "
-                                "send the form once more."), 400
+    _speak_as_the_link((request.view_args or {}).get("token", ""))
+    return render_template("debrief/problem.html", title=_("Your answers were not saved"),
+                           text=_("The page's security check failed: it may have been opened in another browser, "
+                                  "or cookies are blocked. Open the debrief link from your summary email again and "
+                                  "send the form once more.")), 400
+
+
+def _speak_as_the_link(token: str) -> None:
+    """The page in the rep's language when the link still opens their meeting (else the browser's)."""
+    services = current_app.config["KEEPWARM"]
+    with session_scope(services.engine) as session, suppress(LinkProblem):
+        opened(session, services.settings, token)
 
 
 @bp.get("/<token>")
@@ -36,11 +47,11 @@ def show(token: str):
         page = page_for(session, services.settings, outcome)
         if page.debrief is not None and not request.args.get("edit"):
             return render_template("debrief/summary.html", page=page, token=token, saved=request.args.get("saved"),
-                                   lines=answer_lines(Answers.from_json(page.debrief.answers)),
+                                   lines=answer_lines(Answers.from_json(page.debrief.answers), page.language),
                                    saved_text=saved_text(page))
         answers = prefill(session, outcome)
         form = _form(page, answers, data=form_data(answers))
-        shown = preview_view(preview(session, services.settings, outcome, answers))
+        shown = preview_view(preview(session, services.settings, outcome, answers), page.language)
         return render_template("debrief/form.html", page=page, form=form, token=token, preview=shown)
 
 
@@ -78,7 +89,7 @@ def _submit(token: str):
         page = page_for(session, services.settings, outcome)
         form = _form(page, prefill(session, outcome))
         if not form.validate() or form.preview.data:
-            shown = preview_view(preview(session, services.settings, outcome, form.answers())) \
+            shown = preview_view(preview(session, services.settings, outcome, form.answers()), page.language) \
                 if not form.errors else None
             return render_template("debrief/form.html", page=page, form=form, token=token,
                                    preview=shown), 422 if form.errors else 200
@@ -93,9 +104,11 @@ def preview_fragment(token: str):
     services = current_app.config["KEEPWARM"]
     with session_scope(services.engine) as session:
         outcome = opened(session, services.settings, token)
-        form = _form(page_for(session, services.settings, outcome), prefill(session, outcome))
+        page = page_for(session, services.settings, outcome)
+        form = _form(page, prefill(session, outcome))
         valid = form.validate()
-        shown = preview_view(preview(session, services.settings, outcome, form.answers())) if valid else None
+        shown = preview_view(preview(session, services.settings, outcome, form.answers()), page.language) \
+            if valid else None
         return render_template("debrief/_preview.html", preview=shown, problem=None if valid else form.errors)
 
 
