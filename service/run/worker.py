@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import redis
 from rq import SimpleWorker
@@ -15,6 +16,7 @@ from service.context import QUEUES, Services
 logger = logging.getLogger(__name__)
 
 RECONCILE_EVERY = 60  # seconds; whichever worker takes the minute's lock does it
+REDIS_CHECK_EVERY = 2  # seconds between looks at Redis's run id: a restarted server is reconciled at once
 LEASE_EVERY = 10  # seconds between renewals of this worker's claim on the emails it is sending
 REDIS_WAIT_MAX = 10  # seconds between tries to reach a Redis that went away
 
@@ -122,12 +124,14 @@ def _revive_own(services: Services) -> None:
         logger.exception("could not give back what this worker's previous run left mid-send")
 
 
-def reconcile_once(services: Services) -> int | None:
-    """Rebuild missing jobs from the database, unless another worker did so in the last minute."""
+def reconcile_once(services: Services, *, force: bool = False) -> int | None:
+    """Rebuild missing jobs from the database, unless another worker did so in the last minute (`force`: now, as
+    after a Redis restart, when every worker's jobs are gone alike)."""
     from service.outbox.schedule import reconcile
 
     try:
-        if not services.redis.set("keepwarm:reconciler", "1", nx=True, ex=RECONCILE_EVERY - 5):
+        taken = services.redis.set("keepwarm:reconciler", "1", nx=True, ex=RECONCILE_EVERY - 5)
+        if not (taken or force):
             return None
         return reconcile(services)
     except Exception:  # a failed round is retried next minute; the worker itself keeps working
@@ -136,12 +140,31 @@ def reconcile_once(services: Services) -> int | None:
 
 
 def _reconcile_forever(services: Services, stop: threading.Event) -> None:
-    rounds = 0
-    while not stop.wait(RECONCILE_EVERY):
+    """Reconcile every RECONCILE_EVERY seconds, and at once when Redis comes back as a new server (a restart or a
+    failover loses every queued job: waiting for the minute made the emails due meanwhile up to a minute late)."""
+    rounds, since, known = 0, time.monotonic(), _redis_run_id(services)
+    while not stop.wait(REDIS_CHECK_EVERY):
+        run_id = _redis_run_id(services)
+        restarted = run_id is not None and known is not None and run_id != known
+        known = run_id or known
+        if restarted:
+            logger.warning("Redis restarted (a new server run): rebuilding the queue from the database now")
+            reconcile_once(services, force=True)
+        if time.monotonic() - since < RECONCILE_EVERY:
+            continue
+        since = time.monotonic()
         reconcile_once(services)
         rounds += 1
         if rounds % 60 == 1:  # hourly: delete raw bodies past their retention
             _purge(services)
+
+
+def _redis_run_id(services: Services) -> str | None:
+    """The Redis server's run id (new at every start), or None when it does not answer."""
+    try:
+        return services.redis.info("server").get("run_id")
+    except Exception:  # Redis away: the worker loop waits for it; nothing to compare yet
+        return None
 
 
 def _lease_forever(services: Services, stop: threading.Event) -> None:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,6 +147,31 @@ def test_the_worker_rides_out_a_database_restart(engine, settings, reps, redis, 
             _restart(postgres, postgres.port)
         os.killpg(worker.pid, signal.SIGTERM)
         assert worker.wait(30) == 0
+
+
+@pytest.mark.slow
+def test_a_worker_rebuilds_the_queue_at_once_when_redis_comes_back_empty(engine, settings, reps, smtp, tmp_path):
+    """A Redis restart loses every queued job: the workers notice the new server (its run id) and reconcile within
+    seconds, instead of leaving the emails due meanwhile to the next minute's round (issue: soak lateness)."""
+    server = RedisServer(tmp_path / "redis").start()
+    worker = worker_process(settings, tmp_path, redis_url=server.url)
+    try:
+        wait_until(lambda: Worker.all(connection=Redis.from_url(server.url)), 30)
+        context.configure(settings.with_overrides(redis_url=server.url))
+        due = datetime.now(UTC) + timedelta(seconds=6)
+        ids = _due_rows(engine, settings, 3, when=due)
+        schedule.enqueue_sends(context.current(), [(i, due) for i in ids])
+        port = server.port
+        server.kill()  # the queued jobs go with it (no persistence, as most cache-only Redis setups)
+        _restart(server, port)
+        wait_until(lambda: {r.status for r in outbox_rows(engine)} == {"sent"}, 30)  # the minute's round: later
+        log = (tmp_path / "worker.log").read_text()
+        assert "Redis restarted (a new server run): rebuilding the queue from the database now" in log
+        assert sorted(caught_ids(smtp)) == sorted(r.message_id for r in outbox_rows(engine))
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+        server.stop()
 
 
 # -- keepwarm run -----------------------------------------------------------------------------------------------
