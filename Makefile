@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := redis-server dovecot-imapd chromium postgresql
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check lint bench clean debian-packages translations
+.PHONY: install run test check check-unit check-others lint bench clean debian-packages translations
 
 install: debian-packages $(STAMP)
 
@@ -47,9 +47,17 @@ test: lint
 		echo "PostgreSQL is not installed: the PostgreSQL run is skipped"; \
 	fi
 
-# The fast loop while working: lint, then the tests that are neither `slow` (processes, > 2 s) nor `browser`.
+# The fast loop while working: lint, then the tests that are neither `slow` (processes, > 2 s) nor `browser`, the
+# unit tests beside the others on the second core (each run starts its own private servers).
+FAST := -q -p no:cacheprovider -m "not slow and not browser"
 check: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser"
+	@$(MAKE) --no-print-directory -j2 -Otarget check-unit check-others
+
+check-unit: install
+	$(BIN)/python -m pytest $(FAST) tests/unit
+
+check-others: install
+	$(BIN)/python -m pytest $(FAST) --ignore=tests/unit
 
 lint: install
 	$(BIN)/ruff check service jobs tests bench

@@ -55,7 +55,7 @@ def live(settings, engine, reps):
     live_settings = settings.with_overrides(base_url=f"http://127.0.0.1:{port}")
     app = create_app(live_settings)
     server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)  # a quick shutdown
     thread.start()
     yield live_settings
     server.shutdown()

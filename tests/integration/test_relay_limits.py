@@ -96,6 +96,7 @@ def _due_now(engine) -> None:
         session.commit()
 
 
+@pytest.mark.slow
 def test_with_the_limit_set_the_relay_refuses_nothing_and_the_pace_holds(engine, settings, reps, redis,
                                                                           relay_settings):
     _due_rows(engine, settings, 25)
@@ -109,6 +110,7 @@ def test_with_the_limit_set_the_relay_refuses_nothing_and_the_pace_holds(engine,
     assert all(r.attempts == 1 for r in rows(engine))  # a turn waited for is not a try
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", ["421 4.7.0 Try again later, closing connection",
                                     "452 4.5.3 Too many messages, slow down",
                                     "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"])
@@ -132,6 +134,7 @@ def test_without_a_limit_a_throttling_relay_pauses_sending_and_loses_or_doubles_
     assert redis.get(pace.BACKOFF_KEY) is not None  # the relay's "too fast" was counted, for the backoff
 
 
+@pytest.mark.slow
 def test_two_workers_together_stay_within_one_limit(engine, settings, reps, redis, relay_settings):
     _due_rows(engine, settings, 30)
     with QuotaRelay(quota=1000, answer="421 4.7.0 never") as relay:
@@ -146,6 +149,7 @@ def test_two_workers_together_stay_within_one_limit(engine, settings, reps, redi
     assert len(relay.accepted) == 30 and {r.status for r in rows(engine)} == {"sent"}
 
 
+@pytest.mark.slow
 def test_the_reps_summary_is_not_starved_by_a_backlog_of_customer_emails(engine, settings, reps, redis,
                                                                         relay_settings):
     _due_rows(engine, settings, 20, when=datetime.now(UTC) - timedelta(minutes=5))  # a backlog, due earlier
