@@ -18,8 +18,8 @@ from service.models import InboundMessage, OutboundEmail
 from service.outbox import status
 from service.outbox.schedule import enqueue_or_defer
 from service.outbox.status import Due
-from service.pipeline.answers import apply_answer
 from service.pipeline.record import record_outcomes
+from service.pipeline.replies import apply_answer
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

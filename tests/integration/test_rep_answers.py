@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from service.models import InboundMessage, Outcome, PolicyRecord
-from service.pipeline.answers import STOPPED
-from service.planning.policy import Policy
+from service.models import InboundMessage, Outcome
+from service.pipeline.replies import STOPPED
+from tests.integration.test_held import always_hold  # noqa: F401  (a fixture)
 from tests.integration.test_intake_trust import SPOOFED
 from tests.integration.test_outbox import ingest, rows, work
 from tests.mail import recap
@@ -59,14 +59,7 @@ def _answer_replies(smtp) -> list[str]:
 
 
 @pytest.fixture
-def always_hold(engine):
-    with Session(engine) as session:
-        session.add(PolicyRecord(values=Policy(confirmation="always").to_dict(), author="test"))
-        session.commit()
-
-
-@pytest.fixture
-def held(imap, settings, engine, reps, redis, smtp, always_hold):
+def held(imap, settings, engine, reps, redis, smtp, always_hold):  # noqa: F811
     """A lost meeting whose customer emails wait for the rep; the summary sent. Returns the summary."""
     ingest(imap, settings, engine, recap(1, body=LOST, date=datetime.now(UTC) - timedelta(days=2)))
     work(redis)
