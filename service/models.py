@@ -45,6 +45,10 @@ class Rep(SQLModel, table=True):
     name: str
     timezone: str = "UTC"
     active: bool = True
+    # The rep's language for the mail Keepwarm writes to them ("en", "it"); None: the language of their notes.
+    language: str | None = None
+    # The secret inside the rep's calendar feed URL: revoking the feed draws a new one (None: no feed yet).
+    calendar_key: str | None = None
     created_at: datetime = _when(default_factory=utcnow)
 
 
