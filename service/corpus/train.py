@@ -18,7 +18,15 @@ from pathlib import Path
 
 from service.intake.reading import NoteInput, RepInfo, note_input
 from service.intake.store import BatchDirectory
-from service.notes.learned import ARTIFACT, NoteModel, NoteText, column_cues, column_forwarded, column_text
+from service.notes.learned import (
+    ARTIFACT,
+    NoteModel,
+    NoteText,
+    clauses,
+    column_cues,
+    column_forwarded,
+    column_text,
+)
 from service.notes.model import REASONS
 from service.notes.reading import model_input
 from service.settings import Settings
@@ -138,18 +146,47 @@ def fit(train: list[Labelled]) -> NoteModel:
         answers = [reason in (train[i].labels.get("reasons") or []) for i in lost]
         if sum(answers) >= 3:
             reasons[reason] = _head().fit(matrix[lost], answers)
+    clause_features, clause_reasons, told = _fit_clauses([rows[i] for i in lost],
+                                                         [train[i].labels.get("reasons") or [] for i in lost],
+                                                         list(reasons))
     return NoteModel(features, outcome, cause, reasons, thresholds={"reason": 0.5},
-                     trained_on={"notes": len(train), "lost": len(lost)},
-                     versions={"scikit-learn": sklearn.__version__})
+                     trained_on={"notes": len(train), "lost": len(lost), "clauses": told},
+                     versions={"scikit-learn": sklearn.__version__},
+                     clause_features=clause_features, clause_reasons=clause_reasons)
+
+
+def _clause_features():
+    """Word 1–2-grams and character 2–5-grams of one clause."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                  max_features=80_000)),
+    ])
+
+
+def _fit_clauses(rows: list[dict], reasons: list[list[str]], names: list[str]):
+    """The clause reader: every clause of a lost note carries that note's reasons (learned.py says why)."""
+    told = [(n, clause) for n, row in enumerate(rows) for clause in clauses(row)]
+    owners = [n for n, _ in told]
+    features = _clause_features()
+    matrix = features.fit_transform([clause for _, clause in told])
+    heads = {name: _head(strength=4.0).fit(matrix, [name in reasons[n] for n in owners]) for name in names}
+    return features, heads, len(told)
 
 
 def save(model: NoteModel, path: Path = ARTIFACT) -> Path:
     import joblib
 
-    for head in (model.outcome, model.cause, *model.reasons.values()):
+    model.__dict__.pop("_heads", None)  # the reader's cache (learned._heads), built while calibrating: not saved
+    for head in (model.outcome, model.cause, *model.reasons.values(), *model.clause_reasons.values()):
         head.coef_ = head.coef_.astype("float32")  # half the file; the probabilities move in the 7th digit
-    for _, column in model.features.transformer_list:
-        vectoriser = column.steps[-1][1]
+    vectorisers = [column.steps[-1][1] for _, column in model.features.transformer_list]
+    if model.clause_features is not None:
+        vectorisers += [vectoriser for _, vectoriser in model.clause_features.transformer_list]
+    for vectoriser in vectorisers:
         if hasattr(vectoriser, "stop_words_"):
             vectoriser.stop_words_ = None  # the terms min_df pruned: only for introspection, most of the file
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ _RECENT_PAST = 1.5  # "settembre" written in November: more likely the September
 _RECENT_DAYS = 90
 _THEN_WINDOW = 250  # "… meets on 3 December. I'll follow up with you then."
 _PAIR_GAP = 30
+_FAR_SPAN = 540  # "tra qualche anno", "in a couple of years": so far off it is a recontact only where a verb asks for it
 _REFINE_DAYS, _REFINE_SCORE = 21, 1.0  # "after the new year - I'll reach out mid-January": near dates, the precise one  # "after the holidays, in mid-January": one date said twice, the calendar one is the precise one
 _PRECISION = {"explicit": 4, "iso": 4, "numeric": 4, "nth_weekday": 4, "day_of_month": 4, "weekday": 3, "anchored": 3,
               "month": 2, "fiscal": 2, "year_number": 0, "year_next": 0, "year_end": 0, "term": 0}
@@ -103,6 +104,8 @@ class DateRules:
     span_after: re.Pattern
     span_that: re.Pattern
     relative_prep: re.Pattern
+    relative_duration: re.Pattern
+    relative_defer: re.Pattern
     relative_past_before: re.Pattern
     relative_past_after: re.Pattern
     relative_not_after: re.Pattern
@@ -116,9 +119,11 @@ class DateRules:
     relative_term_before: re.Pattern
     from_now: re.Pattern
     strictly_after: re.Pattern
+    event_after: re.Pattern
     apposition: re.Pattern
     decision_cue: re.Pattern
     past_cue: re.Pattern
+    broken_promise: re.Pattern
     no_date: re.Pattern
     document_date: re.Pattern
 
@@ -219,6 +224,8 @@ def _build_rules(phrases: Phrases) -> DateRules:
         span_after=compile_phrase(vocab["span_after"]),
         span_that=compile_phrase(vocab["span_that"]),
         relative_prep=compile_phrase(vocab["relative_prep"]),
+        relative_duration=compile_phrase(vocab["relative_duration"]),
+        relative_defer=compile_phrase(rf"(?:{vocab['relative_defer']})$"),
         relative_past_before=compile_phrase(vocab["relative_past_before"]),
         relative_past_after=compile_phrase(vocab["relative_past_after"]),
         relative_not_after=compile_phrase(vocab["relative_not_after"]),
@@ -233,8 +240,10 @@ def _build_rules(phrases: Phrases) -> DateRules:
         from_now=compile_phrase(rf"\s+(?:{vocab['from_now']})\b"),
         apposition=compile_phrase(rf"\s*[,:;(-]\s*(?:(?:{vocab['apposition']})(?:\s+|(?<=')))*"),
         strictly_after=compile_phrase(rf"\b(?:{vocab['strictly_after']})\s+(?:(?:{vocab['article']})\s+|l')?$"),
+        event_after=compile_phrase(rf"(?:{vocab['event_after']})$"),
         decision_cue=compile_phrase(cues["decision"]),
         past_cue=compile_phrase(cues["past"]),
+        broken_promise=compile_phrase(cues["broken_promise"]),
         no_date=compile_phrase(cues["no_date"]),
         document_date=compile_phrase(cues["document_date"]),
     )
@@ -260,12 +269,18 @@ def _last_day(year: int, month: int) -> date:
 _PART_DAY = {"start": 1, "week2": 8, "mid": 15, "half2": 16}
 
 
-def _month_day(year: int, month: int, part: str) -> date:
+def _month_day(year: int, month: int, part: str | None) -> date:
     """The day of a month a modifier names: 1st, 8th ("second week"), 15th, 16th ("second half") or the last."""
+    if part is None:  # "in January": the month, from its 1st
+        return date(year, month, 1)
+    if part == "start" and month == 1:  # "early January": once the holidays are over (Epiphany)
+        return _business_day_after(date(year, 1, 6))
     if part == "end":
         return _last_day(year, month)
     if part == "week1":
         return _business_day_after(date(year, month, 1) - timedelta(days=1))
+    if part == "week2":  # the week of the month's second Monday
+        return _nth_weekday(year, month, 0, 2)
     return date(year, month, _PART_DAY[part])
 
 
@@ -301,8 +316,22 @@ def _business_day_after(day: date) -> date:
     return day
 
 
-def _feast_span(key: str, year: int) -> tuple[date, date]:
+# Lunar feasts have no rule dateutil knows: their days, by year (Chinese New Year's day; Eid al-Fitr, give or take a day).
+_LUNAR = {"chinese_new_year": {2025: date(2025, 1, 29), 2026: date(2026, 2, 17), 2027: date(2027, 2, 6),
+                               2028: date(2028, 1, 26), 2029: date(2029, 2, 13), 2030: date(2030, 2, 3)},
+          "eid": {2025: date(2025, 3, 30), 2026: date(2026, 3, 20), 2027: date(2027, 3, 9), 2028: date(2028, 2, 26),
+                  2029: date(2029, 2, 14), 2030: date(2030, 2, 4)}}
+
+
+def _feast_span(key: str, year: int) -> tuple[date, date] | None:
     """The first and last day of a feast (or season of work) in a year: "after X" is the business day after the last."""
+    if key in ("chinese_new_year", "eid", "ramadan"):
+        day = _LUNAR["chinese_new_year" if key == "chinese_new_year" else "eid"].get(year)
+        if day is None:
+            return None
+        if key == "chinese_new_year":  # the Spring Festival holiday: New Year's Eve and the week after
+            return day - timedelta(days=1), day + timedelta(days=6)
+        return (day - timedelta(days=30), day + timedelta(days=2)) if key == "ramadan" else (day, day + timedelta(days=2))
     sunday = easter(year)
     thanksgiving = _nth_weekday(year, 11, 3, 4)
     fixed = {"christmas": (date(year, 12, 24), date(year + 1, 1, 6)),  # the holidays run to Epiphany
@@ -314,8 +343,23 @@ def _feast_span(key: str, year: int) -> tuple[date, date]:
              "easter_monday": (sunday + timedelta(days=1), sunday + timedelta(days=1)),
              "good_friday": (sunday - timedelta(days=2), sunday - timedelta(days=2)),
              "thanksgiving": (thanksgiving, thanksgiving + timedelta(days=3)),  # the long weekend
-             "labor_day": (_nth_weekday(year, 9, 0, 1),) * 2, "memorial_day": (_nth_weekday(year, 5, 0, -1),) * 2}
+             "labor_day": (_nth_weekday(year, 9, 0, 1),) * 2, "memorial_day": (_nth_weekday(year, 5, 0, -1),) * 2,
+             "black_friday": (thanksgiving + timedelta(days=1),) * 2,
+             "ascension": (sunday + timedelta(days=39),) * 2, "st_patrick": (date(year, 3, 17),) * 2,
+             "st_brigid": (_st_brigid(year),) * 2, "liberation": (date(year, 4, 25),) * 2,
+             "republic": (date(year, 6, 2),) * 2, "immaculate": (date(year, 12, 8),) * 2,
+             "canada_day": (date(year, 7, 1),) * 2,
+             "victoria_day": (date(year, 5, 24) - timedelta(days=date(year, 5, 24).weekday()),) * 2,  # Monday before 25 May
+             "family_day": (_nth_weekday(year, 2, 0, 3),) * 2, "presidents_day": (_nth_weekday(year, 2, 0, 3),) * 2,
+             "mlk_day": (_nth_weekday(year, 1, 0, 3),) * 2, "civic_holiday": (_nth_weekday(year, 8, 0, 1),) * 2,
+             "columbus_day": (_nth_weekday(year, 10, 0, 2),) * 2}
     return fixed[key]
+
+
+def _st_brigid(year: int) -> date:
+    """Ireland's St Brigid's Day holiday: 1 February when it falls on a Friday, else the first Monday of February."""
+    first = date(year, 2, 1)
+    return first if first.weekday() == 4 else _nth_weekday(year, 2, 0, 1)
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -378,8 +422,10 @@ def _resolve_explicit(ctx: _Context, match) -> date | None:
         named = _safe_date(year, month, day)
     else:
         named = _next_occurrence(ctx.today, lambda y: _safe_date(y, month, day) or _last_day(y, month))
-    if named and ctx.rules.strictly_after.search(ctx.text.clean[max(0, match.start() - 15):match.start()]):
-        return _business_day_after(named)  # "dopo il 25 aprile": the first working day after it (but "from 1 May": the 1st)
+    if named and (ctx.rules.strictly_after.search(ctx.text.clean[max(0, match.start() - 15):match.start()])
+                  or ctx.rules.event_after.search(ctx.text.clean[max(0, match.start() - _PREP_WINDOW):match.start()])):
+        return _business_day_after(named)  # "dopo il 25 aprile", "subito dopo il Collegio del 15 dicembre": the working
+        # day after it (but "from 1 May": the 1st)
     return named
 
 
@@ -406,7 +452,7 @@ def _resolve_month(ctx: _Context, match) -> date | None:
     month = ctx.rules.months[name]
     if prep == "after" and part != "start":
         return _next_occurrence(ctx.today, lambda y: date(*_shift_month(y, month, 1), 1), _year_of(match))
-    return _next_occurrence(ctx.today, lambda y: _month_day(y, month, part or "start"), _year_of(match))
+    return _next_occurrence(ctx.today, lambda y: _month_day(y, month, part), _year_of(match))
 
 
 def _cued_right_before(ctx: _Context, start: int) -> bool:
@@ -528,7 +574,10 @@ def _resolve_feast(ctx: _Context, match) -> date | None:
         return None
     key = ctx.rules.feasts[re.sub(r"\s+", " ", match.group("feast").lower())]
     for year in (ctx.today.year - 1, ctx.today.year, ctx.today.year + 1):
-        first, last = _feast_span(key, year)
+        span = _feast_span(key, year)
+        if span is None:
+            continue
+        first, last = span
         day = _business_day_after(last) if prep in ("after", "until") else first
         if day > ctx.today:
             return day
@@ -570,8 +619,12 @@ def _resolve_relative(ctx: _Context, match) -> date | None:
         return None
     if ctx.source == "forwarded" and ctx.rules.relative_term_before.search(head):
         return None  # the customer's "we renewed for another two years" says how long, not when to call
-    if not amount_text.isdigit() and not ctx.rules.relative_prep.search(head):
-        return None
+    if ctx.rules.relative_duration.search(head):
+        if not (ctx.rules.relative_term_before.search(head) or ctx.rules.relative_defer.search(head)):
+            return None  # "I didn't follow up for two months", "sparita per tre settimane": how long, not when
+    elif not ctx.rules.relative_prep.search(head) and not _cued_right_before(ctx, match.start()) \
+            and not ctx.rules.from_now.match(tail) and not _stands_alone(ctx, match):
+        return None  # "a payback of 6 years", "pagamento a 60 giorni", "36 months": a length, not a time to call
     amount = float(amount_text) if amount_text.isdigit() else ctx.rules.numbers[re.sub(r"\s+", " ", amount_text)]
     return _add_span(ctx.today, amount, ctx.rules.units[match.group("unit").lower()])
 
@@ -850,11 +903,16 @@ def _score(ctx: _Context, hit: DateHit) -> float:
         score += 0.7
     if ctx.rules.past_cue.search(clean[max(sentence_start, hit.start - 25):min(sentence_end, hit.end + 10)]):
         score -= 2.0
+    if ctx.rules.broken_promise.search(before):  # "dovevo richiamarti a febbraio": a call missed, not one planned
+        hit.tied = False
+        score -= cue_before + _PAST
     if ctx.rules.past_before.search(clean[max(sentence_start, hit.start - 50):hit.start]) \
             or ctx.rules.past_after.match(clean[hit.end:sentence_end]):
         score -= _PAST
     if hit.recent_past:
         score -= _RECENT_PAST
+    if hit.form == "relative" and not hit.tied and (hit.day - ctx.today).days > _FAR_SPAN:
+        return 0.0
     return score
 
 
@@ -923,7 +981,10 @@ def find_recontact(text: Text, today: date, day_first: bool = True, source: str 
 
 
 def _refine(best: DateHit, hits: list[DateHit]) -> DateHit:
-    """Among readings almost as likely as the best and within three weeks of it, the most precise one."""
+    """Among readings almost as likely as the best and within three weeks of it, the most precise one (but "the week
+    after the board on 10 March" stays the week after: the date it counts from is no more precise a reading of it)."""
+    if best.form == "anchored":
+        return best
     close = [hit for hit in hits if hit.score >= best.score - _REFINE_SCORE
              and abs((hit.day - best.day).days) <= _REFINE_DAYS and _precision(hit) > _precision(best)
              and hit.day == hit.named]  # "ahead of July" moved two weeks back is no more precise than July

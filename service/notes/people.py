@@ -18,13 +18,17 @@ from service.notes.text import Text
 
 _UPPER = "A-ZÀ-ÖØ-Ý"
 _LOWER = "a-zß-öø-ÿ"
-_NAME_WORD = rf"[{_UPPER}][{_LOWER}'’]+(?:-[{_UPPER}][{_LOWER}'’]+)?"
+_NAME_WORD = (rf"(?:[{_UPPER}]['’])?[{_UPPER}][{_LOWER}]+(?:['’][{_UPPER}]?[{_LOWER}]+)?"  # "O'Neill", "Sant'Oronzo"
+              rf"(?:-[{_UPPER}][{_LOWER}]+)?")
 _PARTICLE = r"(?:de|di|da|del|della|van|von|der|le|la|dos|du|mc)"
 _NAME = rf"(?P<name>{_NAME_WORD}(?:(?:[ \t]+|[ \t]*\n[ \t]*)(?:{_PARTICLE}[ \t]+)?{_NAME_WORD}){{0,2}})"
 _WINDOW = 70
 _ACRONYM = re.compile(r"^[A-Z]{2,4}$")
 _AS_WRITTEN = "*"  # the lexicon key of titles kept as written
-_LEADING = re.compile(r"^(?:the|their|its|your|our|a|an|new|il|la|lo|l'|i|gli|le|nuov[oa])\s+", re.I)
+_LEADING = re.compile(r"^(?:the|their|its|your|our|his|her|a|an|new|il|la|lo|l'|i|gli|le|nuov[oa]|del|dal|al|nel|"
+                      r"della|dalla|alla|nella|dell'|dall'|all'|nell'|vostr[oa]|lor[oa]|su[oa]|tu[oa])\s*(?<=\s|')", re.I)
+# Titles kept before a surname alone ("Mr Hughes", "dott. Rossi"); spelled-out ones ("signora") are left out.
+_SHORT_TITLE = re.compile(r"^(?:mrs?|ms|miss|dr|prof|dott|dott\.?ssa|ing|avv|geom|rag|sig|sig\.?r[ae]|sig\.?na)\.?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class PeopleRules:
     greeting: re.Pattern
     not_deciding_before: re.Pattern
     not_deciding_after: re.Pattern
+    titled: re.Pattern
+    bracketed: re.Pattern
+    alone: frozenset[str]
+    titled_alone: bool
+    unnamed_dropped: frozenset[str]
 
 
 def _split_top(pattern: str) -> list[str]:
@@ -69,15 +78,26 @@ def _role_alternation(roles: dict[str, str], acronyms: bool) -> str:
     return r"\b(?:" + "|".join(groups) + r")\b"
 
 
+def _merged_roles(phrases: Phrases) -> dict[str, str]:
+    """The language's roles, then the roles of the languages its notes borrow from ("il plant manager")."""
+    roles = dict(phrases.table["people"]["roles"])
+    for other in all_phrases():
+        if other.language in phrases.table["people"]["words"].get("borrows", []):
+            for key, pattern in other.table["people"]["roles"].items():
+                roles[key] = f"{roles[key]}|{pattern}" if key in roles else pattern
+    return roles
+
+
 def _build_rules(phrases: Phrases) -> PeopleRules:
     """Compile the people rules of one language."""
     table = phrases.table["people"]
     words = table["words"]
+    roles = _merged_roles(phrases)
     honorific = rf"(?:(?i:{words['honorifics']})[ \t]*)?"  # "Sig.ra", "dott.", "Mr": any case
     return PeopleRules(
-        role_keys=tuple(table["roles"]),
-        roles=compile_phrase(_role_alternation(table["roles"], acronyms=False)),
-        acronyms=compile_phrase(_role_alternation(table["roles"], acronyms=True), re.U),
+        role_keys=tuple(roles),
+        roles=compile_phrase(_role_alternation(roles, acronyms=False)),
+        acronyms=compile_phrase(_role_alternation(roles, acronyms=True), re.U),
         role_then_name=compile_phrase(rf"^(?:{words['role_name']}){honorific}{_NAME}\b", re.U),
         name_then_role=compile_phrase(rf"{_NAME}(?:{words['name_role']})$", re.U),
         ours=compile_phrase(words["ours"]),
@@ -88,6 +108,11 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
         greeting=compile_phrase(words["greeting"], re.I | re.M),
         not_deciding_before=compile_phrase(words["not_deciding_before"]),
         not_deciding_after=compile_phrase(words["not_deciding_after"]),
+        titled=compile_phrase(rf"(?:^|(?<=[^\w.]))(?P<title>(?i:{words['honorifics']}))[ \t]*{_NAME}", re.U),
+        bracketed=compile_phrase(rf"{_NAME}[ \t]*\((?P<role>{words['bracketed_role']})\)", re.U),
+        alone=frozenset(words["decides_alone"]),
+        titled_alone=bool(words["titled_alone"]),
+        unnamed_dropped=frozenset(words["only_named"]),
     )
 
 
@@ -106,6 +131,7 @@ class _Role:
     start: int
     end: int
     key: str  # the normalised role
+    written: bool = False  # a title the lexicon does not know, kept as written
 
 
 def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
@@ -114,7 +140,11 @@ def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
     for pattern in (rules.roles, rules.acronyms):
         for match in pattern.finditer(text.clean):
             key = rules.role_keys[int(match.lastgroup[1:])]
-            found.append(_Role(match.start(), match.end(), _as_written(match.group()) if key == _AS_WRITTEN else key))
+            written = key == _AS_WRITTEN
+            found.append(_Role(match.start(), match.end(), _as_written(match.group()) if written else key, written))
+    keyed = [role for role in found if not role.written]  # "the finance director": cfo, not a title as written
+    found = [role for role in found if not role.written
+             or not any(role.start <= other.start and other.end == role.end for other in keyed)]
     kept: list[_Role] = []
     for role in sorted(found, key=lambda r: -(r.end - r.start)):
         if all(role.end <= other.start or role.start >= other.end for other in kept):
@@ -134,8 +164,8 @@ def _clean_name(name: str | None, rules: PeopleRules) -> str | None:
     """The name without words that are not names ("The", "Monday", role words)."""
     if not name:
         return None
-    words = name.split()
-    if words[-1] in rules.company_words:
+    words = [re.sub(r"['’]s$", "", word) for word in name.split()]  # "Herve's (ops chief)"
+    if words[-1] in rules.company_words or words[0] in rules.company_words:
         return None  # "Hall Veterinary Group": a signature's company, not a person
     for index, word in enumerate(words):  # "Maria Rossi\nThanks": a line break ends the name at a non-name
         if word in rules.not_names and index:
@@ -171,7 +201,7 @@ def _titled(text: Text, name: str, start: int, rules: PeopleRules) -> str:
         return name
     at = text.clean.find(name, start)
     title = rules.title_before.search(text.clean[max(0, at - 15):at]) if at >= 0 else None
-    return f"{title.group('title')} {name}" if title else name
+    return f"{title.group('title')} {name}" if title and _SHORT_TITLE.match(title.group("title")) else name
 
 
 def _not_deciding(text: Text, name: str | None, start: int, end: int, rules: PeopleRules) -> bool:
@@ -206,22 +236,62 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
     people: dict[tuple, DecisionMaker] = {}
     evidence: list[Evidence] = []
     addressees = _addressees(text, rules)
+    about_deciding = _about_deciding(text, rules)
+
+    def add(name: str | None, role: str | None, start: int, end: int) -> None:
+        person = DecisionMaker(name, role)
+        key = (name.split()[-1].lower(),) if name else ("role", role)
+        if key not in people:
+            people[key] = person
+            evidence.append(Evidence("decision_makers", text.original[start:end], start, end, _describe(person), source))
+
     for role in _find_roles(text, rules):
         if _is_ours(text, role.start, rules, source):
             continue
         name, start, end = _name_near(text, role, rules)
         if name and name.split()[-1] in addressees:
             name, start, end = None, role.start, role.end  # "Kevin - the board approved it": Kevin is who reads it
-        if name is None and not rules.context.search(text.sentence(role.start)):
+        if name is None and (role.key in rules.unnamed_dropped or role.key not in rules.alone
+                             and not about_deciding(role.start)):
             continue
         if _not_deciding(text, name, start, end, rules):
             continue
-        person = DecisionMaker(name, role.key)
-        key = (name.lower(),) if name else ("role", role.key)
-        if key not in people:
-            people[key] = person
-            evidence.append(Evidence("decision_makers", text.original[start:end], start, end, _describe(person), source))
+        add(name, role.key, start, end)
+    for name, role, start, end in _other_people(text, rules, addressees, source, about_deciding):
+        add(name, role, start, end)
     return _drop_covered_roles(list(people.values())), evidence
+
+
+def _about_deciding(text: Text, rules: PeopleRules):
+    """Whether the sentence holding a position is about deciding, each sentence searched once."""
+    seen: dict[int, bool] = {}
+
+    def about(pos: int) -> bool:
+        start, end = text.sentence_span(pos)
+        if start not in seen:
+            seen[start] = bool(rules.context.search(text.clean[start:end]))
+        return seen[start]
+    return about
+
+
+def _other_people(text: Text, rules: PeopleRules, addressees: set[str], source: str, about_deciding):
+    """People no role noun of the lexicon finds: "Ian (maintenance manager)", and a titled name in a sentence about
+    deciding ("Dr Nolan isn't keen", "l'ing. Menconi preferisce attendere")."""
+    for match in rules.bracketed.finditer(text.clean):
+        name = _clean_name(match.group("name"), rules)
+        if name and name.split()[-1] not in addressees and not _is_ours(text, match.start(), rules, source) \
+                and not _not_deciding(text, name, match.start(), match.start("name") + len(match.group("name")), rules):
+            yield (_titled(text, name, match.start("name"), rules), _as_written(match.group("role")),
+                   match.start(), match.end())
+    for match in rules.titled.finditer(text.clean) if rules.titled_alone else ():
+        name = _clean_name(match.group("name"), rules)
+        if not name or name.split()[-1] in addressees or not about_deciding(match.start()):
+            continue
+        if _not_deciding(text, name, match.start("name"), match.end("name"), rules):
+            continue
+        title = match.group("title")
+        shown = f"{title} {name}" if len(name.split()) == 1 and _SHORT_TITLE.match(title) else name
+        yield shown, None, match.start(), match.end()
 
 
 def _drop_covered_roles(people: list[DecisionMaker]) -> list[DecisionMaker]:

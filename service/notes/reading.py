@@ -256,6 +256,10 @@ def _finish(reading: NoteReading, stated_cause: str | None, recontact_given: boo
 
 
 _SURE = 0.99  # a plus-address command or a labelled line is the rep's explicit word
+# Below this probability the cause head yields to the rep's stated cause or, without one, to the default cause of
+# the reasons read. Grouped cross-validation on train (five folds by writer, 1,593 lost notes): the head alone
+# 87.3% right, stated-or-default alone 87.6%, the head from 0.7 up and the rules below it 88.9%.
+_CAUSE_HEAD_TRUSTED = 0.7
 _RULE_THRESHOLDS = {"outcome": 0.9}  # without a model only the rep's explicit word is sure
 
 
@@ -288,7 +292,9 @@ def _apply_model(reading: NoteReading, guess: Prediction, found: Structured, com
         _replace(reading, "reasons", list(guess.reasons.value), guess.reasons.phrase, original)
     if found.reasons is not None:  # the rep listed the reasons: their default cause stands unless one is stated
         return stated_cause
-    return found.cause or guess.cause.value
+    if found.cause or guess.cause.probability >= _CAUSE_HEAD_TRUSTED:
+        return found.cause or guess.cause.value
+    return stated_cause  # None: the default of the reasons read, which are the model's (`_finish`)
 
 
 def _replace(reading: NoteReading, name: str, value, phrase: str | None, original: str) -> None:

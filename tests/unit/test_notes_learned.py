@@ -83,3 +83,44 @@ def test_what_is_held_follows_the_admins_policy(confirmation, unsure, outcome, h
 def test_too_many_customers_hold_everything_whatever_the_policy():
     hold = hold_for(Policy(confirmation="auto"), [], "lost", intake="42 customers in one email")
     assert hold.kinds == BOTH and hold.reason == "42 customers in one email"
+
+
+def test_a_note_is_read_clause_by_clause_for_its_reasons():
+    from service.notes.learned import clauses, locate
+
+    row = {"text": "Fwd: update\nHi all - short one. Their parent company froze new vendors; back in Q2.\nThanks",
+           "forwarded": "Dear Kyle, the grant was not approved this round. Regards"}
+    found = clauses(row)
+    assert "Their parent company froze new vendors;" in found and "back in Q2." in found
+    assert "the grant was not approved this round." in " ".join(found)
+    assert "Thanks" not in found  # too short to say anything of a reason
+    note = "Ciao,\nil CdA (riunito ieri) non ha approvato la spesa: se ne riparla a gennaio."
+    start, end = locate("il CdA (riunito ieri) non ha approvato la spesa:", note)
+    assert note[start:end] == "il CdA (riunito ieri) non ha approvato la spesa"
+
+
+def test_the_reasons_evidence_is_the_clause_that_told_them(model):
+    note = ("Hi Tom,\n\nthanks for the time on Tuesday and for the tour of the plant.\n\n"
+            "I understand the grant you were counting on was not approved this round, so nothing can move "
+            "until the next call.\n\nSpeak soon,\nAnna")
+    reading = understand(note, sent_at=SENT, tz=ROME, model=model)
+    assert reading.outcome == "lost" and "budget" in reading.reasons
+    told = [item for item in reading.evidence if item.field == "reasons"]
+    assert told and "grant" in told[0].phrase and note[told[0].start:told[0].end] == told[0].phrase
+
+
+def test_the_readers_own_vectorising_gives_scikit_learns_numbers(model):
+    """learned._vectorise skips scikit-learn's per-call checks; the features must not move by more than rounding."""
+    import numpy as np
+
+    from service.notes.learned import _vectorise, _vectorisers, clauses
+
+    rows = [{"text": "Re: offerta\nPersa: il CdA ha scelto il fornitore storico, troppo caro per loro. Colpa mia?",
+             "forwarded": "Buongiorno, abbiamo deciso di non procedere. Cordiali saluti", "cues": "rule_outcome_lost"},
+            {"text": "", "forwarded": "", "cues": ""},
+            {"text": NOTE, "forwarded": "", "cues": "rule_reason_competitor rule_forwarded"}]
+    ours = _vectorise(*_vectorisers(model.features), rows).toarray()
+    assert np.abs(ours - model.features.transform(rows).toarray()).max() < 1e-12
+    told = [clause for row in rows for clause in clauses(row)]
+    ours = _vectorise(*_vectorisers(model.clause_features), told).toarray()
+    assert np.abs(ours - model.clause_features.transform(told).toarray()).max() < 1e-12
