@@ -4,11 +4,11 @@ the database."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlmodel import select
@@ -32,13 +32,22 @@ RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
 # was abandoned by a dead worker: it is sent again, same Message-ID.
 STALE_SENDING = timedelta(seconds=45)
 MAX_ABANDONED = 6
+# A worker that announces itself (sender.announce: its name on a Redis connection of its own, and in HOLDERS_KEY)
+# and whose name is gone from Redis's clients is dead: its rows are revived once their lease is this old, not
+# STALE_SENDING. More than the workers' lease renewal (LEASE_EVERY, 10 s), so a live worker cut off from Redis
+# alone, which still renews its leases in the database, is never taken for dead.
+DEAD_HOLDER_AFTER = timedelta(seconds=15)
+# Nobody is taken for dead by a Redis up for less than this: its clients (the live workers' names) are all new.
+REDIS_SETTLE = timedelta(seconds=15)
+HOLDERS_KEY = "keepwarm:holders"
+PRESENCE_PREFIX = "keepwarm-holder:"
 ENQUEUE_CHUNK = 500  # jobs queued per Redis round trip by enqueue_sends
 _LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
 
 
 def holder(services: Services) -> str:
     """This worker's name on the rows it claims (settings.worker_id, else host name and process id)."""
-    return services.settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    return services.worker_name()
 
 
 def job_id(outbound_id: int) -> str:
@@ -165,6 +174,37 @@ def revive_own(services: Services) -> set[int]:
     name = holder(services)
     why = f"left mid-send by this worker's previous run ({name})"
     return _requeue(services, _revive(services, datetime.now(UTC), OutboundEmail.held_by == name, why), why)
+
+
+def presence_name(name: str) -> str:
+    """The Redis client name that says the worker `name` is alive (CLIENT SETNAME takes no spaces)."""
+    return PRESENCE_PREFIX + re.sub(r"[^!-~]", "_", name)
+
+
+def revive_dead_holders(services: Services, *, now: datetime | None = None) -> set[int]:
+    """Rows held by workers known dead (announced, now gone from Redis's clients) are queued again once their
+    lease is DEAD_HOLDER_AFTER old; returns their ids. Nothing while Redis itself has just started (every
+    worker's connection is new then), or where Redis refuses CLIENT LIST: the lease covers those."""
+    now = now or datetime.now(UTC)
+    try:
+        if services.redis.info("server").get("uptime_in_seconds", 0) < REDIS_SETTLE.total_seconds():
+            return set()
+        alive = {client.get("name") for client in services.redis.client_list()}
+        known = {name.decode() for name in services.redis.smembers(HOLDERS_KEY)}
+    except Exception:  # Redis away or CLIENT refused by its ACL: STALE_SENDING does it
+        return set()
+    dead = sorted(name for name in known if presence_name(name) not in alive)
+    if not dead:
+        return set()
+    why = f"left mid-send by a worker known dead ({', '.join(dead)[:200]}: gone from Redis)"
+    revived = _requeue(services, _revive(services, now, sa.and_(
+        OutboundEmail.held_by.in_(dead), OutboundEmail.updated_at < now - DEAD_HOLDER_AFTER), why), why)
+    with session_scope(services.engine) as session:  # the dead holding nothing more are forgotten
+        holding = set(session.exec(select(OutboundEmail.held_by).where(OutboundEmail.status == "sending",
+                                                                       OutboundEmail.held_by.in_(dead))))
+    if gone := [name for name in dead if name not in holding]:
+        services.redis.srem(HOLDERS_KEY, *gone)
+    return revived
 
 
 def _requeue(services: Services, revived: list[tuple[int, datetime]], why: str) -> set[int]:

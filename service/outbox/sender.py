@@ -12,18 +12,26 @@ bookkeeping is ~7 ms a job); draining sends at the speed of the SMTP connection.
 A crash leaves the rows it held in `sending`; the reconciler revives them after STALE_SENDING and they are sent
 again with the same Message-ID, which receivers dedupe. At most RECORD_EVERY sent-but-unrecorded emails (plus
 the one in flight) can go out twice that way.
+
+A worker asked to stop (SIGTERM: stop_sending) does not wait for its drain to run its course: the drain claims
+nothing more, lets what is on the wire finish and records it, and gives back every row it held unsent, with a job
+for now so another worker takes them at once; a job still waiting for its rows' moment gives its row back too.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import redis
 from sqlmodel import Session, select
 
 from service.context import Services
@@ -48,17 +56,23 @@ AHEAD = 40  # batches a worker claims and composes ahead of the senders (emails 
 # queue while another worker, started or idle, has nothing to claim.
 BACKLOG_AHEAD = 3 * CLAIM_BATCH
 RECORD_EVERY = 10  # sent rows recorded per transaction: what a crash can make go out twice
+SETTLE_EVERY = 0.2  # seconds: while the first batch waits for its moment, sends done in later ones are recorded
 OPT_OUT_REFRESH = 0.1  # seconds: how stale the senders' copy of new opt-outs may be when an email leaves
 DRAIN_SECONDS = 60  # one job drains at most this long, well inside its RQ timeout; other jobs go on after
 # A sender thread waits this long at most for the relay's limit to give it a turn; a longer wait goes back to the
 # database, due when the turn comes (so a worker never holds a long backlog in `sending`).
 TURN_WAIT = 5.0
 _local = threading.local()
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[int, Senders] = {}
 # The rows this process has claimed and not yet settled: the worker's lease thread keeps them fresh
 # (renew_leases), so a row whose lease goes stale was left by a dead worker and can be sent again.
 _held: set[int] = set()
 _held_lock = threading.Lock()
+# Set once this process is asked to stop (stop_sending): every drain running, and every one that would start,
+# winds down at once. The drains' own stop events are kept here so the signal handler can wake their waits.
+_stopping = threading.Event()
+_drain_stops: set[threading.Event] = set()
+_presence: redis.Redis | None = None  # this worker's named connection (announce)
 # Every email is rendered in this child process, under the preview's time and memory bounds: a template that is
 # slow for one customer fails that email, not the worker (a fork per email, as the preview does, was too slow).
 _renderer = BoundedRenderer()
@@ -73,11 +87,80 @@ def transport_for(services: Services) -> SmtpTransport:
     return transports[key]
 
 
-def _senders(size: int) -> ThreadPoolExecutor:
-    """The worker's sender threads, alive as long as the process, each keeping its own SMTP connection."""
+class Senders:
+    """The worker's sender threads, alive as long as the process, each keeping its own SMTP connection. They take
+    the emails handed to them by their moment (their due time, or the moment they were handed over when already
+    due; the rep's before the customers' among those handed over together), each thread waiting for the first
+    moment to come.
+
+    A pool that ran emails in the order they were handed over (a ThreadPoolExecutor, before) kept each thread
+    waiting for the moment of an email composed ahead while an email already due, claimed after it (revived from
+    a killed worker, given back, sent now), waited behind: ~3 s late after every kill in the soak.
+    """
+
+    POLL = 0.05  # seconds: how often a thread waiting for a moment looks whether its drain was stopped
+
+    def __init__(self, size: int):
+        self._heap: list = []
+        self._ready = threading.Condition()
+        self._order = itertools.count()
+        for n in range(size):
+            threading.Thread(target=self._serve, name=f"smtp_{n}", daemon=True).start()
+
+    def submit(self, moment: datetime, first: bool, stop: threading.Event, fn, *args) -> Future:
+        """fn(*args) in a sender thread once `moment` comes (or its drain stops); `first` goes before the others
+        of the same moment."""
+        future: Future = Future()
+        with self._ready:
+            heapq.heappush(self._heap, (moment, not first, next(self._order), stop, future, fn, args))
+            self._ready.notify()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while not self._heap:
+                    self._ready.wait()
+                moment, _later, _n, stop, future, fn, args = self._heap[0]
+                wait = (moment - datetime.now(UTC)).total_seconds()
+                if wait > 0 and not stop.is_set() and not future.cancelled():
+                    self._ready.wait(min(wait, self.POLL))  # or an earlier email handed over meanwhile
+                    continue
+                heapq.heappop(self._heap)
+            if future.set_running_or_notify_cancel():  # else called back by its interrupted drain
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as error:  # noqa: BLE001 (the drain's _settle raises it where it waits)
+                    future.set_exception(error)
+
+
+def _senders(size: int) -> Senders:
     if size not in _pools:
-        _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="smtp")
+        _pools[size] = Senders(size)
     return _pools[size]
+
+
+def stop_sending() -> None:
+    """This process is stopping (the worker's SIGTERM): every drain stops claiming, and gives back what it holds
+    unsent for another worker to send at once. Safe in a signal handler: it only sets events."""
+    _stopping.set()
+    for stop in list(_drain_stops):
+        stop.set()
+
+
+def announce(services: Services) -> None:
+    """Keep this worker's name (the `held_by` of the rows it claims) on a Redis connection of its own, so other
+    workers can tell it is alive: a process that dies, killed -9 included, has its connections closed by the
+    kernel, and its name is gone from Redis's client list at once (schedule.revive_dead_holders). Called every
+    second by the worker: after a Redis restart the connection, and the name, come back within a second."""
+    global _presence
+    name = holder(services)
+    if _presence is None:
+        pool = services.redis.connection_pool
+        _presence = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, max_connections=1,
+            **{**pool.connection_kwargs, "client_name": schedule.presence_name(name)}))
+    _presence.sadd(schedule.HOLDERS_KEY, name)  # announced: its absence from Redis's clients later means death
 
 
 def send_outbound(services: Services, outbound_id: int, *, job_id: str | None = None) -> str:
@@ -89,8 +172,13 @@ def send_outbound(services: Services, outbound_id: int, *, job_id: str | None = 
         wait = (due_at - schedule.LEAD - datetime.now(UTC)).total_seconds()
         if wait > EARLY_WAIT_LIMIT.total_seconds():
             return "not due"  # postponed after it was queued: the job for the new time is already scheduled
-        if wait > 0:
-            time.sleep(wait)
+        if wait > 0 and _stopping.wait(wait):
+            # This job ends with the worker: its row gets a job elsewhere, at the moment this one would have woken.
+            _wake(services, outbound_id, due_at - schedule.LEAD)
+            return "stopping: handed back"
+    if _stopping.is_set():
+        _wake(services, outbound_id, datetime.now(UTC))
+        return "stopping: handed back"
     tally = drain(services, skip_job=job_id)
     return ", ".join(f"{n} {state}" for state, n in sorted(tally.items())) or "nothing due"
 
@@ -108,9 +196,12 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
     senders = _senders(services.settings.smtp_connections)
     window: deque[tuple[Batch, list]] = deque()  # batches handed to the senders, oldest first
     opt_outs, stop, pace = OptOuts(services), threading.Event(), Pace.of(services)
-    more = True
+    _drain_stops.add(stop)  # before looking at _stopping: stop_sending sets it first, then these events
+    if _stopping.is_set():
+        stop.set()
+    more, released = True, []  # released: rows given back unsent (a stop, an interruption)
     try:
-        while window or more:
+        while (window or more) and not stop.is_set():
             if more and len(window) < AHEAD and not (window and _done(window[0][1])) and _room(window):
                 batch = _next_batch(services, pace) if time.monotonic() < deadline else Batch()
                 if batch.claimed:
@@ -119,18 +210,35 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
                     more = False
                 continue
             batch, in_flight = window[0]
+            if not _done(in_flight):
+                # Emails go by their moment, not in the order handed over (Senders): while the first batch waits
+                # for its moment, what is done in any batch is recorded, sends RECORD_EVERY at a time.
+                wait_for([future for _item, future in in_flight], timeout=SETTLE_EVERY)
+                for other, others in window:
+                    _settle(services, other, others, waiting=False)
+                continue
             _settle(services, batch, in_flight)
             window.popleft()
             tally.update(batch.outcomes)
+            released += batch.released
             _after(services, batch, skip_job)
     finally:
-        # Interrupted (job timeout, shutdown, a database error): emails still waiting for their moment are called
-        # back and released to scheduled, what was sent is recorded, and what was on the wire finishes first.
+        # Interrupted (a stop, a job timeout, a database error): emails still waiting for their moment, or for
+        # their turn in this worker's backlog, are called back and released to scheduled, what was sent is
+        # recorded, and what was on the wire finishes first. A job for now takes the released rows (and their
+        # jobs already run) to whichever worker is free, instead of leaving them to the reconciler's minute.
         stop.set()
+        _drain_stops.discard(stop)
         for batch, in_flight in window:
             for _item, future in in_flight:
                 future.cancel()
             _settle(services, batch, in_flight)
+            released += batch.released
+            tally.update(batch.outcomes)
+            enqueue_or_defer(services, batch.follow_ups)
+        if released:
+            logger.info("drain interrupted: %s emails given back unsent", len(released))
+            _wake(services, released[0], datetime.now(UTC))
     return tally
 
 
@@ -173,6 +281,19 @@ def _wake_when_open(services: Services, pace: Pace) -> None:
                              .order_by(OutboundEmail.due_at, OutboundEmail.id).limit(1)).first()
     if first is not None:
         schedule.enqueue_wake(services, first, opens)
+
+
+def _wake(services: Services, outbound_id: int, at: datetime) -> None:
+    """A send job at `at` under its own id (never this job's, which is running): whichever worker is free drains
+    what is due then. Due now, it goes straight on the queue (no wait for RQ's scheduler)."""
+    if at > datetime.now(UTC):
+        schedule.enqueue_wake(services, outbound_id, at)
+        return
+    try:
+        services.queue("outbox").enqueue(schedule.SEND_JOB, outbound_id, job_id=f"handback-{outbound_id}",
+                                         job_timeout=schedule.SEND_TIMEOUT, result_ttl=60, failure_ttl=86400)
+    except Exception as error:  # Redis away: the rows are scheduled in the database; the reconciler queues them
+        logger.warning("could not queue the rows given back (%s); the reconciler will", error)
 
 
 def _after(services: Services, batch: Batch, skip_job: str | None) -> None:
@@ -230,6 +351,7 @@ class Batch:
     ready: list[Ready] = field(default_factory=list)
     outcomes: Counter = field(default_factory=Counter)
     follow_ups: list[tuple[int, datetime]] = field(default_factory=list)  # (id, when) to put on RQ
+    released: list[int] = field(default_factory=list)  # given back unsent, to send again at once
 
 
 def prepare(services: Services, ids: list[int]) -> Batch:
@@ -260,11 +382,13 @@ def prepare(services: Services, ids: list[int]) -> Batch:
     return batch
 
 
-def _start(services: Services, batch: Batch, senders: ThreadPoolExecutor, opt_outs: OptOuts,
+def _start(services: Services, batch: Batch, senders: Senders, opt_outs: OptOuts,
            stop: threading.Event, pace: Pace) -> list[tuple[Ready, Future]]:
-    """Hand the batch to the sender threads in due order; each email waits there for its own moment."""
+    """Hand the batch to the sender threads; each email waits there for its own moment."""
     dead: set[int] = set()  # customers found undeliverable in this batch
-    return [(item, senders.submit(_send_one, services, item, opt_outs, dead, stop, pace)) for item in batch.ready]
+    now = datetime.now(UTC)  # the batch's emails already due go together, in the order claimed
+    return [(item, senders.submit(max(item.due_at, now), item.customer_id is None, stop, _send_one, services, item,
+                                  opt_outs, dead, stop, pace)) for item in batch.ready]
 
 
 def _send_one(services: Services, item: Ready, opt_outs: OptOuts, dead: set[int], stop: threading.Event,
@@ -309,22 +433,30 @@ def _await_turn(services: Services, item: Ready, pace: Pace, stop: threading.Eve
     return None
 
 
-def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]]) -> None:
-    """Record each verdict in due order (sends RECORD_EVERY at a time, 4xx back to scheduled, 5xx failed),
-    taking each off `in_flight` once recorded, so an interrupted settle can be finished later."""
+def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Future]], *,
+            waiting: bool = True) -> None:
+    """Record each verdict (sends RECORD_EVERY at a time, 4xx back to scheduled, 5xx failed), taking each off
+    `in_flight` once recorded, so an interrupted settle can be finished later. Waiting: every email, in the order
+    handed over, waiting for each; else only the ones done already, and their sends by whole RECORD_EVERY."""
     sent: list[tuple[Ready, Future]] = []
+    position = 0
     try:
-        while in_flight:
-            item, future = in_flight[0]
+        while position < len(in_flight):
+            item, future = in_flight[position]
+            if not (waiting or future.done()):
+                position += 1
+                continue
             verdict, detail = ("released", None) if future.cancelled() else future.result()
             if verdict == "sent":
-                sent.append(in_flight.pop(0))  # let go once recorded
+                sent.append(in_flight.pop(position))  # let go once recorded
                 if len(sent) >= RECORD_EVERY:
                     _record_sent(services, sent, batch)
                     sent = []
                 continue
             if verdict == "released":
                 _release(services, [item.id])
+                batch.released.append(item.id)
+                batch.outcomes["released"] += 1
             elif verdict == "canceled":
                 with session_scope(services.engine) as session:
                     batch.outcomes["canceled"] += status.cancel_claimed(session, item.id, detail)
@@ -334,10 +466,15 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
                 _transient(services, item.id, detail, batch)
             else:
                 _permanent(services, item.id, detail, batch)
-            in_flight.pop(0)
+            in_flight.pop(position)
             _let_go([item.id])
-    finally:
+    except BaseException:
         _record_sent(services, sent, batch)
+        raise
+    if waiting:
+        _record_sent(services, sent, batch)
+    else:
+        in_flight[:0] = sent  # fewer than RECORD_EVERY: recorded with the next ones
 
 
 def _record_sent(services: Services, sent: list[tuple[Ready, Future]], batch: Batch) -> None:

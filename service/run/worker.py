@@ -10,6 +10,7 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.scheduler import RQScheduler
 
 from service.context import QUEUES, Services
 
@@ -19,6 +20,9 @@ RECONCILE_EVERY = 60  # seconds; whichever worker takes the minute's lock does i
 REDIS_CHECK_EVERY = 2  # seconds between looks at Redis's run id: a restarted server is reconciled at once
 LEASE_EVERY = 10  # seconds between renewals of this worker's claim on the emails it is sending
 REDIS_WAIT_MAX = 10  # seconds between tries to reach a Redis that went away
+# Seconds a job may stay in RQ's schedule past its time before a worker moves it to its queue itself: RQ's scheduler
+# (one per deployment, behind a lock) moves due jobs every second, but a worker killed -9 keeps the lock for 61 s.
+SCHEDULE_LATE = 2
 
 
 class BoundedWorker(SimpleWorker):
@@ -39,14 +43,18 @@ class BoundedWorker(SimpleWorker):
 
 
 class _Worker(BoundedWorker):
-    """Telling a stop we were asked for (SIGTERM, SIGINT) from a loop that ended on its own."""
+    """Telling a stop we were asked for (SIGTERM, SIGINT) from a loop that ended on its own; a drain in progress
+    winds down at once instead of running its course (up to a minute, sender.DRAIN_SECONDS)."""
 
     def __init__(self, *args, asked_to_stop: threading.Event, **kwargs):
         super().__init__(*args, **kwargs)
         self.asked_to_stop = asked_to_stop
 
     def request_stop(self, signum, frame):
+        from service.outbox.sender import stop_sending
+
         self.asked_to_stop.set()
+        stop_sending()  # the drain stops claiming and gives back what it held unsent; RQ waits for it to return
         return super().request_stop(signum, frame)
 
 
@@ -65,7 +73,8 @@ def run_worker(services: Services, *, burst: bool = False) -> bool:
         _revive_own(services)
     reconcile_once(services)
     if not burst:
-        for target, name in ((_reconcile_forever, "reconciler"), (_lease_forever, "leases")):
+        for target, name in ((_reconcile_forever, "reconciler"), (_lease_forever, "leases"),
+                             (_watch_forever, "watch")):
             threading.Thread(target=target, args=(services, stop), daemon=True, name=name).start()
     queues = [services.queue(name) for name in QUEUES]
     worked = False
@@ -122,6 +131,17 @@ def _revive_own(services: Services) -> None:
         revive_own(services)
     except Exception:  # committed rows wait for the reconciler; a database still away is the lease's job later
         logger.exception("could not give back what this worker's previous run left mid-send")
+    _revive_own_webhooks(services)
+
+
+def _revive_own_webhooks(services: Services) -> None:
+    """Post again at once the webhook deliveries this worker's previous life left mid-try."""
+    from service.webhooks.delivery import revive_own
+
+    try:
+        revive_own(services)
+    except Exception:  # their lease lapses, and the reconciler gives them back then
+        logger.exception("could not give back the webhook deliveries this worker's previous run left mid-try")
 
 
 def reconcile_once(services: Services, *, force: bool = False) -> int | None:
@@ -133,10 +153,22 @@ def reconcile_once(services: Services, *, force: bool = False) -> int | None:
         taken = services.redis.set("keepwarm:reconciler", "1", nx=True, ex=RECONCILE_EVERY - 5)
         if not (taken or force):
             return None
-        return reconcile(services)
+        queued = reconcile(services)
     except Exception:  # a failed round is retried next minute; the worker itself keeps working
         logger.exception("reconcile failed")
         return None
+    _reconcile_webhooks(services)
+    return queued
+
+
+def _reconcile_webhooks(services: Services) -> None:
+    """The webhook deliveries' share of the reconcile (service.webhooks.delivery.reconcile)."""
+    from service.webhooks.delivery import reconcile
+
+    try:
+        reconcile(services)
+    except Exception:  # retried next minute
+        logger.exception("webhooks reconcile failed")
 
 
 def _reconcile_forever(services: Services, stop: threading.Event) -> None:
@@ -178,6 +210,66 @@ def _lease_forever(services: Services, stop: threading.Event) -> None:
             revive_abandoned(services)
         except Exception:  # the next round tries again
             logger.exception("lease renewal failed")
+
+
+def _watch_forever(services: Services, stop: threading.Event) -> None:
+    """Every second: this worker says it is alive (sender.announce), the rows of workers known dead are given
+    back (schedule.revive_dead_holders, without waiting for their lease to lapse), and RQ's scheduler is stood in
+    for while it does not run: jobs SCHEDULE_LATE past their time in the schedule are moved to their queues here,
+    with RQ's own code.
+
+    RQ runs one scheduler for all workers, in a child process of whichever worker holds its lock (61 s, refreshed
+    every second). A worker killed -9 takes its scheduler along but leaves the lock, which the other workers only
+    try to take every ten minutes (or at their start, while the lock is still there): nothing scheduled started
+    for a minute after such a kill in the soak (and after a Redis restart, which keeps the lock on disk). A job
+    moved twice (by RQ's scheduler too) only drains what is still due."""
+    from service.outbox.schedule import revive_dead_holders
+    from service.outbox.sender import announce
+
+    scheduler = RQScheduler([services.queue(name) for name in QUEUES], connection=services.redis)
+    told = None  # the scheduler lock last said to be stuck: one warning for each
+    while True:
+        try:
+            announce(services)
+            revive_dead_holders(services)
+            moved = move_overdue_jobs(services, scheduler)
+        except Exception:  # Redis or the database away: the worker loop waits for them; next second
+            logger.debug("watch round failed", exc_info=True)
+            moved = 0
+        if moved and told != (lock := _scheduler_lock(services)):
+            logger.warning("RQ's scheduler is not running (lock %s): moving jobs past their time to the queues "
+                           "until it does", lock)
+            told = lock
+        if stop.wait(1):
+            return
+
+
+def move_overdue_jobs(services: Services, scheduler: RQScheduler, *, late: float = SCHEDULE_LATE) -> int:
+    """Move to their queues the scheduled jobs due by now, if any is `late` seconds past its time; how many."""
+    now = time.time()
+    queues = [services.queue(name) for name in QUEUES]
+    overdue = [q.name for q in queues if services.redis.zcount(q.scheduled_job_registry.key, 0, now - late)]
+    if not overdue or not services.redis.set("keepwarm:schedule-standin", "1", nx=True, ex=1):
+        return 0  # none, or another worker does it this second
+    moved = 0
+    for _ in range(20):  # RQ moves at most 1,000 jobs a queue per call
+        due = sum(services.redis.zcount(services.queue(name).scheduled_job_registry.key, 0, int(now))
+                  for name in overdue)  # RQ's scheduler takes the jobs due by the current whole second
+        if not due:
+            break
+        scheduler.prepare_registries(overdue)
+        scheduler.enqueue_scheduled_jobs()
+        moved += due
+    logger.info("moved %s jobs past their time in RQ's schedule to their queues", moved)
+    return moved
+
+
+def _scheduler_lock(services: Services) -> str:
+    try:
+        holder = services.redis.get(RQScheduler.get_locking_key("outbox"))
+    except redis.exceptions.RedisError:
+        return "unknown"
+    return holder.decode() if holder else "free"
 
 
 def _purge(services: Services) -> None:

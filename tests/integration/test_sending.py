@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 from sqlmodel import Session
 
 from service import context
@@ -67,20 +67,67 @@ def test_an_opt_out_that_arrives_while_an_email_waits_for_its_moment_stops_it(en
 
 
 @pytest.mark.slow
-def test_an_interrupted_drain_gives_back_what_it_had_not_sent(engine, settings, reps, redis, smtp):
+def test_an_interrupted_drain_gives_back_what_it_had_not_sent_and_another_job_sends_it_once(
+        engine, settings, reps, redis, smtp):
     due = datetime.now(UTC) + timedelta(seconds=3)
     ids = _due_rows(engine, settings, 5, when=due)
-    # RQ's job timeout interrupts the drain while its emails wait for their moment.
-    context.current().queue("outbox").enqueue(schedule.SEND_JOB, ids[0], job_id=schedule.job_id(ids[0]),
-                                              job_timeout=1)
+    # RQ's job timeout interrupts the drain while its emails wait for their moment. Their own jobs were never
+    # queued: only the job the drain leaves for what it gave back can send them.
+    queue = context.current().queue("outbox")
+    queue.enqueue(schedule.SEND_JOB, ids[0], job_id=schedule.job_id(ids[0]), job_timeout=1)
     work(redis)
+    assert FailedJobRegistry(queue=queue).get_job_ids() == [schedule.job_id(ids[0])]  # interrupted, indeed
+    assert FinishedJobRegistry(queue=queue).get_job_ids() == [f"handback-{ids[0]}"]
+    sent = rows(engine)
+    assert [(r.status, r.attempts) for r in sent] == [("sent", 1)] * 5  # the interrupted claim is not a try
+    assert all(r.sent_at >= due for r in sent)
+    assert Counter(caught_ids(smtp)) == Counter({r.message_id: 1 for r in sent})
+
+
+@pytest.mark.slow
+def test_a_stop_wakes_a_drain_and_a_waiting_job_and_both_give_back_what_they_held(engine, settings, reps, redis,
+                                                                                 smtp):
+    """stop_sending (the worker's SIGTERM) ends a drain whose emails wait for their moment, and a job waiting to
+    start: nothing is sent, the rows are scheduled again, not counted as tries, and jobs elsewhere take them."""
+    services, queue = context.current(), context.current().queue("outbox")
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    *claimed, later = _due_rows(engine, settings, 5, when=soon)
+    with Session(engine) as session:  # one row due too late for the drain: its job waits to start
+        session.get(OutboundEmail, later).due_at = datetime.now(UTC) + timedelta(seconds=14)
+        session.commit()
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(sender.drain(services))),
+               threading.Thread(target=lambda: results.append(sender.send_outbound(services, later)))]
+    try:
+        threads[0].start()
+        wait_until(lambda: [r.status for r in rows(engine) if r.id in claimed] == ["sending"] * 4, 10)
+        threads[1].start()
+        time.sleep(0.2)  # the job is in its wait (9 s to go) by now; the stop must end it either way
+        sender.stop_sending()
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        sender._stopping.clear()
+    assert Counter({"released": 4}) in results and "stopping: handed back" in results
+    assert smtp.caught == []
     assert [(r.status, r.attempts) for r in rows(engine)] == [("scheduled", 0)] * 5
-    assert smtp.caught == []
-    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)  # nothing sent behind our back
-    assert smtp.caught == []
-    assert schedule.reconcile(context.current()) == 5  # their jobs are gone with the drain: rebuilt from the rows
-    work(redis)
-    assert Counter(caught_ids(smtp)) == Counter({r.message_id: 1 for r in rows(engine)})
+    assert queue.job_ids == [f"handback-{claimed[0]}"]  # for now, straight on the queue
+    assert len(ScheduledJobRegistry(queue=queue)) == 1  # the waiting job's row: woken when it would have been
+    work(redis)  # the next worker: the handback job sends the four at their moment
+    assert sorted(c.recipients[0] for c in smtp.caught) == [f"c{n}@client.example" for n in range(4)]
+
+
+def test_an_email_already_due_does_not_wait_behind_one_composed_ahead_for_a_later_moment():
+    """The sender threads take emails by their moment, not in the order handed over: a revived or given-back
+    email, claimed after others composed ahead, goes as soon as a thread is free (it waited ~3 s after each kill)."""
+    senders, order, stop = sender.Senders(1), [], threading.Event()
+    now = datetime.now(UTC)
+    later = senders.submit(now + timedelta(seconds=0.5), False, stop, order.append, "composed ahead")
+    time.sleep(0.1)  # its thread waits for that moment by now (if not, it sees both and takes the first anyway)
+    due = senders.submit(now, False, stop, order.append, "already due")
+    due.result(5), later.result(5)
+    assert order == ["already due", "composed ahead"]
 
 
 def test_a_550_for_one_email_of_a_customer_cancels_the_next_one_in_the_same_batch(

@@ -17,10 +17,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis import Redis
 from rq import Worker
+from rq.scheduler import RQScheduler
+from sqlmodel import Session
 
 from service import context
+from service.models import OutboundEmail
 from service.outbox import schedule, sender
 from service.run.devstack import RedisServer
+from service.run.worker import move_overdue_jobs
 from tests.integration.test_outbox import _due_rows, caught_ids, rows
 from tests.mail import wait_until
 
@@ -183,6 +187,114 @@ def test_a_worker_started_again_under_its_name_sends_what_it_left_mid_send_witho
     assert code == 0
     assert all("previous run (worker-a)" in (r.last_error or "") for r in rows(engine))
     _assert_only_the_wire_went_twice(engine, smtp, on_the_wire)
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_mid_backlog_exits_soon_and_another_sends_what_it_gave_back(
+        engine, settings, reps, redis, smtp, tmp_path):
+    """SIGTERM while a drain has a backlog to go (here ~25 s of it): the worker stops claiming, lets what is on the
+    wire finish, records it, gives back the rest and exits, well within what `keepwarm run` gives it. A second
+    worker sends the rest at once, through the job the first left for it, not the reconciler's: each email once."""
+    ids = _due_rows(engine, settings, 1000, when=datetime.now(UTC) - timedelta(minutes=1))
+    schedule.enqueue_send(context.current(), ids[0], datetime.now(UTC))  # one job: the drain takes the backlog
+    smtp.handler.delay_after_data = 0.05  # ~40 emails a second over two connections
+    first = worker_process(settings, tmp_path, "first")
+    try:
+        wait_until(lambda: len(smtp.caught) >= 20, 60)
+        os.killpg(first.pid, signal.SIGTERM)
+        wait_until(lambda: first.poll() is not None, STOP_WITHIN)
+    finally:
+        code = _stop(first)
+        smtp.handler.delay_after_data = 0.0
+    assert code == 0
+    left = rows(engine)
+    assert not [r for r in left if r.status == "sending"]  # nothing left held: no lease to wait for
+    given_back = [r for r in left if r.status == "scheduled"]
+    assert given_back and all(r.attempts == 0 for r in given_back)
+    second = worker_process(settings, tmp_path, "second")  # the reconciler's lock is the first's for a minute
+    try:
+        wait_until(lambda: all(r.status == "sent" for r in rows(engine)), STALE_SENDING_MARGIN)
+    finally:
+        second_code = _stop(second)
+    assert second_code == 0
+    assert Counter(caught_ids(smtp)) == Counter({r.message_id: 1 for r in rows(engine)})
+    assert all(r.attempts == 1 for r in rows(engine))
+
+
+@pytest.mark.slow
+def test_a_scheduler_lock_left_by_a_killed_worker_does_not_hold_back_the_scheduled_sends(
+        engine, settings, reps, redis, smtp, tmp_path):
+    """A worker killed -9 leaves RQ's scheduler lock for 61 s, and RQ's other schedulers wait it out: the worker
+    moves jobs past their time to the queue itself, so an email due meanwhile still goes within seconds."""
+    redis.set(RQScheduler.get_locking_key("outbox"), "killed-worker-scheduler", ex=120)
+    worker = worker_process(settings, tmp_path)
+    try:
+        wait_until(lambda: Worker.all(connection=redis), 30)
+        [outbound_id] = _due_rows(engine, settings, 1, when=datetime.now(UTC) + schedule.LEAD + timedelta(seconds=1))
+        schedule.enqueue_send(context.current(), outbound_id, rows(engine, id=outbound_id)[0].due_at)
+        assert context.current().queue("outbox").scheduled_job_registry.get_job_ids() == [schedule.job_id(outbound_id)]
+        wait_until(lambda: rows(engine, id=outbound_id)[0].status == "sent", STALE_SENDING_MARGIN)
+    finally:
+        code = _stop(worker)
+    assert code == 0
+    assert redis.get(RQScheduler.get_locking_key("outbox")) == b"killed-worker-scheduler"  # RQ never took over
+
+
+def test_jobs_past_their_time_in_the_schedule_are_moved_to_their_queue(settings, redis):
+    services = context.current()
+    queue = services.queue("outbox")
+    queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=10), schedule.SEND_JOB, 1, job_id=schedule.job_id(1))
+    schedule.enqueue_send(services, 2, datetime.now(UTC) + timedelta(hours=1))
+    assert queue.job_ids == []  # both wait for RQ's scheduler, which is not running
+    scheduler = RQScheduler([queue], connection=redis)
+    assert move_overdue_jobs(services, scheduler) == 1
+    assert queue.job_ids == [schedule.job_id(1)]
+    assert queue.scheduled_job_registry.get_job_ids() == [schedule.job_id(2)]
+    assert move_overdue_jobs(services, scheduler) == 0
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_send_is_known_dead_and_another_takes_its_emails_before_the_lease_lapses(
+        engine, settings, reps, redis, smtp, tmp_path):
+    ids, on_the_wire = _kill_mid_send(engine, settings, smtp, tmp_path, 20, "worker-a")
+    assert {r.held_by for r in rows(engine) if r.status == "sending"} == {"worker-a"}
+    # Another name: nothing of worker-a's is its own. worker-a announced itself and is gone from Redis's clients.
+    other = worker_process(settings, tmp_path, "other", worker_id="worker-b")
+    try:
+        wait_until(lambda: all(r.status == "sent" for r in rows(engine)), STALE_SENDING_MARGIN)
+    finally:
+        code = _stop(other)
+    assert code == 0
+    assert all("known dead (worker-a" in (r.last_error or "") for r in rows(engine))
+    _assert_only_the_wire_went_twice(engine, smtp, on_the_wire)
+
+
+def test_only_rows_of_an_announced_worker_gone_from_redis_are_revived_early(engine, settings, reps, redis,
+                                                                           monkeypatch):
+    """Dead: announced (in the holders' set) and no Redis connection under its name. A live worker, one that never
+    announced itself (a burst worker), and a dead one whose lease is still fresh keep their rows."""
+    monkeypatch.setattr(schedule, "REDIS_SETTLE", timedelta(0))  # the test's Redis may have just started
+    _due_rows(engine, settings, 4)
+    claimed = {}
+    for name in ("dead", "alive", "burst", "fresh"):
+        named = context.Services.with_engine(settings.with_overrides(worker_id=name), engine)
+        claimed[name] = sender.claim(named, until=datetime.now(UTC), limit=1)
+        sender._let_go(claimed[name])
+    redis.sadd(schedule.HOLDERS_KEY, "dead", "alive", "fresh")
+    alive = Redis.from_url(settings.redis_url, client_name=schedule.presence_name("alive"))
+    alive.ping()
+    try:
+        with Session(engine) as session:  # every lease old enough but the fresh one's
+            for name, won in claimed.items():
+                age = timedelta(seconds=5 if name == "fresh" else 20)
+                session.get(OutboundEmail, won[0]).updated_at = datetime.now(UTC) - age
+            session.commit()
+        assert schedule.revive_dead_holders(context.current()) == set(claimed["dead"])
+    finally:
+        alive.close()
+    assert {r.held_by: r.status for r in rows(engine)} == {
+        "dead": "scheduled", "alive": "sending", "burst": "sending", "fresh": "sending"}
+    assert {m.decode() for m in redis.smembers(schedule.HOLDERS_KEY)} == {"alive", "fresh"}  # holding nothing: forgotten
 
 
 def test_only_the_rows_held_under_a_workers_own_name_are_given_back_at_its_start(engine, settings, reps, redis):
