@@ -21,13 +21,17 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
     app.config.update(SECRET_KEY=services.settings.secret_key, KEEPWARM=services)
     app.config.update(WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=services.settings.base_url.startswith("https://"))
+    # Werkzeug caps each form field (500 kB) but not an uploaded file, which it spools to disk, and CSRFProtect
+    # parses every POST before any login check: without a cap, anyone could stream gigabytes to /tmp. The largest
+    # legitimate body (a template's sources, the reps CSV) is well under it.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     csrf.init_app(app)
     if services.settings.proxy_hops:  # the visitor's own IP and scheme, as the proxies in front report them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=services.settings.proxy_hops,
                                 x_proto=services.settings.proxy_hops)
-    from service.web import admin, debrief, health, i18n, manage, unsubscribe
+    from service.web import admin, debrief, feed, health, i18n, manage, unsubscribe
 
-    for blueprint in (health.bp, manage.bp, unsubscribe.bp):
+    for blueprint in (health.bp, manage.bp, unsubscribe.bp, feed.bp):
         app.register_blueprint(blueprint)
     from service.web.landing import bp as landing  # the page at /, in a line of its own
     app.register_blueprint(landing)
@@ -41,6 +45,7 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
 
 
 csrf = CSRFProtect()
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 413 beyond this, before the body is read
 
 # No inline script anywhere (htmx and our own JS are files under /static); inline style attributes are allowed.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

@@ -185,7 +185,7 @@ def reps_add(email: str, name: str, timezone: str | None, aliases: tuple[str, ..
     services = _services()
     try:
         rep = save_rep(services.engine, email, name=name, timezone=timezone or services.settings.timezone,
-                       aliases=aliases)
+                       aliases=aliases, intake_address=services.settings.intake_address)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"rep {rep.email} ({rep.name}, {rep.timezone})")
@@ -207,6 +207,60 @@ def reps_list(as_json: bool) -> None:
     for row in rows:
         extra = f" aliases: {', '.join(row['aliases'])}" if row["aliases"] else ""
         click.echo(f"{row['email']:<40} {row['name']:<24} {row['timezone']}{'' if row['active'] else ' (disabled)'}{extra}")
+
+
+@reps.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Say what would change, row by row; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict of every row as a JSON array.")
+def reps_import(file: Path, dry_run: bool, as_json: bool) -> None:
+    """Create or update reps from a CSV file (email, name, time zone, aliases, language).
+
+    The good rows are written in one transaction, the bad ones listed by row number (the header is row 1);
+    exit code 1 when any row was refused."""
+    from service.team.rep_import import ImportRefused, import_reps
+
+    services = _services()
+    try:
+        report = import_reps(services.engine, file.read_bytes(), dry_run=dry_run,
+                             default_timezone=services.settings.timezone, actor="cli",
+                             intake_address=services.settings.intake_address)
+    except ImportRefused as refused:
+        raise click.ClickException(f"{file}: {refused}") from None
+    if as_json:
+        click.echo(json.dumps([vars(v) for v in report.rows], indent=2, ensure_ascii=False))
+    else:
+        for verdict in report.rows:
+            if verdict.status != "unchanged":
+                said = verdict.error or "; ".join(verdict.changes)
+                click.echo(f"row {verdict.row:<6} {verdict.status:<9} {verdict.email}{'  ' + said if said else ''}")
+    click.echo(report.summary(), err=as_json)
+    if report.errors:
+        sys.exit(1)
+
+
+@reps.command("calendar")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Draw a new key: the old URL stops working (410), a new one is printed.")
+def reps_calendar(email: str, revoke: bool) -> None:
+    """Print the rep's calendar feed URL (their recontacts and debrief reminders), or revoke it."""
+    from service.audit import record
+    from service.team.feeds import feed_url, revoke_feed, webcal_url
+    from service.tokens import Signer
+
+    services = _serving_services()  # the URL is signed with the web app's own key
+    with session_scope(services.engine) as session:
+        rep = session.exec(select(Rep).where(Rep.email == email.strip().lower())).first()
+        if rep is None:
+            raise click.ClickException(f"no rep {email}: `keepwarm reps list` shows who there is")
+        if revoke:
+            revoke_feed(rep)
+            record(session, "rep.calendar_revoke", admin_id=None, actor="cli", target=rep.email)
+        url = feed_url(Signer(services.settings), rep)
+    if revoke:
+        click.echo("the old calendar URL is revoked; the new one:", err=True)
+    click.echo(url)
+    click.echo(f"Apple Calendar: {webcal_url(url)}", err=True)
 
 
 # -- reading mail --------------------------------------------------------------------------------------

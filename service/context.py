@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,8 +15,9 @@ from sqlalchemy.engine import Engine
 from service.db import make_engine
 from service.settings import Settings, ensure_secret_key, load_settings
 
-# Queues named by purpose: reading mail must never wait behind a burst of sends, and vice versa.
-QUEUES = ("intake", "outbox", "maintenance")
+# Queues named by purpose: reading mail must never wait behind a burst of sends, and vice versa. Webhook
+# deliveries come last: a slow receiver must not hold an email back.
+QUEUES = ("intake", "outbox", "maintenance", "webhooks")
 
 
 @dataclass
@@ -43,6 +46,10 @@ class Services:
     def queue(self, name: str) -> Queue:
         return Queue(name, connection=self.redis, default_timeout=300)
 
+    def worker_name(self) -> str:
+        """This worker's name on the rows it claims (settings.worker_id, else host name and process id)."""
+        return self.settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
 
 _current: Services | None = None
 
@@ -51,6 +58,11 @@ def configure(settings: Settings | None = None) -> Services:
     """Set this process's services (settings from the environment when none are given)."""
     global _current
     _current = Services(ensure_secret_key(settings or load_settings()))
+    return _current
+
+
+def configured() -> Services | None:
+    """This process's services if they were configured, else None (never configures from the environment)."""
     return _current
 
 

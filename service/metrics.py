@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from service.context import QUEUES, Services
-from service.models import InboundMessage, OutboundEmail
+from service.models import InboundMessage, OutboundEmail, WebhookDelivery, WebhookEndpoint
 
 IMAP_ERRORS_KEY = "keepwarm:metrics:imap_errors"
 MAILBOX_HEALTH_KEY = "keepwarm:mailbox:health:{}"
@@ -37,6 +38,7 @@ class _Collector:
         yield from _queues(self.services)
         yield _imap_errors(self.services)
         yield _waiting_on_limit(self.services)
+        yield _webhook_deliveries(self.services)
 
 
 def render_metrics(services: Services) -> bytes:
@@ -162,3 +164,17 @@ def _waiting_on_limit(services: Services) -> GaugeMetricFamily:
                               "Emails due but held back by the relay's sending limit or its throttling pause")
     gauge.add_metric([], waiting_on_limit(services))
     return gauge
+
+
+def _webhook_deliveries(services: Services) -> GaugeMetricFamily:
+    """Webhook deliveries by endpoint (its id and host), event and status, from the database."""
+    family = GaugeMetricFamily("keepwarm_webhook_deliveries", "Webhook deliveries by endpoint, event and status",
+                               labels=["endpoint", "host", "event", "status"])
+    query = (sa.select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookDelivery.event, WebhookDelivery.status,
+                       sa.func.count())
+             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+             .group_by(WebhookEndpoint.id, WebhookEndpoint.url, WebhookDelivery.event, WebhookDelivery.status))
+    with services.engine.connect() as connection:
+        for endpoint_id, url, event, status, count in connection.execute(query):
+            family.add_metric([str(endpoint_id), urlsplit(url).hostname or "", event, status], count)
+    return family

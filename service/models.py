@@ -275,3 +275,58 @@ class AuditEntry(SQLModel, table=True):
     target: str = ""
     detail: dict = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = _when(default_factory=utcnow, index=True)
+
+
+# Events a webhook endpoint may subscribe to (service/events.py emits them, in the transaction of the change).
+WEBHOOK_EVENTS = ("outcome.recorded", "outcome.changed", "email.scheduled", "email.sent", "email.failed",
+                  "email.canceled", "debrief.submitted", "customer.unsubscribed")
+# pending: waits for its due_at; sending: claimed by one worker (a lease: updated_at); delivered: a 2xx was
+# recorded, never posted again; failed: refused for good, or still failing a day after it was made.
+WEBHOOK_DELIVERY_STATUSES = ("pending", "sending", "delivered", "failed")
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL an admin registered to receive signed events. The signing secret is not stored: it is derived from
+    the app's secret key and `salt` (service/webhooks/signing.py), so a copy of the database alone cannot sign."""
+
+    __tablename__ = "webhook_endpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str
+    description: str = ""
+    events: list = Field(default_factory=list, sa_type=sa.JSON)
+    salt: str
+    # The first hex digits of the secret's SHA-256, to tell an admin which secret signs, and to notice that
+    # KEEPWARM_SECRET_KEY changed since (every signature would be refused: the delivery says so instead).
+    fingerprint: str
+    active: bool = True
+    created_by: str = ""
+    created_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: a row first (in the change's transaction), an RQ job second. The body is frozen
+    at emission; a redelivery is a new row with the same event id and the next `redelivery` number."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint_id", "event_id", "redelivery", name="uq_webhook_delivery_event"),
+        sa.Index("ix_webhook_delivery_status_due", "status", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", index=True)
+    event: str
+    event_id: str
+    redelivery: int = 0
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = "pending"
+    due_at: datetime = _when(default_factory=utcnow)
+    attempts: int = 0
+    held_by: str | None = None
+    response_code: int | None = None
+    response_excerpt: str | None = None
+    last_error: str | None = None
+    duration_ms: int | None = None
+    delivered_at: datetime | None = _when(default=None)
+    created_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)

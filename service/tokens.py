@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from service.settings import Settings
 
@@ -39,6 +39,18 @@ class Signer:
             return self._serializer(purpose).loads(token, max_age=max_age)
         except SignatureExpired:
             raise TokenError("this link has expired", expired=True) from None
+        except BadSignature:
+            raise TokenError("this link is not valid") from None
+
+    def make_lasting(self, purpose: str, payload: dict) -> str:
+        """A token without a date: the same payload always gives the same token, and it never expires (what it
+        signs must carry its own revocation, as a calendar feed's key does)."""
+        return URLSafeSerializer(self.settings.secret_key or "", salt=f"keepwarm.{purpose}").dumps(payload)
+
+    def read_lasting(self, purpose: str, token: str) -> dict:
+        """The payload of a `make_lasting` token, or TokenError."""
+        try:
+            return URLSafeSerializer(self.settings.secret_key or "", salt=f"keepwarm.{purpose}").loads(token)
         except BadSignature:
             raise TokenError("this link is not valid") from None
 

@@ -9,8 +9,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from service import events
 from service.db import session_scope
-from service.models import Customer, InboundMessage, OutboundEmail, Outcome, OutcomeCustomer, Suppression
+from service.models import (
+    Customer,
+    InboundMessage,
+    OutboundEmail,
+    Outcome,
+    OutcomeCustomer,
+    Suppression,
+    WebhookDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +87,10 @@ def forget_customer(engine: Engine, email: str) -> dict:
                    "outcomes_scrubbed": _scrub_outcomes(session, customer)}
         if customer is not None:
             session.delete(customer)
+        summary["webhook_bodies_scrubbed"] = _scrub_webhooks(session, email)
         if session.exec(select(Suppression).where(Suppression.email == email)).first() is None:
             session.add(Suppression(email=email, reason="forgotten on request"))
+            events.emit_unsubscribed(session, email, "forgotten on request")
     logger.info("customer forgotten: %s", summary)
     return summary
 
@@ -91,6 +102,14 @@ def _delete_emails(session, email: str) -> int:
 def _scrub_inbound(session, email: str) -> int:
     return session.execute(sa.update(InboundMessage).where(_mentions(email)).values(
         raw=None, reading=None, reason=sa.func.coalesce(InboundMessage.reason, "") + " (forgotten)")).rowcount or 0
+
+
+def _scrub_webhooks(session, email: str) -> int:
+    """Webhook deliveries already done (delivered or failed) that name the address keep their log line, not their
+    body; pending ones still go out, since the receiver must learn what changed."""
+    return session.execute(sa.update(WebhookDelivery).where(
+        WebhookDelivery.status.in_(("delivered", "failed")), WebhookDelivery.body.contains(f'"{email}"'))
+        .values(body='{"forgotten":true}')).rowcount or 0
 
 
 def _scrub_outcomes(session, customer: Customer | None) -> int:

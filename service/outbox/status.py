@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import events
 from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome, Suppression
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def sent(session: Session, sends: list[tuple[int, datetime]]) -> None:
     """sending → sent, with the moment the relay took each (one executemany for a batch)."""
     if sends:
         session.connection().execute(_SENT, [{"b_id": i, "b_at": at} for i, at in sends])
+        # Once per email (its id is the key): a row another worker recorded sent first adds no second event.
+        events.emit_emails(session, "email.sent", [i for i, _at in sends], where=(_STATUS == "sent",))
 
 
 def release(session: Session, ids: list[int], *, now: datetime | None = None) -> None:
@@ -117,6 +120,9 @@ def _from_sending(session: Session, outbound_id: int, **values) -> bool:
                            .values(**values)).rowcount == 1
     if done:
         logger.info("outbound %s: %s", outbound_id, values["status"])
+        if values["status"] in ("failed", "canceled"):
+            events.emit_emails(session, f"email.{values['status']}", [outbound_id],
+                               occurrence=f"@{values['updated_at'].isoformat()}")
     return done
 
 
@@ -128,8 +134,10 @@ def revive_abandoned(session: Session, whose, why: str, *, max_abandoned: int,
     Each row is revived by one UPDATE … RETURNING, so two workers doing this at once never both queue it."""
     now = _now(now)
     stale = (_STATUS == "sending", whose)
-    session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= max_abandoned)
-                    .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times"))
+    failed = session.execute(sa.update(OutboundEmail).where(*stale, OutboundEmail.attempts >= max_abandoned)
+                             .values(status="failed", updated_at=now, last_error="abandoned mid-send too many times")
+                             .returning(_ID)).scalars().all()
+    events.emit_emails(session, "email.failed", failed, occurrence=f"@{now.isoformat()}")
     revived = session.execute(sa.update(OutboundEmail).where(*stale)
                               .values(status="scheduled", updated_at=now, last_error=f"revived: {why}"[:1000])
                               .returning(_ID, OutboundEmail.due_at))
@@ -142,11 +150,13 @@ def revive_abandoned(session: Session, whose, why: str, *, max_abandoned: int,
 def cancel(session: Session, *where, reason: str, now: datetime | None = None) -> list[int]:
     """held/scheduled → canceled for the rows matching `where`; a row already claimed is left to its sender.
     Returns the ids canceled."""
+    now = _now(now)
     ids = [r[0] for r in session.execute(
         sa.update(OutboundEmail).where(_STATUS.in_(PENDING_STATUSES), *where)
-        .values(status="canceled", canceled_reason=reason, updated_at=_now(now)).returning(_ID))]
+        .values(status="canceled", canceled_reason=reason, updated_at=now).returning(_ID))]
     if ids:
         logger.info("%s pending emails canceled (%s): %s", len(ids), reason, ", ".join(map(str, ids[:20])))
+        events.emit_emails(session, "email.canceled", ids, occurrence=f"@{now.isoformat()}")
     return ids
 
 
@@ -158,7 +168,10 @@ def postpone(session: Session, outbound_id: int, *, days: int, now: datetime | N
     if due_at is None:
         return None
     due = max(due_at, now) + timedelta(days=days)
-    return due if _reschedule(session, outbound_id, due_at, {"due_at": due, "updated_at": now}) else None
+    if not _reschedule(session, outbound_id, due_at, {"due_at": due, "updated_at": now}):
+        return None
+    events.emit_scheduled(session, [(outbound_id, due)])
+    return due
 
 
 def send_now(session: Session, outbound_id: int, *, now: datetime | None = None) -> bool:
@@ -195,6 +208,7 @@ def release_held(session: Session, outcome_id: int, *, now: datetime | None = No
         .returning(_ID, OutboundEmail.due_at)).all()
     session.execute(sa.update(Outcome).where(Outcome.id == outcome_id, Outcome.confirmed_at.is_(None))
                     .values(confirmed_at=now))
+    events.emit_scheduled(session, rows)
     return [(r[0], r[1]) for r in rows]
 
 
@@ -204,6 +218,7 @@ def retry_failed(session: Session, *, now: datetime | None = None) -> list[Due]:
     rows = session.execute(sa.update(OutboundEmail).where(_STATUS == "failed", OutboundEmail.failure == "relay")
                            .values(status="scheduled", failure=None, attempts=0, due_at=now, updated_at=now)
                            .returning(_ID, OutboundEmail.due_at)).all()
+    events.emit_scheduled(session, rows)
     return [(r[0], r[1]) for r in rows]
 
 
@@ -236,6 +251,7 @@ def suppress(session: Session, email: str, reason: str, *, now: datetime | None 
     if not is_suppressed(session, email):
         session.add(Suppression(email=email, reason=reason))
         session.flush()
+        events.emit_unsubscribed(session, email, reason, now=now)
     canceled = cancel(session, sa.func.lower(OutboundEmail.to_address) == email, reason="suppressed", now=now)
     logger.info("suppressed %s (%s): %s pending emails canceled", email, reason, len(canceled))
     return len(canceled)
@@ -275,4 +291,5 @@ def clear_undeliverable(session: Session, customer_id: int, *, now: datetime | N
     rows = session.execute(sa.update(OutboundEmail).where(*canceled, mine)
                            .values(status="scheduled", canceled_reason=None, updated_at=now)
                            .returning(_ID, OutboundEmail.due_at)).all()
+    events.emit_scheduled(session, rows)
     return [(r[0], r[1]) for r in rows]

@@ -9,6 +9,7 @@ from sqlmodel import Session, func, select
 
 from service.models import Customer, OutboundEmail, Outcome, Rep
 from service.settings import Settings
+from service.team.feeds import feed_url
 from service.tokens import Signer
 
 MONTHS = {
@@ -93,7 +94,9 @@ def template_context(session: Session, row: OutboundEmail, settings: Settings) -
         "outcome": outcome_words(outcome, language),
         "personal_line": row.personal_line,
         "links": {"unsubscribe": unsubscribe_url(signer, row.to_address, language) if row.customer_id else "",
-                  "debrief": debrief_url(signer, outcome, rep) if outcome else "", "manage": []},
+                  "debrief": debrief_url(signer, outcome, rep) if outcome else "", "manage": [],
+                  # the rep's own calendar feed: in the rep's mail only, never in a customer's
+                  "calendar": "" if row.customer_id else feed_url(signer, rep)},
         "planned": [], "more": {"customers": 0, "emails": 0}, "evidence": [],
         "held": {"count": 0, "reason": "", "confirm": ""},
         "notice": row.notice or {"address": "", "error": ""},

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import events
 from service.models import (
     Customer,
     OutboundEmail,
@@ -117,6 +118,7 @@ def _record_segment(session: Session, settings: Settings, batch: _Known, items: 
              for outcome_id, mine in zip(outcome_ids, customers, strict=True) for c in mine]
     if links:
         connection.execute(_LINKS.insert(), links)
+    events.emit_outcomes(session, "outcome.recorded", {i: str(i) for i in outcome_ids}, now=now)
     rows: list[dict] = []
     asked = [reading.recontact_asked for _, reading in items]
     for outcome_id, value, rep, mine, hold, rep_asked in zip(outcome_ids, values, reps, customers, holds, asked,
@@ -130,7 +132,9 @@ def _record_segment(session: Session, settings: Settings, batch: _Known, items: 
         return []
     ids = connection.execute(_OUTBOUND.insert().returning(_OUTBOUND.c.id, sort_by_parameter_order=True),
                              rows).scalars().all()
-    return [(i, r["due_at"]) for i, r in zip(ids, rows, strict=True) if r["status"] == "scheduled"]
+    scheduled = [(i, r["due_at"]) for i, r in zip(ids, rows, strict=True) if r["status"] == "scheduled"]
+    events.emit_scheduled(session, scheduled, now=now)
+    return scheduled
 
 
 def _intake_hold(reading: Reading) -> str | None:
@@ -176,6 +180,7 @@ def _supersede(session: Session, outcome_id: int, outcome: str, customer_ids: se
         _cancel_pending(session, old_id, customer_ids, whole=old_customers <= customer_ids, reason=reason)
         if old_customers <= customer_ids:
             session.execute(sa.update(Outcome).where(Outcome.id == old_id).values(superseded_by=outcome_id))
+            events.emit_outcomes(session, "outcome.changed", {old_id: f"{old_id}:superseded_by:{outcome_id}"})
 
 
 def _cancel_pending(session: Session, old_id: int, customer_ids: set[int], *, whole: bool, reason: str) -> None:
@@ -206,6 +211,7 @@ def _facts(batch: _Known, outcome: dict, rep: Rep, customers: list[Customer], ho
 def _row_values(settings: Settings, planned: PlannedEmail, outcome_id: int, language: str, rep: Rep,
                 by_email: dict[str, Customer]) -> dict:
     customer = by_email.get(planned.to) if planned.to else None
+    language = language if customer else (rep.language or language)  # the rep's mail: the rep's language first
     return outbound_values(settings, kind=planned.kind, rep_id=rep.id, variant=planned.variant,
                            to_address=customer.email if customer else rep.email,
                            to_name=customer.name if customer else rep.name, due_at=planned.due_at,

@@ -316,12 +316,13 @@ def test_queue_health_counts_jobs_and_shows_the_last_failures(logged_in, redis):
     page = logged_in.get("/admin/queues")
     assert page.status_code == 200
     names = re.findall(r'<th scope="row"[^>]*>([^<]+)</th>', page.text)
-    assert names == ["intake", "outbox", "maintenance"]
+    assert names == ["intake", "outbox", "maintenance", "webhooks"]
     counts = re.findall(r'data-label="(Waiting|Scheduled|Failed)" class="num">(?:<span class="badge bad">)?(\d+)',
                         page.text)
     assert counts[:3] == [("Waiting", "0"), ("Scheduled", "0"), ("Failed", "0")]  # intake
     assert counts[3:6] == [("Waiting", "1"), ("Scheduled", "0"), ("Failed", "0")]  # outbox: one waiting
-    assert counts[6:] == [("Waiting", "0"), ("Scheduled", "1"), ("Failed", "1")]  # maintenance
+    assert counts[6:9] == [("Waiting", "0"), ("Scheduled", "1"), ("Failed", "1")]  # maintenance
+    assert counts[9:] == [("Waiting", "0"), ("Scheduled", "0"), ("Failed", "0")]  # webhooks
     assert "the queue page must show this" in page.text and "test_admin_pages.boom" in page.text
 
 

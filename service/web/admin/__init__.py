@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
         routes_operations,
         routes_settings,
         routes_templates,
+        routes_webhooks,
     )
     from service.web.admin.blueprint import bp
     from service.web.admin.throttle import init_throttle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import (
     BooleanField,
     EmailField,
@@ -111,6 +112,9 @@ class RepForm(FlaskForm):
                            render_kw={"list": "timezones", "placeholder": "Europe/Rome"})
     aliases = TextAreaField("Alternative addresses (one per line)", validators=[Optional(), Length(max=2000)],
                             render_kw={"rows": 2})
+    language = SelectField("Language of Keepwarm's mail to the rep", choices=[
+        SelectChoice("", "the language of each note"), SelectChoice("en", "English"),
+        SelectChoice("it", "Italiano")], default="")
     active = BooleanField("Active (may trigger follow-ups)", default=True)
     submit = SubmitField("Save the rep")
 
@@ -125,3 +129,35 @@ class SuppressionForm(FlaskForm):
     reason = StringField("Reason", validators=[DataRequired(), Length(max=200)],
                          default="asked not to be contacted")
     submit = SubmitField("Add to the list")
+
+
+# A CSV of reps travels back in the confirm step's form as one field: Werkzeug keeps a form field in memory up to
+# 500 kB, so the file stays well below (about 2,500 reps); `keepwarm reps import` takes any size.
+MAX_REPS_CSV_BYTES = 256 * 1024
+
+
+class RepImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[
+        FileRequired("Choose a CSV file."),
+        FileSize(max_size=MAX_REPS_CSV_BYTES,
+                 message=f"The file is larger than {MAX_REPS_CSV_BYTES // 1024} kB: split it, or use the CLI.")],
+        render_kw={"accept": ".csv,text/csv"})
+    submit = SubmitField("Preview the import")
+
+
+class RepImportConfirmForm(FlaskForm):
+    """The checked file again (the import checks it anew against the database before writing)."""
+
+    csv_text = HiddenField(validators=[DataRequired(), Length(max=MAX_REPS_CSV_BYTES)])
+    submit = SubmitField("Import the good rows")
+
+
+class WebhookForm(FlaskForm):
+    """A new webhook endpoint: where, what for, and which events (service.webhooks.endpoints checks the URL)."""
+
+    url = StringField("Receiver URL", validators=[DataRequired(), Length(max=2000)],
+                      render_kw={"placeholder": "https://crm.example.com/hooks/keepwarm", "inputmode": "url"})
+    description = StringField("Description", validators=[Optional(), Length(max=200)])
+    events = _MultiCheckboxField("Events", validators=[DataRequired(message="Choose at least one event.")])
+    submit = SubmitField("Add the endpoint")
+

@@ -9,7 +9,10 @@ from service.audit import record
 from service.db import session_scope
 from service.models import Customer, OutboundEmail, Rep, RepAddress, Suppression
 from service.outbox.status import suppress
-from service.team.reps import save_rep
+from service.team.feeds import feed_url, revoke_feed, webcal_url
+from service.team.rep_import import ImportReport, import_reps
+from service.team.reps import upsert_rep
+from service.tokens import Signer
 
 SUPPRESSION_PAGE = 500
 
@@ -31,18 +34,41 @@ def rep_with_aliases(session: Session, rep_id: int) -> tuple[Rep, list[str]] | N
     return rep, list(session.exec(select(RepAddress.email).where(RepAddress.rep_id == rep_id)))
 
 
-def save(engine: Engine, form, actor, *, rep_id: int | None = None) -> Rep:
-    """Create or update a rep from the form (ValueError names what is wrong)."""
+def save(engine: Engine, form, actor, *, rep_id: int | None = None, intake_address: str | None = None) -> Rep:
+    """Create or update a rep from the form, in one transaction with its audit entry (ValueError names what is
+    wrong, Keepwarm's own `intake_address` among it)."""
     aliases = (form.aliases.data or "").replace(",", " ").split()
     email = form.email.data if rep_id is None else _email_of(engine, rep_id)
-    rep = save_rep(engine, email, name=form.name.data, timezone=form.timezone.data.strip(), aliases=aliases)
     with session_scope(engine) as session:
-        row = session.get(Rep, rep.id)
+        row = upsert_rep(session, email, name=form.name.data, timezone=form.timezone.data.strip(), aliases=aliases,
+                         intake_address=intake_address)
+        row.language = form.language.data or None
         row.active = bool(form.active.data)
         record(session, "rep.save" if rep_id else "rep.add", admin_id=actor.admin_id, actor=actor.email,
-               target=row.email, detail={"name": row.name, "timezone": row.timezone, "active": row.active,
-                                         "aliases_added": aliases})
+               target=row.email, detail={"name": row.name, "timezone": row.timezone, "language": row.language,
+                                         "active": row.active, "aliases_added": aliases})
         return row
+
+
+def import_csv(services, data: bytes, actor, *, dry_run: bool) -> ImportReport:
+    """The reps of a CSV file, checked (dry run) or written; ImportRefused for a file that cannot be read."""
+    return import_reps(services.engine, data, dry_run=dry_run, default_timezone=services.settings.timezone,
+                       actor=actor.email, admin_id=actor.admin_id, intake_address=services.settings.intake_address)
+
+
+def calendar_link(services, rep: Rep) -> dict:
+    """The rep's feed URL, as is and as webcal://, for the admin to pass on."""
+    url = feed_url(Signer(services.settings), rep)
+    return {"url": url, "webcal": webcal_url(url)}
+
+
+def revoke_calendar(session: Session, rep_id: int, actor) -> Rep | None:
+    """A new calendar key for the rep: the feed URL they subscribed to answers 410 from now on."""
+    rep = session.get(Rep, rep_id)
+    if rep is not None:
+        revoke_feed(rep)
+        record(session, "rep.calendar_revoke", admin_id=actor.admin_id, actor=actor.email, target=rep.email)
+    return rep
 
 
 def _email_of(engine: Engine, rep_id: int) -> str:

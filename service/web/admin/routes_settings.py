@@ -9,10 +9,20 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from service.db import session_scope
 from service.models import Suppression
 from service.planning.policy import current_policy
+from service.team.rep_import import ImportRefused
 from service.web.admin import operations, policy, roster
 from service.web.admin.auth import admin_required, current_admin
 from service.web.admin.blueprint import bp
-from service.web.admin.forms import ActionForm, AliasForm, PolicyForm, RepForm, SuppressionForm
+from service.web.admin.forms import (
+    MAX_REPS_CSV_BYTES,
+    ActionForm,
+    AliasForm,
+    PolicyForm,
+    RepForm,
+    RepImportConfirmForm,
+    RepImportForm,
+    SuppressionForm,
+)
 
 ZONES = sorted(available_timezones())
 
@@ -61,12 +71,13 @@ def reps():
     with session_scope(_services().engine) as session:
         rows = roster.reps(session)
     return render_template("admin/reps.html", form=form, rows=rows, error=error, zones=ZONES,
-                           action=ActionForm()), 422 if form.is_submitted() else 200
+                           action=ActionForm(), import_form=RepImportForm()), 422 if form.is_submitted() else 200
 
 
 def _save_rep(form, rep_id: int | None = None) -> str | None:
     try:
-        roster.save(_services().engine, form, current_admin(), rep_id=rep_id)
+        roster.save(_services().engine, form, current_admin(), rep_id=rep_id,
+                    intake_address=_services().settings.intake_address)
     except (ValueError, LookupError) as error:
         return str(error)
     return None
@@ -79,14 +90,69 @@ def rep_edit(rep_id: int):
     with session_scope(_services().engine) as session:
         found = roster.rep_with_aliases(session, rep_id) or abort(404)
     rep, aliases = found
-    form = RepForm(data={"email": rep.email, "name": rep.name, "timezone": rep.timezone, "active": rep.active})
+    form = RepForm(data={"email": rep.email, "name": rep.name, "timezone": rep.timezone, "active": rep.active,
+                         "language": rep.language or ""})
     form.email.data = rep.email  # the address is the rep's identity: never changed from the form
     error = _save_rep(form, rep_id) if form.validate_on_submit() else None
     if form.is_submitted() and error is None and not form.errors:
         flash(f"Rep {rep.email} saved.", "success")
         return redirect(url_for("admin.rep_edit", rep_id=rep_id))
     return render_template("admin/rep_edit.html", form=form, rep=rep, aliases=aliases, error=error, zones=ZONES,
-                           alias_form=AliasForm(), action=ActionForm()), 422 if form.is_submitted() else 200
+                           alias_form=AliasForm(), action=ActionForm(),
+                           calendar=roster.calendar_link(_services(), rep)), 422 if form.is_submitted() else 200
+
+
+@bp.post("/reps/<int:rep_id>/calendar/revoke")
+@admin_required
+def rep_calendar_revoke(rep_id: int):
+    """A new calendar feed URL for the rep; the old one stops working."""
+    if ActionForm().validate_on_submit():
+        with session_scope(_services().engine) as session:
+            rep = roster.revoke_calendar(session, rep_id, current_admin()) or abort(404)
+            flash(f"The calendar URL of {rep.email} is revoked: give them the new one below.", "success")
+    return redirect(url_for("admin.rep_edit", rep_id=rep_id, _anchor="calendar"))
+
+
+@bp.post("/reps/import")
+@admin_required
+def reps_import():
+    """A CSV file of reps checked row by row (nothing written), with a button to write the good rows."""
+    form = RepImportForm()
+    if not form.validate_on_submit():
+        return _import_page(problem=_first_error(form), status=422)
+    data = form.file.data.read(MAX_REPS_CSV_BYTES + 1)
+    return _import_step(data, dry_run=True)
+
+
+@bp.post("/reps/import/confirm")
+@admin_required
+def reps_import_confirm():
+    """The previewed file again: checked anew against the database, and its good rows written."""
+    form = RepImportConfirmForm()
+    if not form.validate_on_submit():
+        return _import_page(problem=_first_error(form), status=422)
+    return _import_step(form.csv_text.data.encode("utf-8"), dry_run=False)
+
+
+def _import_step(data: bytes, *, dry_run: bool):
+    try:
+        report = roster.import_csv(_services(), data, current_admin(), dry_run=dry_run)
+    except ImportRefused as refused:
+        return _import_page(problem=str(refused), status=422)
+    confirm = RepImportConfirmForm(data={"csv_text": data.decode("utf-8")}) if dry_run else None
+    if not dry_run:
+        flash(f"Import done: {report.summary()}.", "success")
+    return _import_page(report=report, confirm=confirm)
+
+
+def _import_page(*, report=None, confirm=None, problem: str | None = None, status: int = 200):
+    return render_template("admin/reps_import.html", report=report, confirm=confirm, problem=problem,
+                           import_form=RepImportForm()), status
+
+
+def _first_error(form) -> str:
+    messages = [message for errors in form.errors.values() for message in errors]
+    return messages[0] if messages else "The form was not valid: try again."
 
 
 @bp.post("/reps/<int:rep_id>/<any(enable,disable):change>")

@@ -10,8 +10,11 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 
 from service.db import session_scope
+from service.models import Rep
 from service.outbox.schedule import enqueue_or_defer
 from service.pipeline.debrief import Answers, prefill, preview, save_debrief
+from service.team.feeds import feed_url
+from service.tokens import Signer
 from service.web.debrief.forms import DebriefForm, form_data
 from service.web.debrief.pages import LinkProblem, answer_lines, opened, page_for, preview_view, saved_text
 
@@ -48,7 +51,8 @@ def show(token: str):
         if page.debrief is not None and not request.args.get("edit"):
             return render_template("debrief/summary.html", page=page, token=token, saved=request.args.get("saved"),
                                    lines=answer_lines(Answers.from_json(page.debrief.answers), page.language),
-                                   saved_text=saved_text(page))
+                                   saved_text=saved_text(page),
+                                   calendar=feed_url(Signer(services.settings), session.get(Rep, outcome.rep_id)))
         answers = prefill(session, outcome)
         form = _form(page, answers, data=form_data(answers))
         shown = preview_view(preview(session, services.settings, outcome, answers), page.language)
