@@ -659,7 +659,8 @@ def _sample_links(kind: str, sparse: bool) -> dict:
         {**_sample_planned("en"), "cancel": f"{base}/manage/cancel/sample",
          "postpone": f"{base}/manage/postpone/sample"}]
     return {"unsubscribe": f"{base}/unsubscribe/sample" if kind in _CUSTOMER_KINDS else "",
-            "debrief": "" if sparse else f"{base}/debrief/sample", "manage": manage}
+            "debrief": "" if sparse else f"{base}/debrief/sample", "manage": manage,
+            "calendar": "" if sparse or kind in _CUSTOMER_KINDS else f"{base}/calendar/sample.ics"}
 
 
 def _sample_planned(language: str) -> dict:
@@ -673,7 +674,10 @@ def _sample_notice(kind: str, sparse: bool) -> dict:
     if kind == "rep_answer":
         return {"action": "unreadable" if sparse else "moved", "customer": "" if sparse else "Jane Doe",
                 "count": 0 if sparse else 1, "date_text": "" if sparse else "1 June 2027",
-                "subject": "" if sparse else "Re: Keepwarm: Jane Doe", "in_reply_to": "", "references": []}
+                "subject": "" if sparse else "Re: Keepwarm: Jane Doe", "in_reply_to": "", "references": [],
+                "outcome": "" if sparse else "lost", "cause": "" if sparse else "external",
+                "people": [] if sparse else ["Maria Rossi (CFO)"], "lesson": not sparse, "released": 0 if sparse else 2,
+                "canceled": 0}
     if kind != "rep_notice" or sparse:
         return {"address": "", "error": ""}
     return {"address": "jane.doe@example.com", "error": "550 5.1.1 <jane.doe@example.com>: no such user"}

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from service import events
 from service.models import Customer, Debrief, OutboundEmail, Outcome, OutcomeCustomer, Rep
 from service.outbox import status
 from service.outbox.rows import new_outbound
@@ -169,10 +170,12 @@ def _ticks(outcome: Outcome, side: dict, cause: str) -> tuple[str, ...]:
 
 
 def _current_plan(session: Session, outcome: Outcome) -> dict:
-    """The plan as scheduled now: its date, variant and personal line, else no recontact."""
+    """The plan as it stands: the recontact scheduled or held for the rep's word (its date, variant and personal
+    line), else no recontact. Held rows count: "Fix it" on a held summary opens this form, and saving it unchanged
+    must not cancel what was only waiting."""
     row = session.exec(select(OutboundEmail).where(
         OutboundEmail.outcome_id == outcome.id, OutboundEmail.kind == "recontact",
-        OutboundEmail.status == "scheduled").order_by(OutboundEmail.due_at)).first()
+        OutboundEmail.status.in_(("scheduled", "held"))).order_by(OutboundEmail.due_at)).first()
     if row is None:
         return {"plan": "no_recontact", "recontact_on": outcome.recontact_on}
     customer = session.get(Customer, row.customer_id) if row.customer_id else None
@@ -212,7 +215,17 @@ def save_debrief(session: Session, settings: Settings, outcome: Outcome, answers
     logger.info("outcome %s: debrief saved (plan %s, %s rows changed)", outcome.id, answers.plan, len(replanned))
     moved = {r.id for r in replanned}
     queued = [(r.id, r.due_at) for r in replanned if r.status == "scheduled"]
+    _emit(session, outcome, debrief, queued, now)
     return Saved(debrief, queued + [(i, due) for i, due in released if i not in moved], len(replanned))
+
+
+def _emit(session: Session, outcome: Outcome, debrief: Debrief, queued: list, now: datetime) -> None:
+    """The webhook events of a submission, in its transaction: the debrief, the outcome it changed, the emails it
+    (re)scheduled."""
+    events.emit(session, "debrief.submitted", lambda: [(f"{debrief.id}@{now.isoformat()}",
+                                                        events.debrief_object(debrief))], now=now)
+    events.emit_outcomes(session, "outcome.changed", {outcome.id: f"{outcome.id}:debrief@{now.isoformat()}"}, now=now)
+    events.emit_scheduled(session, queued, now=now)
 
 
 def _replan(session: Session, settings: Settings, outcome: Outcome, answers: Answers, debrief: Debrief,

@@ -1,15 +1,20 @@
-"""A rep's answer by email applied: confirm, stop or move the recontact of the outcome the answered email was
-about, and tell the rep what changed in a short reply (the `rep_answer` email) threaded to theirs.
+"""A rep's answer by email applied to the outcome the answered email was about: confirm, stop, move the
+recontact, correct the outcome or the cause, add decision makers or a lesson; and a short reply to the rep (the
+`rep_answer` email) that says what changed, threaded to theirs.
 
 The answered email must be one of ours to this rep (a summary, a debrief reminder, a delivery notice, an earlier
-reply): an answer naming another rep's email changes nothing. Every change goes through outbox.status, so an
-answer read twice changes nothing the second time (and intake reads the same Message-ID only once).
+reply): an answer naming another rep's email changes nothing. A correction or an addition is saved as the debrief
+form would save it (`debrief.save_debrief`, with the saved or prefilled answers and the change): the plan follows
+it the same way, and, as the form does, what was held is released (the reply says so). Every status change goes
+through outbox.status. An answer read twice changes things once: intake reads the same Message-ID once, and an
+answer already replied to is not applied again (an admin's "read again").
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -21,6 +26,13 @@ from service.outbox.compose import reply_subject
 from service.outbox.rows import new_outbound
 from service.outbox.status import Due
 from service.outbox.template_context import date_text
+from service.pipeline.debrief import (
+    DATED_PLANS,
+    THEIR_SIDE,
+    debrief_for,
+    prefill,
+    save_debrief,
+)
 from service.planning import calendar
 from service.planning.policy import Policy, current_policy
 from service.settings import Settings
@@ -28,6 +40,10 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 STOPPED = "stopped by the rep's reply"
+# The debrief's boxes the answer's reasons tick, on each side ("needs" and "other" have no reason word).
+_OURS = {"unconvinced": "unconvinced", "relationship": "relationship"}
+_THEIRS = {r: r for r in THEIR_SIDE if r != "other"}
+_SLACK = timedelta(days=1)  # a day on the customer's clock starts up to a day either side of UTC midnight
 
 
 def apply_answer(session: Session, settings: Settings, inbound_id: int | None, reading, *,
@@ -37,15 +53,20 @@ def apply_answer(session: Session, settings: Settings, inbound_id: int | None, r
     answered = _answered(session, reading)
     if answered is None:
         return []
+    if _replied_to(session, reading.message_id):
+        logger.info("inbound %s: answer %s was applied already: nothing changed", inbound_id, reading.message_id)
+        return []
     outcome = session.get(Outcome, answered.outcome_id)
     rep = session.get(Rep, answered.rep_id)
-    intent = (reading.answer or {}).get("intent", "unreadable")
-    due, notice = _apply(session, settings, intent, reading.answer or {}, outcome, now)
-    logger.info("inbound %s: rep %s answered %s (%s): %s", inbound_id, rep.id, answered.message_id, intent,
-                notice["action"])
+    answer = reading.answer or {}
+    # Too short to tell ("ok", "stop", "+3m"): the rep's own language, else the answered email's.
+    language = answer.get("language") or rep.language or answered.language or outcome.language
+    due, notice = _apply(session, settings, answer, outcome, language, now)
+    logger.info("inbound %s: rep %s answered %s (%s): %s", inbound_id, rep.id, answered.message_id,
+                answer.get("intent", "unreadable"), notice["action"])
     if notice["action"] == "nothing":
         return due
-    return due + [_reply(session, settings, rep, outcome, answered, reading, notice, now)]
+    return due + [_reply(session, settings, rep, outcome, reading, notice, language, now)]
 
 
 def _answered(session: Session, reading) -> OutboundEmail | None:
@@ -64,26 +85,138 @@ def _answered(session: Session, reading) -> OutboundEmail | None:
     if row.outcome_id is None:
         logger.info("answer %s names outbound %s, about no outcome: nothing changed", reading.message_id, row.id)
         return None
+    owner = session.exec(select(Outcome.rep_id).where(Outcome.id == row.outcome_id)).first()
+    if owner != reading.rep_id:  # our email went to this rep, but the meeting is another rep's (or gone)
+        logger.warning("answer %s from rep %s names outbound %s about outcome %s of rep %s: nothing changed",
+                       reading.message_id, reading.rep_id, row.id, row.outcome_id, owner)
+        return None
     return row
 
 
-def _apply(session: Session, settings: Settings, intent: str, answer: dict, outcome: Outcome,
+def _replied_to(session: Session, message_id: str) -> bool:
+    """Whether this answer was applied before (its reply exists): a second reading changes nothing."""
+    return session.exec(select(OutboundEmail.id).where(
+        OutboundEmail.kind == "rep_answer",
+        OutboundEmail.notice["in_reply_to"].as_string() == message_id)).first() is not None
+
+
+def _apply(session: Session, settings: Settings, answer: dict, outcome: Outcome, language: str,
            now: datetime) -> tuple[list[Due], dict]:
-    """What the intent changes: the rows to enqueue, and the notice the reply is written from."""
-    base = {"customer": _customer_label(session, outcome), "count": 0, "date_text": "", "subject": ""}
-    if intent == "confirm":
-        released = status.release_held(session, outcome.id, now=now)
-        return released, {**base, "action": "confirmed" if released else "nothing", "count": len(released)}
+    """What the answer changes: the rows to enqueue, and the notice the reply is written from."""
+    intent = answer.get("intent", "unreadable")
+    notice = {"customer": _customer_label(session, outcome), "count": 0, "date_text": "", "subject": "",
+              "outcome": "", "cause": "", "people": [], "lesson": False, "released": 0, "canceled": 0}
     if intent == "stop":
         canceled = status.cancel(session, OutboundEmail.outcome_id == outcome.id,
                                  OutboundEmail.customer_id.is_not(None), reason=STOPPED, now=now)
-        return [], {**base, "action": "stopped" if canceled else "nothing", "count": len(canceled)}
-    if intent == "move" and answer.get("recontact_on"):
-        day = date.fromisoformat(answer["recontact_on"])
+        return [], {**notice, "action": "stopped" if canceled else "nothing", "count": len(canceled)}
+    if intent == "unreadable":
+        return [], {**notice, "action": "unreadable"}
+    day = date.fromisoformat(answer["recontact_on"]) if answer.get("recontact_on") else None
+    changes = _debrief_changes(session, answer, outcome)
+    if changes or (day and debrief_for(session, outcome.id) is not None):
+        due, done = _through_debrief(session, settings, outcome, changes, day, now)
+    elif day:
         due, count = _move_recontacts(session, settings, outcome, day, now)
-        words = date_text(day, answer.get("language") or outcome.language)
-        return due, {**base, "action": "moved" if count else "nothing", "count": count, "date_text": words}
-    return [], {**base, "action": "unreadable"}
+        done = {"moved": count}
+    else:
+        due, done = [], {}
+    if answer.get("confirm") and not done.get("released"):
+        released = status.release_held(session, outcome.id, now=now)
+        due, done = due + released, {**done, "released": len(released)}
+    notice.update({k: v for k, v in done.items() if k != "moved"})
+    if done.get("moved") and day:
+        notice["date_text"] = date_text(day, language)
+    action = _action(intent, done)
+    count = done.get("released", 0) if action == "confirmed" else done.get("moved", 0)
+    return due, {**notice, "action": action, "count": count}
+
+
+def _action(intent: str, done: dict) -> str:
+    """The notice's lead: what the answer asked for, if it changed something; `nothing` when nothing changed."""
+    if not any(done.values()):
+        return "nothing"
+    if intent == "confirm" or (set(k for k, v in done.items() if v) == {"released"}):
+        return "confirmed"
+    if intent == "move" and set(k for k, v in done.items() if v) <= {"moved", "released"}:
+        return "moved"
+    return "corrected" if done.get("outcome") or done.get("cause") else "added" if (
+        done.get("people") or done.get("lesson")) else "moved"
+
+
+def _debrief_changes(session: Session, answer: dict, outcome: Outcome) -> dict:
+    """What the answer says about the meeting that the outcome does not say already, as the debrief's words:
+    outcome, cause (ours/theirs), decision makers, lesson. Empty when it adds nothing."""
+    current = prefill(session, outcome)
+    changes: dict = {}
+    said = answer.get("outcome")
+    if said in ("won", "lost") and said != current.outcome:
+        changes["outcome"] = said
+    cause, reasons = answer.get("cause"), answer.get("reasons") or []
+    if cause in ("internal", "external") and said != "won" and cause != current.cause:
+        ours = tuple(dict.fromkeys(_OURS[r] for r in reasons if r in _OURS))
+        theirs = tuple(dict.fromkeys(_THEIRS[r] for r in reasons if r in _THEIRS))
+        if cause == "internal":
+            changes.update(ours=ours or current.ours or ("other",), theirs=())
+        else:
+            changes.update(theirs=theirs or current.theirs or ("other",), ours=())
+        if current.outcome != "lost" and "outcome" not in changes:
+            changes["outcome"] = "lost"  # "it was my fault": a cause of a loss says the sale was lost
+    known = {((p.get("name") or "").lower(), (p.get("role") or "").lower()) for p in current.decision_makers}
+    people = [p for p in answer.get("decision_makers") or []
+              if ((p.get("name") or "").lower(), (p.get("role") or "").lower()) not in known]
+    if people:
+        changes["decision_makers"] = (*current.decision_makers, *people)
+    lesson = (answer.get("lesson") or "").strip()
+    if lesson and lesson not in current.lesson:
+        changes["lesson"] = f"{current.lesson}\n{lesson}".strip()
+    return changes
+
+
+def _through_debrief(session: Session, settings: Settings, outcome: Outcome, changes: dict, day: date | None,
+                     now: datetime) -> tuple[list[Due], dict]:
+    """The answer saved as the debrief form would save it: the saved (or prefilled) answers with the change, the
+    plan following it. Held emails are released first, so the prefilled plan is the one they carry."""
+    before = _pending_customer_rows(session, outcome)
+    previous = prefill(session, outcome)
+    released = status.release_held(session, outcome.id, now=now)
+    answers = replace(prefill(session, outcome), **changes)
+    if day and answers.outcome != "won":
+        plan = answers.plan if answers.plan in DATED_PLANS else "recontact_on_date"
+        answers = replace(answers, plan=plan, recontact_on=day)
+    saved = save_debrief(session, settings, outcome, answers, now=now)
+    queued = dict(released)
+    queued.update(saved.planned)
+    done = {"released": len(released), "canceled": len(before - _pending_customer_rows(session, outcome)),
+            "outcome": answers.outcome if answers.outcome != previous.outcome else "",
+            "cause": (answers.cause or "") if (answers.ours, answers.theirs) != (previous.ours, previous.theirs)
+            and answers.outcome != "won" else "",
+            "people": [_person(p) for p in answers.decision_makers[len(previous.decision_makers):]]
+            if "decision_makers" in changes else [],
+            "lesson": "lesson" in changes,
+            "moved": len(_recontacts_on(session, outcome, day)) if day and answers.outcome != "won" else 0}
+    return list(queued.items()), done
+
+
+def _pending_customer_rows(session: Session, outcome: Outcome) -> set[int]:
+    return set(session.exec(select(OutboundEmail.id).where(
+        OutboundEmail.outcome_id == outcome.id, OutboundEmail.customer_id.is_not(None),
+        OutboundEmail.status.in_(PENDING_STATUSES))))
+
+
+def _recontacts_on(session: Session, outcome: Outcome, day: date) -> list[int]:
+    """The outcome's pending recontacts due on or after the day (what a move to the day produced)."""
+    start = datetime.combine(day, time(0), tzinfo=UTC) - _SLACK
+    return list(session.exec(select(OutboundEmail.id).where(
+        OutboundEmail.outcome_id == outcome.id, OutboundEmail.kind == "recontact",
+        OutboundEmail.status.in_(PENDING_STATUSES), OutboundEmail.due_at >= start)))
+
+
+def _person(person: dict) -> str:
+    """ "Maria Rossi (CFO)": a role key of four letters or fewer is an acronym."""
+    name, role = person.get("name") or "", person.get("role") or ""
+    role = role.upper() if role and len(role) <= 4 else role
+    return f"{name} ({role})" if name and role else name or role
 
 
 def _move_recontacts(session: Session, settings: Settings, outcome: Outcome, day: date,
@@ -143,10 +276,9 @@ def _customer_label(session: Session, outcome: Outcome) -> str:
     return first if len(customers) == 1 else f"{first} (+{len(customers) - 1})"
 
 
-def _reply(session: Session, settings: Settings, rep: Rep, outcome: Outcome, answered: OutboundEmail, reading,
-           notice: dict, now: datetime) -> Due:
-    """The short reply to the rep, in the answer's language, threaded to the rep's email."""
-    language = (reading.answer or {}).get("language") or outcome.language
+def _reply(session: Session, settings: Settings, rep: Rep, outcome: Outcome, reading, notice: dict, language: str,
+           now: datetime) -> Due:
+    """The short reply to the rep, in the answer's language, threaded to the rep's email (and so to ours)."""
     row = new_outbound(settings, kind="rep_answer", rep=rep, to_address=rep.email, to_name=rep.name, due_at=now,
                        outcome_id=outcome.id, language=language)
     row.notice = {**notice, "subject": reply_subject(reading.subject or "Keepwarm"),

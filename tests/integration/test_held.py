@@ -97,3 +97,22 @@ def test_a_canceled_held_email_stays_canceled_when_the_rep_confirms(held_meeting
 
 def test_a_tampered_confirm_link_is_refused(client):
     assert client.get("/manage/confirm/garbage").status_code == 400
+
+
+def test_fix_it_with_the_form_unchanged_keeps_the_held_recontact(held_meeting, settings, engine):
+    """"Fix it" opens the debrief prefilled with the plan as it stands, held emails included: saved unchanged,
+    it sends what was held and cancels nothing (prefilled from scheduled rows only, it read "no recontact" and
+    canceled the recontact)."""
+    from service.pipeline.debrief import prefill, save_debrief
+
+    held = {r.kind: r for r in _customer_rows(engine)}
+    with Session(engine) as session:
+        outcome = session.exec(select(Outcome)).one()
+        answers = prefill(session, outcome)
+        assert answers.plan == "recontact_on_date"
+        save_debrief(session, settings, outcome, answers)
+        session.commit()
+    after = {r.kind: r for r in _customer_rows(engine)}
+    assert {kind: r.status for kind, r in after.items()} == {"thank_you": "scheduled", "recontact": "scheduled"}
+    assert after["recontact"].id == held["recontact"].id
+    assert after["recontact"].due_at == held["recontact"].due_at
