@@ -84,7 +84,15 @@ class Settings:
     # access token from the KEEPWARM_OAUTH_* settings: Microsoft 365, Google Workspace).
     imap_auth: str = "password"
     smtp_auth: str = "password"
-    # The OAuth2 token endpoint, e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.
+    # Where the access tokens come from: "microsoft" (Microsoft 365 app-only, client credentials through MSAL),
+    # "google" (a Google Workspace service account with domain-wide delegation, through google-auth) or "generic"
+    # (any OAuth2 token endpoint, KEEPWARM_OAUTH_TOKEN_URL, with the refresh-token or client-credentials grant).
+    oauth_provider: str = "generic"
+    # microsoft: the authority, https://login.microsoftonline.com/<tenant id> (MSAL reads its OpenID metadata).
+    oauth_authority: str | None = None
+    # google: the service account's JSON key file (its token_uri is the token endpoint); the mailbox is the login.
+    oauth_service_account_file: Path | None = None
+    # generic: the OAuth2 token endpoint, e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.
     oauth_token_url: str | None = None
     # "refresh_token" (a mailbox user's consent, given once) or "client_credentials" (the app's own access).
     oauth_grant: str = "refresh_token"
@@ -162,6 +170,11 @@ class Settings:
     debug: bool = False
     # Log lines as JSON objects instead of text.
     log_json: bool = False
+    # Webhooks may post to loopback, private, link-local and reserved addresses (a receiver on this machine or the
+    # LAN); off, such an endpoint is refused when registered and at every delivery (SSRF).
+    webhook_allow_private: bool = False
+    # Seconds one webhook delivery may take (connect, send, the receiver's answer) before it counts as a timeout.
+    webhook_timeout: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -266,6 +279,7 @@ def _rate_limits(raw: str) -> str:
 
 MAIL_AUTH = ("password", "xoauth2")
 OAUTH_GRANTS = ("refresh_token", "client_credentials")
+OAUTH_PROVIDERS = ("generic", "microsoft", "google")
 
 
 def _choice(raw: str, choices: tuple[str, ...]) -> str:
@@ -286,14 +300,26 @@ def _readable_file(raw: str) -> Path | None:
 
 
 def _check_oauth(settings: Settings) -> None:
-    """XOAUTH2 needs a token endpoint, a client id and, for the refresh_token grant, a refresh token."""
+    """XOAUTH2 needs what the provider needs: microsoft an authority, a client id and a secret; google a service
+    account key file; generic a token endpoint, a client id and, for the refresh_token grant, a refresh token."""
     if "xoauth2" not in (settings.imap_auth, settings.smtp_auth):
         return
-    missing = [name for name, value in (("OAUTH_TOKEN_URL", settings.oauth_token_url),
-                                        ("OAUTH_CLIENT_ID", settings.oauth_client_id)) if not value]
-    if settings.oauth_grant == "refresh_token" and not (settings.oauth_refresh_token
-                                                        or settings.oauth_refresh_token_file):
-        missing.append("OAUTH_REFRESH_TOKEN (or KEEPWARM_OAUTH_REFRESH_TOKEN_FILE)")
+    secret = settings.oauth_client_secret or settings.oauth_client_secret_file
+    if settings.oauth_provider == "microsoft":
+        missing = [name for name, value in (("OAUTH_AUTHORITY", settings.oauth_authority),
+                                            ("OAUTH_CLIENT_ID", settings.oauth_client_id),
+                                            ("OAUTH_CLIENT_SECRET (or KEEPWARM_OAUTH_CLIENT_SECRET_FILE)", secret))
+                   if not value]
+        if settings.oauth_authority and not settings.oauth_authority.startswith("https://"):
+            missing.append("OAUTH_AUTHORITY as an https:// URL (https://login.microsoftonline.com/<tenant id>)")
+    elif settings.oauth_provider == "google":
+        missing = [] if settings.oauth_service_account_file else ["OAUTH_SERVICE_ACCOUNT_FILE"]
+    else:
+        missing = [name for name, value in (("OAUTH_TOKEN_URL", settings.oauth_token_url),
+                                            ("OAUTH_CLIENT_ID", settings.oauth_client_id)) if not value]
+        if settings.oauth_grant == "refresh_token" and not (settings.oauth_refresh_token
+                                                            or settings.oauth_refresh_token_file):
+            missing.append("OAUTH_REFRESH_TOKEN (or KEEPWARM_OAUTH_REFRESH_TOKEN_FILE)")
     if missing:
         raise SettingsError("xoauth2 login needs " + ", ".join(f"KEEPWARM_{name}" for name in missing))
 
@@ -306,6 +332,9 @@ _PARSERS = {
     "ca_file": lambda raw: _readable_file(raw),
     "imap_auth": lambda raw: _choice(raw, MAIL_AUTH),
     "smtp_auth": lambda raw: _choice(raw, MAIL_AUTH),
+    "oauth_provider": lambda raw: _choice(raw, OAUTH_PROVIDERS),
+    "oauth_authority": _optional,
+    "oauth_service_account_file": lambda raw: _readable_file(raw),
     "oauth_token_url": _optional,
     "oauth_grant": lambda raw: _choice(raw, OAUTH_GRANTS),
     "oauth_client_id": _text,
@@ -343,6 +372,8 @@ _PARSERS = {
     "proxy_hops": _integer,
     "debug": _boolean,
     "log_json": _boolean,
+    "webhook_allow_private": _boolean,
+    "webhook_timeout": lambda raw: _positive_float(raw),
 }
 
 

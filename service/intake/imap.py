@@ -280,19 +280,38 @@ class Mailbox:
                 return
 
     def _idle_round(self, client: IMAPClient, seconds: float, stop: threading.Event) -> bool:
-        """One IDLE of up to `seconds`, checked in short slices so stop and the lock stay responsive."""
+        """One IDLE of up to `seconds`, checked in short slices so stop and the lock stay responsive. A server that
+        says goodbye mid-IDLE (`* BYE`: a restart, an admin's kick, a token revoked) is left at once and the next
+        pass logs in again, instead of waiting for the socket to close as if it were a network error."""
         client.idle()
+        goodbye = False
         try:
             end = time.monotonic() + max(seconds, 0.1)
             while time.monotonic() < end and not stop.is_set():
                 responses = client.idle_check(timeout=min(2.0, max(end - time.monotonic(), 0.1)))
+                if any(r and r[0] == b"BYE" for r in responses):
+                    goodbye = True
+                    return True
                 if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
                     return True
                 if self.lock is not None and not self.lock.acquire_or_extend():
                     return True
         finally:
-            client.idle_done()
+            if goodbye:
+                logger.info("mailbox %s: the server said goodbye while idling; logging in again", self.key)
+                self._drop_client()
+            else:
+                client.idle_done()
         return False
+
+    def _drop_client(self) -> None:
+        """Forget a connection the server has ended (the reader processes stay)."""
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except OSError:  # already closed by the server
+                pass
 
 
 def _log_in(client: IMAPClient, url: ServerURL, settings: Settings) -> None:
@@ -301,7 +320,7 @@ def _log_in(client: IMAPClient, url: ServerURL, settings: Settings) -> None:
     if settings.imap_auth != "xoauth2":
         client.login(url.username or "", url.password or "")
         return
-    tokens = token_provider(settings)
+    tokens = token_provider(settings, url.username)
     token = tokens.token()
     try:
         client.oauth2_login(url.username or "", token)

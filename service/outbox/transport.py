@@ -44,6 +44,8 @@ STAGE_MEANINGS = {
     "data": "the relay refused the message at DATA",
 }
 _LOGIN_REQUIRED = "the relay wants a login: set the user and password in KEEPWARM_SMTP_URL"
+_TOKEN_REFUSED = ("the relay refused our OAuth2 token: check that the app may send as the URL's user "
+                  "(`keepwarm check` says more)")
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # How relays say "too fast" or "over quota": Microsoft 365 (554 5.2.0 …SubmissionQuotaExceededException, 432 4.3.2
 # …ConcurrentSubmissionLimit), Google (421 4.7.0 / 450 4.2.1 / 550 5.4.5 "rate"/"quota"), Postfix and most hosted
@@ -120,6 +122,8 @@ class SmtpTransport:
         if stage == "recipient" and address_refused(code, text):
             raise PermanentSendError(f"{code} {text}", code=code, stage=stage, address_refused=True)
         meaning = _LOGIN_REQUIRED if code == 530 else STAGE_MEANINGS[stage]  # 530 answers any command
+        if stage == "auth" and (self.settings or context.current().settings).smtp_auth == "xoauth2":
+            meaning = _TOKEN_REFUSED
         raise PermanentSendError(f"{code} {text} ({meaning})", code=code, stage=stage)
 
     def _connected(self) -> smtplib.SMTP:
@@ -162,7 +166,7 @@ class SmtpTransport:
             if self.url.username:
                 connection.login(self.url.username, self.url.password or "")
             return
-        tokens = token_provider(settings)
+        tokens = token_provider(settings, self.url.username)
         token = tokens.token()
         try:
             _xoauth2(connection, self.url.username or "", token)

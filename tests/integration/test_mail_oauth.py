@@ -1,6 +1,7 @@
-"""XOAUTH2 logins with tokens from a real OAuth2 token endpoint (http.server in a thread, short-lived tokens):
-SMTP against aiosmtpd checking the bearer token; IMAP up to the client call (no local IMAP server here checks
-XOAUTH2 tokens: Dovecot needs an OAuth2 introspection setup, pymap's backends do not verify tokens).
+"""XOAUTH2 logins with the generic provider (Authlib) and opaque tokens from a plain-HTTP token endpoint
+(http.server in a thread, short-lived tokens): SMTP against aiosmtpd checking the bearer token; IMAP up to the
+client call. The vendors' libraries (MSAL, google-auth), JWTs, HTTPS endpoints and a Dovecot that validates the
+tokens itself are in test_mail_oauth_providers.py.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def test_a_login_still_refused_with_a_fresh_token_is_an_auth_failure(endpoint, r
     with pytest.raises(PermanentSendError) as refused:
         _send(settings)
     assert refused.value.stage == "auth" and len(handler.logins) == 2 and handler.caught == []
+    assert "OAuth2 token" in str(refused.value) and "password" not in str(refused.value)
 
 
 def test_a_token_endpoint_refusal_is_transient_and_no_secret_is_logged(endpoint, relay, tmp_path, caplog):

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+from imapclient import IMAPClient
 from sqlmodel import Session, select
 
 from service.context import Services
@@ -263,3 +264,36 @@ def test_reading_in_worker_processes_gives_the_same_verdicts(imap, engine, setti
     verdicts = Counter((r.status, r.reason) for r in _rows(engine))
     assert verdicts == {("processed", None): 28, ("ignored", "unknown_sender"): 1, ("ignored", "duplicate"): 1}
     assert all(r.reading["note"] for r in _rows(engine) if r.status == "processed")
+
+
+@pytest.mark.slow
+def test_a_server_goodbye_while_idling_is_a_clean_new_login_not_an_error(dovecot, mailbox_user, engine, settings,
+                                                                          reps, redis):
+    """`doveadm kick` makes Dovecot say `* BYE` to the idling poller: it logs in again at once and reads what
+    arrives next; no IMAP error is counted (before, the goodbye went unnoticed until the socket closed, and
+    counted as a network error)."""
+    import subprocess
+
+    from service.metrics import IMAP_ERRORS_KEY
+
+    mailbox = poller(settings.with_overrides(poll_interval=120), engine, lock=PollerLock(redis, "bye-test"))
+    stop = threading.Event()
+    runner = threading.Thread(target=mailbox.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: mailbox.client is not None and mailbox.client._idle_tag is not None, 10)
+        first = mailbox.client
+        subprocess.run(["doveadm", "-c", str(dovecot.folder / "dovecot.conf"), "kick", mailbox_user],
+                       check=True, capture_output=True)
+        wait_until(lambda: mailbox.client is not None and mailbox.client is not first
+                   and mailbox.client._idle_tag is not None, 30)
+        appender = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)  # the kick ended the fixture's too
+        appender.login(mailbox_user, "secret")
+        appender.append("INBOX", recap(1))
+        appender.logout()
+        wait_until(lambda: len(_rows(engine)) == 1 and _rows(engine)[0].folder == PROCESSED, 30)
+        assert int(redis.get(IMAP_ERRORS_KEY) or 0) == 0
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive()
