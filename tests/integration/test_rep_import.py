@@ -298,7 +298,8 @@ def test_a_cell_past_the_csv_module_s_limit_is_refused_not_a_crash(engine, reps,
 def test_a_huge_upload_is_refused_before_it_is_read_even_without_a_login(client):
     """CSRFProtect parses every POST's form, and Werkzeug spools an uploaded file to disk whatever its size: without
     MAX_CONTENT_LENGTH anyone could stream gigabytes to the server's temporary folder."""
-    huge = b"x" * (5 * 1024 * 1024)  # past service.MAX_REQUEST_BYTES (4 MiB)
+    huge = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"team.csv\"\r\n\r\n" + \
+        b"x" * (5 * 1024 * 1024) + b"\r\n--x--\r\n"  # past service.MAX_REQUEST_BYTES (4 MiB); sent as is
     for path in ("/admin/login", "/admin/reps/import"):
-        answer = client.post(path, data={"file": (io.BytesIO(huge), "team.csv")}, content_type="multipart/form-data")
+        answer = client.post(path, data=huge, content_type="multipart/form-data; boundary=x")
         assert answer.status_code == 413
