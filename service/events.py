@@ -82,12 +82,17 @@ def _insert(session: Session, rows: list[dict]) -> list[tuple[int, datetime, int
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WebhookDelivery.__table__)
     table = WebhookDelivery.__table__
-    statement = insert.values(rows).on_conflict_do_nothing(
-        index_elements=["endpoint_id", "event_id", "redelivery"]).returning(table.c.id, table.c.due_at,
-                                                                              table.c.attempts)
-    added = [(r[0], r[1], r[2]) for r in session.execute(statement)]
+    added = []
+    for start in range(0, len(rows), INSERT_CHUNK):  # PostgreSQL takes at most 65,535 parameters a statement
+        statement = insert.values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing(
+            index_elements=["endpoint_id", "event_id", "redelivery"]).returning(table.c.id, table.c.due_at,
+                                                                                  table.c.attempts)
+        added += [(r[0], r[1], r[2]) for r in session.execute(statement)]
     queue_after_commit(session, added)
     return added
+
+
+INSERT_CHUNK = 500  # rows of 10 values: 5,000 parameters a statement
 
 
 # ---------------------------------------------------------------------------------------------------- the queue

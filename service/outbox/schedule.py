@@ -34,9 +34,13 @@ STALE_SENDING = timedelta(seconds=45)
 MAX_ABANDONED = 6
 # A worker that announces itself (sender.announce: its name on a Redis connection of its own, and in HOLDERS_KEY)
 # and whose name is gone from Redis's clients is dead: its rows are revived once their lease is this old, not
-# STALE_SENDING. More than the workers' lease renewal (LEASE_EVERY, 10 s), so a live worker cut off from Redis
-# alone, which still renews its leases in the database, is never taken for dead.
-DEAD_HOLDER_AFTER = timedelta(seconds=15)
+# STALE_SENDING. Two and a half lease renewals (LEASE_EVERY, 10 s), so a live worker cut off from Redis alone,
+# which still renews its leases in the database, is not taken for dead even when a renewal runs late or the
+# hosts' clocks differ by a few seconds; and the name must be missing on two looks DEAD_CONFIRM apart (a
+# reconnecting presence connection, a Redis failover).
+DEAD_HOLDER_AFTER = timedelta(seconds=25)
+DEAD_CONFIRM = timedelta(seconds=3)
+_missing_since: dict[str, datetime] = {}
 # Nobody is taken for dead by a Redis up for less than this: its clients (the live workers' names) are all new.
 REDIS_SETTLE = timedelta(seconds=15)
 HOLDERS_KEY = "keepwarm:holders"
@@ -193,7 +197,14 @@ def revive_dead_holders(services: Services, *, now: datetime | None = None) -> s
         known = {name.decode() for name in services.redis.smembers(HOLDERS_KEY)}
     except Exception:  # Redis away or CLIENT refused by its ACL: STALE_SENDING does it
         return set()
-    dead = sorted(name for name in known if presence_name(name) not in alive)
+    ours = holder(services)
+    missing = {name for name in known if name != ours and presence_name(name) not in alive}
+    for name in list(_missing_since):
+        if name not in missing:
+            del _missing_since[name]  # back (or forgotten): the next absence starts a new count
+    for name in missing:
+        _missing_since.setdefault(name, now)
+    dead = sorted(name for name in missing if now - _missing_since[name] >= DEAD_CONFIRM)
     if not dead:
         return set()
     why = f"left mid-send by a worker known dead ({', '.join(dead)[:200]}: gone from Redis)"

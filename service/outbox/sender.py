@@ -232,7 +232,13 @@ def drain(services: Services, *, skip_job: str | None = None, seconds: float = D
         for batch, in_flight in window:
             for _item, future in in_flight:
                 future.cancel()
-            _settle(services, batch, in_flight)
+            try:
+                _settle(services, batch, in_flight)
+            except Exception:  # the database is away: what cannot be recorded is let go, never held forever
+                # (its lease lapses and revival sends it; one that went out already goes again, same Message-ID)
+                logger.exception("drain: %s emails could not be recorded; their lease will lapse", len(in_flight))
+                _let_go([item.id for item, _future in in_flight])
+                continue
             released += batch.released
             tally.update(batch.outcomes)
             enqueue_or_defer(services, batch.follow_ups)
@@ -446,7 +452,12 @@ def _settle(services: Services, batch: Batch, in_flight: list[tuple[Ready, Futur
             if not (waiting or future.done()):
                 position += 1
                 continue
-            verdict, detail = ("released", None) if future.cancelled() else future.result()
+            try:
+                verdict, detail = ("released", None) if future.cancelled() else future.result()
+            except Exception as error:  # the sender thread's own failure (a database or Redis blip before the
+                # relay answered): retried like a 4xx, so the loop goes on to the emails after it
+                logger.warning("outbound %s: sending failed: %s", item.id, error)
+                verdict, detail = "transient", TransientSendError(f"sending failed before the relay answered: {error}")
             if verdict == "sent":
                 sent.append(in_flight.pop(position))  # let go once recorded
                 if len(sent) >= RECORD_EVERY:

@@ -228,14 +228,22 @@ def _watch_forever(services: Services, stop: threading.Event) -> None:
 
     scheduler = RQScheduler([services.queue(name) for name in QUEUES], connection=services.redis)
     told = None  # the scheduler lock last said to be stuck: one warning for each
+    failing: dict[str, str] = {}  # step → the failure last warned about: one warning for each new one
     while True:
-        try:
-            announce(services)
-            revive_dead_holders(services)
-            moved = move_overdue_jobs(services, scheduler)
-        except Exception:  # Redis or the database away: the worker loop waits for them; next second
-            logger.debug("watch round failed", exc_info=True)
-            moved = 0
+        moved = 0
+        for step, run in (("announce", lambda: announce(services)),
+                          ("revive_dead_holders", lambda: revive_dead_holders(services)),
+                          ("move_overdue_jobs", lambda: move_overdue_jobs(services, scheduler))):
+            try:  # each on its own: a refused CLIENT SETNAME must not stop the jobs being moved
+                result = run()
+            except Exception as error:  # Redis or the database away: the worker loop waits for them; next second
+                if failing.get(step) != type(error).__name__:
+                    logger.warning("worker watch: %s failed: %s", step, error)
+                    failing[step] = type(error).__name__
+                continue
+            failing.pop(step, None)
+            if step == "move_overdue_jobs":
+                moved = result
         if moved and told != (lock := _scheduler_lock(services)):
             logger.warning("RQ's scheduler is not running (lock %s): moving jobs past their time to the queues "
                            "until it does", lock)

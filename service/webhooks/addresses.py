@@ -20,6 +20,11 @@ class RefusedAddress(ValueError):
     """The URL may not be posted to (its scheme, its form, or where its host resolves)."""
 
 
+class Unresolved(RefusedAddress):
+    """The host name does not resolve now: refused when registering, retried when delivering (a resolver's
+    hiccup must not lose an event)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A URL taken apart, with the addresses its host resolved to (every one allowed)."""
@@ -62,7 +67,7 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise RefusedAddress(f"{host} does not resolve ({error})") from None
+        raise Unresolved(f"{host} does not resolve ({error})") from None
     addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
     if not allow_private:
         for address in addresses:

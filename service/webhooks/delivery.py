@@ -24,7 +24,7 @@ from service import events
 from service.context import Services
 from service.db import session_scope
 from service.models import WebhookDelivery, WebhookEndpoint
-from service.webhooks.addresses import RefusedAddress, resolve
+from service.webhooks.addresses import RefusedAddress, Unresolved, resolve
 from service.webhooks.receiver import Answer, post
 from service.webhooks.signing import HEADER, endpoint_secret, fingerprint, signature
 
@@ -102,6 +102,8 @@ def _post(services: Services, claimed: Claimed, now: datetime) -> Answer:
                        "/admin/webhooks and give the new one to the receiver, then redeliver")
     try:
         target = resolve(claimed.url, allow_private=settings.webhook_allow_private)
+    except Unresolved as unresolved:  # like a receiver down: retried with backoff for the event's day
+        return Answer(None, "", str(unresolved), 0)
     except RefusedAddress as refused:
         raise _Refused(f"address refused: {refused}") from None
     headers = {"Content-Type": "application/json", HEADER: signature(secret, int(now.timestamp()), claimed.body),

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from service import context, events
 from service.db import session_scope
-from service.models import WEBHOOK_EVENTS, OutboundEmail, WebhookDelivery
+from service.models import WEBHOOK_EVENTS, OutboundEmail, WebhookDelivery, WebhookEndpoint
 from service.outbox import status
 from service.outbox.rows import new_outbound
 from service.run.worker import BoundedWorker
@@ -114,6 +114,16 @@ def test_the_same_occurrence_emitted_twice_is_one_delivery(services, reps, recei
     assert len(deliveries(services.engine)) == 1
 
 
+def test_one_change_reported_to_thousands_emits_every_delivery_in_its_transaction(services, reps, receiver):
+    """7,000 occurrences in one emission (a retry of a long relay outage): one INSERT would pass PostgreSQL's
+    65,535 parameters and roll back the change it reports; written in chunks, all are there."""
+    register(services, receiver.url, ["customer.unsubscribed"])
+    with session_scope(services.engine) as session:
+        added = events.emit(session, "customer.unsubscribed",
+                            [(f"bulk-{n}", {"email": f"c{n}@client.example", "reason": "test"}) for n in range(7000)])
+    assert added == 7000 and len(deliveries(services.engine)) == 7000
+
+
 # ---------------------------------------------------------------------------------------------------- delivering
 
 
@@ -164,6 +174,19 @@ def test_a_receiver_down_is_retried_with_backoff_then_failed_after_a_day(service
     assert moment - row.created_at <= timedelta(days=1)
     gaps = 2 <= row.attempts <= 20
     assert gaps
+
+
+def test_a_host_that_does_not_resolve_at_delivery_is_retried_not_failed(services, reps, receiver):
+    """A resolver's hiccup (here a name that never resolves, RFC 6761's .invalid) is retried like a receiver down;
+    before, it failed the delivery at once and the event was lost for that receiver."""
+    endpoint_id, _ = register(services, receiver.url)
+    with session_scope(services.engine) as session:
+        session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+                        .values(url="http://keepwarm-receiver.invalid/hook"))
+    canceled_email(services, reps)
+    assert delivery.deliver(services, only_delivery(services.engine).id) == "pending"
+    row = only_delivery(services.engine)
+    assert "does not resolve" in row.last_error and row.due_at > datetime.now(UTC)
 
 
 def test_500s_are_retried_until_the_receiver_answers(services, reps, receiver):
