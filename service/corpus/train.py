@@ -138,7 +138,9 @@ def fit(train: list[Labelled]) -> NoteModel:
     rows = [text_of(case).row() for case in train]
     features = _features()
     matrix = features.fit_transform(rows)
-    outcome = _head().fit(matrix, [case.labels["outcome"] for case in train])
+    # Balanced, C=20 (grouped cross-validation on train b1-b22, five folds by writer, 3,118 notes, 2026-12-06):
+    # outcome right 91.9% -> 92.5%, and on the won and open deals alone 81.3% -> 85.7%.
+    outcome = _head(balanced=True, strength=20.0).fit(matrix, [case.labels["outcome"] for case in train])
     lost = [i for i, case in enumerate(train) if case.labels["outcome"] == "lost"]
     cause = _head(balanced=True).fit(matrix[lost], [train[i].labels.get("cause") or "unknown" for i in lost])
     reasons = {}
