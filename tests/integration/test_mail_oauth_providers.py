@@ -182,9 +182,11 @@ def test_the_poller_reads_over_imaps_with_xoauth2_and_the_relay_takes_the_same_t
     _send(mail)
     _send(mail)
     assert len(handler.caught) == 2 and all(accepted for _, _, accepted in handler.logins)
-    assert _grants(token_server, before) == [{"microsoft": "client_credentials", "google":
-                                              "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                              "generic": "refresh_token"}[provider]]  # one token, cached
+    assert set(_grants(token_server, before)) == {{"microsoft": "client_credentials", "google":
+                                                  "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                                  "generic": "refresh_token"}[provider]}
+    # One token for the poll and both sends, cached. Counted where Keepwarm obtains it, not in the token server's
+    # requests: google-auth retries a token request itself when the transport hiccups (once seen on a loaded run).
     assert token_provider(mail, account.user).fetches == 1
     assert f"user=<{account.user}>, method=XOAUTH2" in oauth_dovecot.auth_log()
     assert mailbox_health(mailbox.services, mailbox.key, max_age=timedelta(minutes=1)) \
