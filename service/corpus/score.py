@@ -65,7 +65,7 @@ def read_case(case: Labelled, model: NoteModel | None | bool = True, *, customer
     got = {
         "outcome": reading.outcome, "cause": reading.cause, "reasons": reading.reasons,
         "recontact_on": reading.recontact_on.isoformat() if reading.recontact_on else None,
-        "decision_makers": [{"name": p.name, "role": p.role} for p in reading.decision_makers],
+        "decision_makers": [{"name": p.name, "role": p.role, "written": p.written} for p in reading.decision_makers],
         "language": reading.language, "confidences": reading.confidences, "unsure": list(reading.unsure),
     }
     if customers:
@@ -92,7 +92,7 @@ def _person_matches(expected: dict, got: dict) -> bool:
     if expected.get("name"):
         return _name(expected["name"]) == _name(got.get("name"))
     roles = {_low(expected.get("role")), _low(expected.get("role_normalised"))} - {None}
-    return not got.get("name") and _low(got.get("role")) in roles
+    return not got.get("name") and bool({_low(got.get("role")), _low(got.get("written"))} & roles)
 
 
 def _people_match(expected: list[dict], got: list[dict]) -> bool:

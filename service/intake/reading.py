@@ -120,7 +120,8 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
         reasons=list(understood.reasons),
         recontact_on=understood.recontact_on.isoformat() if understood.recontact_on else None,
         recontact_asked=understood.recontact_asked,
-        decision_makers=[{"name": d.name, "role": d.role} for d in understood.decision_makers],
+        decision_makers=[{"name": d.name, "role": d.role, "role_as_written": d.written}
+                         for d in understood.decision_makers],
         note=note,
         language=understood.language,
         confidence=round(understood.confidence, 2),

@@ -126,6 +126,10 @@ class DateRules:
     broken_promise: re.Pattern
     no_date: re.Pattern
     document_date: re.Pattern
+    weekday_before_number: re.Pattern
+    weekday_past: re.Pattern
+    this_season: re.Pattern
+    feast_region: dict[str, re.Pattern]
 
 
 def _alternation(words) -> str:
@@ -140,7 +144,7 @@ def _form_sources(vocab: dict) -> dict[str, str]:
     mod = (rf"(?:(?P<m_half2>{vocab['second_half']})|(?P<m_week2>{vocab['second_week']})|(?P<m_week1>{vocab['first_week']})"
            rf"|(?P<m_start>{vocab['start']})"
            rf"|(?P<m_mid>{vocab['mid']})|(?P<m_end>{vocab['end']}))")
-    mod_join = r"[\s-]*(?:of\s+|di\s+|del\s+|della\s+|dell'\s*|d')?"
+    mod_join = r"[\s-]*(?:of\s+|in\s+|di\s+|del\s+|della\s+|dell'\s*|d')?"
     article = rf"(?:(?:{vocab['article']})\s+|l')?"
     year = r"(?P<year>20\d\d\b|'\d\d\b)"  # "Jan '27" as well as "January 2027"
     nxt = rf"(?:(?P<next>{vocab['next']})\s+)?"
@@ -152,7 +156,7 @@ def _form_sources(vocab: dict) -> dict[str, str]:
         "explicit": rf"{weekday}\b{day}(?:\s+of|\s+di)?\s+{month}(?:,?\s+{year})?",
         "explicit_md": rf"{weekday}\b{month}\s+{day}\b(?![:.,]?\d|\s*%)(?:,?\s+{year})?",
         "iso": r"\b(?P<year>20\d\d)-(?P<mnum>[01]\d)-(?P<dnum>[0-3]\d)\b",
-        "numeric": r"(?<![\d/.,€$£#-])\b(?P<a>[0-3]?\d)[/.](?P<b>[01]?\d)(?:[/.](?P<y>(?:20)?\d\d))?\b(?![/.,]?\d|%)",
+        "numeric": r"(?<![\d/.,€$£#-])\b(?P<a>[0-3]?\d)(?:/[0-3]?\d|\.[01]?\d)(?:[/.](?P<y>(?:20)?\d\d))?\b(?![/.,]?\d|%)",
         "month": rf"(?:{mod}{mod_join}{article})?{nxt}\b{month}(?:\s+(?P<next2>{vocab['next']}))?(?:\s+(?:of\s+|del\s+)?{year})?",
         "season": rf"(?:{mod}{mod_join}{article})?(?:(?P<next>{vocab['next']}|{vocab['this']})\s+)?{article}\b(?P<season>{_alternation(vocab['seasons'])})\b"
                   rf"(?:\s+(?P<next2>{vocab['next']}))?(?:\s+(?:of\s+|del\s+)?{year})?",
@@ -246,6 +250,10 @@ def _build_rules(phrases: Phrases) -> DateRules:
         broken_promise=compile_phrase(cues["broken_promise"]),
         no_date=compile_phrase(cues["no_date"]),
         document_date=compile_phrase(cues["document_date"]),
+        weekday_before_number=compile_phrase(rf"\b(?:{_alternation(vocab['weekdays'])})\.?,?\s+(?:the\s+|il\s+)?$"),
+        weekday_past=compile_phrase(rf"(?:{cues['weekday_past']})$"),
+        this_season=compile_phrase(rf"(?:{vocab['this_season']})"),
+        feast_region={region: compile_phrase(rf"\b(?:{words})\s+$") for region, words in vocab.get("feast_region", {}).items()},
     )
 
 
@@ -278,10 +286,24 @@ def _month_day(year: int, month: int, part: str | None) -> date:
     if part == "end":
         return _last_day(year, month)
     if part == "week1":
-        return _business_day_after(date(year, month, 1) - timedelta(days=1))
+        return _first_working_week_day(year, month)
     if part == "week2":  # the week of the month's second Monday
         return _nth_weekday(year, month, 0, 2)
     return date(year, month, _PART_DAY[part])
+
+
+_MONTH_FIRST_HOLIDAYS = frozenset({1, 5, 11})  # 1 January, 1 May, 1 November: "early May" starts on the day after
+
+
+def _first_working_week_day(year: int, month: int) -> date:
+    """"Early November", "ai primi di maggio", "the first week of March": the first working day of the month's first
+    full working week (a month starting on a Friday, a weekend or a holiday starts on the Monday after)."""
+    day = date(year, month, 1)
+    if month in _MONTH_FIRST_HOLIDAYS:
+        day += timedelta(days=1)
+    while day.weekday() >= 4:  # Friday to Sunday: the week really starts on Monday
+        day += timedelta(days=1)
+    return day
 
 
 def _shift_month(year: int, month: int, months: int) -> tuple[int, int]:
@@ -334,6 +356,9 @@ def _feast_span(key: str, year: int) -> tuple[date, date] | None:
         return (day - timedelta(days=30), day + timedelta(days=2)) if key == "ramadan" else (day, day + timedelta(days=2))
     sunday = easter(year)
     thanksgiving = _nth_weekday(year, 11, 3, 4)
+    if key == "thanksgiving_ca":  # Canada's: the second Monday of October, a long weekend
+        monday = _nth_weekday(year, 10, 0, 2)
+        return monday - timedelta(days=2), monday
     fixed = {"christmas": (date(year, 12, 24), date(year + 1, 1, 6)),  # the holidays run to Epiphany
              "new_year": (date(year, 1, 1), date(year, 1, 6)), "epiphany": (date(year, 1, 6), date(year, 1, 6)),
              "ferragosto": (date(year, 8, 15), date(year, 8, 15)), "may_day": (date(year, 5, 1), date(year, 5, 1)),
@@ -354,6 +379,30 @@ def _feast_span(key: str, year: int) -> tuple[date, date] | None:
              "mlk_day": (_nth_weekday(year, 1, 0, 3),) * 2, "civic_holiday": (_nth_weekday(year, 8, 0, 1),) * 2,
              "columbus_day": (_nth_weekday(year, 10, 0, 2),) * 2}
     return fixed[key]
+
+
+_CANADIAN_ZONES = frozenset({"America/Toronto", "America/Montreal", "America/Vancouver", "America/Edmonton",
+                             "America/Winnipeg", "America/Halifax", "America/St_Johns", "America/Regina",
+                             "America/Moncton", "America/Whitehorse", "America/Yellowknife", "America/Iqaluit",
+                             "America/Glace_Bay", "America/Goose_Bay", "America/Dawson_Creek", "America/Swift_Current"})
+
+
+def region_of(tz) -> str:
+    """The rep's country where its feasts differ from the names' usual reading: "CA" (Thanksgiving on the second
+    Monday of October, Labour Day in September), "US" (Labor Day in September), else ""."""
+    name = str(tz)
+    if name in _CANADIAN_ZONES or name.startswith("Canada/"):
+        return "CA"
+    return "US" if name.startswith(("America/", "US/")) else ""
+
+
+def _regional_feast(key: str, word: str, region: str) -> str:
+    """The feast a name means in the rep's country: Canada's Thanksgiving, North America's Labour Day."""
+    if region == "CA" and key == "thanksgiving":
+        return "thanksgiving_ca"
+    if region and key == "may_day" and word.startswith("labo"):
+        return "labor_day"
+    return key
 
 
 def _st_brigid(year: int) -> date:
@@ -382,6 +431,7 @@ class _Context:
     day_first: bool
     language: str
     source: str = "note"
+    region: str = ""  # "CA", "US" or "" (elsewhere): whose Thanksgiving and Labour Day
     preps: dict[int, str | None] = field(default_factory=dict)  # _prep_of by offset: resolving and scoring both ask
 
 
@@ -436,9 +486,19 @@ def _resolve_iso(ctx: _Context, match) -> date | None:
 
 def _resolve_numeric(ctx: _Context, match) -> date | None:
     """"12/03", "3.12.2026": only after a preposition or with a year, read by dateparser in the rep's order."""
-    if not match.group("y") and not _prep_of(ctx, match.start()):
+    if not match.group("y") and not _prep_of(ctx, match.start()) and not _numeric_cued(ctx, match.start()):
         return None
+    first, second = (int(number) for number in re.split(r"[/.]", match.group())[:2])
+    if (second if ctx.day_first else first) > 12:
+        return None  # "2/23" where reps write the day first: no month of that number
     return _parse_span(match.group(), ctx.language, ctx.today, "DMY" if ctx.day_first else "MDY")
+
+
+def _numeric_cued(ctx: _Context, start: int) -> bool:
+    """"richiamare l'1/10", "Next call 5/28", "sync again Mon 2/23": a recontact verb or a weekday just before a bare
+    numeric date makes it one (elsewhere "3/4" may be a ratio, a score or a version)."""
+    head = ctx.text.clean[max(ctx.text.sentence_span(start)[0], start - 30):start]
+    return bool(ctx.rules.recontact_cue.search(head) or ctx.rules.weekday_before_number.search(head))
 
 
 def _resolve_month(ctx: _Context, match) -> date | None:
@@ -483,7 +543,12 @@ def _resolve_season(ctx: _Context, match) -> date | None:
     if not (_prep_of(ctx, match.start()) or _modifier(match) or match.group("next") or match.group("next2")
             or _year_of(match)):
         return None
-    return _period_start(ctx, match, ctx.rules.seasons[match.group("season").lower()], 3)
+    first_month = ctx.rules.seasons[match.group("season").lower()]
+    if match.group("next") and ctx.rules.this_season.fullmatch(match.group("next")):
+        year = ctx.today.year - (1 if first_month == 12 and ctx.today.month <= 2 else 0)  # January's winter began in December
+        if date(year, first_month, 1) <= ctx.today:
+            return None  # "they sold the trucks this summer" written in September: the season under way or gone
+    return _period_start(ctx, match, first_month, 3)
 
 
 def _quarter_number(ctx: _Context, match) -> int:
@@ -569,10 +634,16 @@ def _resolve_year_number(ctx: _Context, match) -> date | None:
 def _resolve_feast(ctx: _Context, match) -> date | None:
     """"after Easter" → the Tuesday after; "after Thanksgiving" → the Monday after; "at Christmas" → 24 Dec;
     "before Ferragosto" → 15 Aug (moved back two weeks by the caller). A feast with no preposition is a greeting."""
+    head = ctx.text.clean[max(0, match.start() - 12):match.start()]
+    named = next(((name, found) for name, pattern in ctx.rules.feast_region.items() if (found := pattern.search(head))),
+                 None)  # "after US Thanksgiving" written in Toronto
+    if named:  # the preposition stands before the country's name: it is the feast's
+        ctx.preps[match.start()] = _prep_of(ctx, match.start() - len(head) + named[1].start())
     prep = _prep_of(ctx, match.start())
     if prep is None:
         return None
-    key = ctx.rules.feasts[re.sub(r"\s+", " ", match.group("feast").lower())]
+    word = re.sub(r"\s+", " ", match.group("feast").lower())
+    key = _regional_feast(ctx.rules.feasts[word], word, named[0] if named else ctx.region)
     for year in (ctx.today.year - 1, ctx.today.year, ctx.today.year + 1):
         span = _feast_span(key, year)
         if span is None:
@@ -662,6 +733,9 @@ def _resolve_weekday(ctx: _Context, match) -> date | None:
     if match.group("tomorrow"):
         return ctx.today + timedelta(days=ctx.rules.tomorrow[re.sub(r"\s+", " ", match.group("tomorrow").lower())])
     weekday = ctx.rules.weekdays[match.group("wday").lower()]
+    if not (match.group("wnext") or match.group("wnext2")) and ctx.rules.weekday_past.search(
+            ctx.text.clean[ctx.text.sentence_span(match.start())[0]:match.start()]):
+        return None  # "thanks for the call on Monday", "la demo di lunedì": the day it happened
     if match.group("wnext") or match.group("wnext2"):  # "next Wednesday", "mercoledì prossimo": that day of next week
         return ctx.today + timedelta(days=7 - ctx.today.weekday() + weekday)
     return ctx.today + timedelta(days=(weekday - ctx.today.weekday() - 1) % 7 + 1)
@@ -749,7 +823,7 @@ def _find_hits(ctx: _Context) -> list[DateHit]:
             day = _RESOLVERS[form](ctx, match)
             if day and day > ctx.today:
                 hits.append(DateHit(match.start(), match.end(), day, form.removesuffix("_md"), modified=bool(_modifier(match)),
-                                    pinned=form in _PINNABLE and bool(match.groupdict().get("wday")), named=day,
+                                    pinned=_is_pinned(ctx, form, match), named=day,
                                     recent_past=_is_recent_past(ctx, form, match, day)))
     hits = _drop_overlaps(hits)  # a span counts from "15 September", not from the "September" inside it
     _days_after_context(ctx, hits)
@@ -760,6 +834,14 @@ def _find_hits(ctx: _Context) -> list[DateHit]:
 
 
 _PINNABLE = frozenset({"explicit", "explicit_md", "day_of_month"})
+
+
+def _is_pinned(ctx: _Context, form: str, match) -> bool:
+    """"Wednesday, April 8", "Mon 2/23": a weekday with its date is an appointment."""
+    if form == "numeric":
+        head = ctx.text.clean[max(0, match.start() - 15):match.start()]
+        return bool(ctx.rules.weekday_before_number.search(head))
+    return form in _PINNABLE and bool(match.groupdict().get("wday"))
 
 
 def _is_recent_past(ctx: _Context, form: str, match, day: date) -> bool:
@@ -778,7 +860,8 @@ def _is_recent_past(ctx: _Context, form: str, match, day: date) -> bool:
 def _days_after_context(ctx: _Context, hits: list[DateHit]) -> None:
     """"The board meets on 24 June; I'll chase on the 28th": a bare day of the month follows the date named before it."""
     for index, hit in enumerate(hits):
-        earlier = [other.named for other in hits[:index] if other.named and other.named > hit.day]
+        earlier = [other.named for other in hits[:index] if other.named and other.named > hit.day
+                   and _PRECISION.get(other.form, 1) >= 3]  # a day named, not "after three years on it"
         if hit.form == "day_of_month" and not hit.pinned and earlier:
             base = max(earlier)
             for months in range(2):
@@ -960,10 +1043,10 @@ class Found(NamedTuple):
     asked: bool = False
 
 
-def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note") -> Found:
-    """The recontact date of the text (see `Found`)."""
+def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note", region: str = "") -> Found:
+    """The recontact date of the text (see `Found`); `region` is the rep's country where feasts differ (`region_of`)."""
     rules = rules_for(text.phrases.language)
-    ctx = _Context(text, rules, today, day_first, text.phrases.language, source)
+    ctx = _Context(text, rules, today, day_first, text.phrases.language, source, region=region)
     hits = _find_hits(ctx)
     for hit in hits:
         hit.score = _score(ctx, hit)
@@ -973,20 +1056,21 @@ def find_recontact(text: Text, today: date, day_first: bool = True, source: str 
     hits = [hit for hit in hits if hit.score >= (_NO_DATE_FLOOR if no_date else _MIN_SCORE)]
     if not hits:
         return Found(None, None, no_date)
-    best = _refine(max(hits, key=lambda hit: (hit.score, hit.start)), hits)
+    best = _refine(ctx, max(hits, key=lambda hit: (hit.score, hit.start)), hits)
     end = best.end - len(text.original[best.start:best.end]) + len(text.original[best.start:best.end].rstrip(". "))
     phrase = text.original[best.start:end]
     return Found(best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), source), False,
                  best.tied)
 
 
-def _refine(best: DateHit, hits: list[DateHit]) -> DateHit:
+def _refine(ctx: _Context, best: DateHit, hits: list[DateHit]) -> DateHit:
     """Among readings almost as likely as the best and within three weeks of it, the most precise one (but "the week
     after the board on 10 March" stays the week after: the date it counts from is no more precise a reading of it)."""
     if best.form == "anchored":
         return best
     close = [hit for hit in hits if hit.score >= best.score - _REFINE_SCORE
              and abs((hit.day - best.day).days) <= _REFINE_DAYS and _precision(hit) > _precision(best)
+             and _prep_of(ctx, hit.start) != "until"  # "capex freeze til 6/30, call in July": the end of a wait
              and hit.day == hit.named]  # "ahead of July" moved two weeks back is no more precise than July
     return max(close, key=lambda hit: (_precision(hit), hit.score)) if close else best
 

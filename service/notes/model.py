@@ -23,8 +23,13 @@ class Commands:
 
 @dataclass(frozen=True)
 class DecisionMaker:
+    """Someone else in the customer's decision: a name, the normalised role ("cfo", "board") and the role as the
+    note writes it ("their Finance Director"), without a leading article. Two readings of one person are equal
+    whatever the words around the role."""
+
     name: str | None
     role: str | None
+    written: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

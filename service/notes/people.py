@@ -152,6 +152,14 @@ def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
     return sorted(kept, key=lambda r: r.start)
 
 
+def _written(role: str) -> str:
+    """A role as the note writes it, spaces folded and without a leading article ("their CFO" → "CFO")."""
+    role = " ".join(role.split())
+    while _LEADING.match(role):
+        role = _LEADING.sub("", role, count=1)
+    return role
+
+
 def _as_written(title: str) -> str:
     """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new"."""
     title = " ".join(title.split())
@@ -238,8 +246,8 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
     addressees = _addressees(text, rules)
     about_deciding = _about_deciding(text, rules)
 
-    def add(name: str | None, role: str | None, start: int, end: int) -> None:
-        person = DecisionMaker(name, role)
+    def add(name: str | None, role: str | None, start: int, end: int, written: str | None) -> None:
+        person = DecisionMaker(name, role, written)
         key = (name.split()[-1].lower(),) if name else ("role", role)
         if key not in people:
             people[key] = person
@@ -256,9 +264,9 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
             continue
         if _not_deciding(text, name, start, end, rules):
             continue
-        add(name, role.key, start, end)
+        add(name, role.key, start, end, _written(text.clean[role.start:role.end]))
     for name, role, start, end in _other_people(text, rules, addressees, source, about_deciding):
-        add(name, role, start, end)
+        add(name, role, start, end, role)
     return _drop_covered_roles(list(people.values())), evidence
 
 

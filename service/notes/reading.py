@@ -12,7 +12,7 @@ from datetime import date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from service.notes.dates import Found, find_recontact
+from service.notes.dates import Found, find_recontact, region_of
 from service.notes.language import detect_language
 from service.notes.learned import NoteModel, NoteText, Prediction, cue_tokens, load_model, locate, predict
 from service.notes.model import (
@@ -51,8 +51,10 @@ class _Part:
     answer only for what the note leaves open (often just its decision makers).
     """
 
-    def __init__(self, text: Text, today: date, day_first: bool, source: str, sender: str | None = None) -> None:
+    def __init__(self, text: Text, today: date, day_first: bool, source: str, sender: str | None = None,
+                 region: str = "") -> None:
         self.text = text
+        self.region = region  # the rep's country where its feasts differ ("CA": Thanksgiving in October)
         self.today = today
         self.day_first = day_first
         self.source = source
@@ -68,7 +70,7 @@ class _Part:
 
     @cached_property
     def _recontact(self) -> Found:
-        return find_recontact(self.text, self.today, self.day_first, self.source)
+        return find_recontact(self.text, self.today, self.day_first, self.source, self.region)
 
     @cached_property
     def _people(self) -> tuple[list[DecisionMaker], list[Evidence]]:
@@ -339,11 +341,12 @@ def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | 
     day_first = not str(tz).startswith("America/")  # US reps write 3/4 for 4 March
     text = _prepare(note or "")
     found = read_structured(text, today, day_first)
-    note_part = _Part(_without_lines(text, found.spans), today, day_first, "note")
+    region = region_of(tz)
+    note_part = _Part(_without_lines(text, found.spans), today, day_first, "note", region=region)
     forwarded_part = None
     if forwarded and forwarded.strip() and _needs_forwarded(note_part):
         forwarded_part = _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
-                               _forwarded_sender(forwarded))
+                               _forwarded_sender(forwarded), region)
     reading = _merge(note_part, forwarded_part)
     return _RuleRead(text, found, note_part, reading, found.cause or note_part.cause, today)
 

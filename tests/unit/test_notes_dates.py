@@ -168,3 +168,83 @@ def test_dates_that_are_not_recontacts(note, sent_at):
                                   "Perso per ora: è tutto fermo fino a settembre, li risento allora."])
 def test_a_month_just_gone_after_until_is_the_next_one(note):
     assert understand(note, sent_at=SENT, tz=ROME, model=None).recontact_on == date(2027, 9, 1)
+
+
+TORONTO = ZoneInfo("America/Toronto")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("note", "sent_at", "expected"),
+    [
+        # "early November", "ai primi di maggio", "the first week of March": the month's first full working week
+        ("Lost for now; I'll get back to her early November.", datetime(2025, 9, 9, 10, tzinfo=UTC), date(2025, 11, 3)),
+        ("Perso per ora, li richiamo ai primi di maggio.", datetime(2026, 1, 28, 10, tzinfo=UTC), date(2026, 5, 4)),
+        ("Pilot running. Follow up 1st week of March.", datetime(2026, 2, 3, 10, tzinfo=UTC), date(2026, 3, 2)),
+        ("No for 2026. I'll be back in touch early in January.", datetime(2026, 10, 22, 10, tzinfo=UTC),
+         date(2027, 1, 4)),
+        # a bare numeric date after a recontact verb or a weekday
+        ("- decide il titolare entro fine mese\n- richiamare l'1/10 se tace", datetime(2026, 9, 15, 10, tzinfo=UTC),
+         date(2026, 10, 1)),
+        ("Security review starts next week. Let's sync again Mon 23/2.", datetime(2026, 2, 9, 16, tzinfo=UTC),
+         date(2026, 2, 23)),
+        # the days after a meeting named earlier: the working day after it
+        ("La proposta va in Giunta nella seduta del 16 dicembre. Mi riservo di contattarla nei giorni "
+         "immediatamente successivi alla seduta.", SENT, date(2026, 12, 17)),
+        # "until 6/30": the end of a wait, not a more precise reading of "July"
+        ("Capex freeze til 6/30. Lost for now. Call Ron in July when new FY budgets land.",
+         datetime(2025, 12, 9, 16, tzinfo=UTC), date(2026, 7, 1)),
+        # a bare "the 15th" follows a day named before it, never a span ("after three years")
+        ("They worry about re-training after three years on the current platform. The board meets on the 14th; "
+         "I'll call you on the 15th.", datetime(2025, 10, 3, 16, tzinfo=UTC), date(2025, 10, 15)),
+    ],
+)
+def test_more_relative_date_forms(note, sent_at, expected):
+    assert recontact(note, sent_at=sent_at) == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "tz", "expected"),
+    [
+        # feasts read in the rep's country: Canada's Thanksgiving is in October, North America's Labour Day in September
+        ("So we'll park it for now. I'll touch base after Thanksgiving.", TORONTO, date(2026, 10, 13)),
+        ("Not this summer. I'll reach out after Labour Day.", TORONTO, date(2026, 9, 8)),
+        ("Not this summer. I'll reach out after Labour Day.", NEW_YORK, date(2026, 9, 8)),
+        ("Budget is tight. Follow up after US Thanksgiving.", TORONTO, date(2026, 11, 30)),
+        ("Lost for now. I'll touch base after Thanksgiving.", NEW_YORK, date(2026, 11, 30)),
+    ],
+)
+def test_feasts_of_the_reps_country(note, tz, expected):
+    assert recontact(note, sent_at=datetime(2026, 6, 16, 16, tzinfo=UTC), tz=tz) == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "sent_at"),
+    [
+        # a weekday the thing thanked for happened on
+        ("Thank you for your call on Monday. I understand you've decided not to take it further.", SENT),
+        ("Grazie per il feedback dopo la demo di lunedì. Restate col fornitore attuale, lo capisco.", SENT),
+        # "this summer" once the summer has begun: the one under way or gone
+        ("Lost. They changed the business model this summer and sold all the trucks; they don't need us.",
+         datetime(2026, 9, 8, 16, tzinfo=UTC)),
+        # a month named for the first contact, told as a story
+        ("Lost, on me: I dropped the ball after our first chat in October. They moved on.",
+         datetime(2025, 12, 18, 10, tzinfo=UTC)),
+    ],
+)
+def test_more_dates_that_are_not_recontacts(note, sent_at):
+    assert recontact(note, sent_at=sent_at) is None
+
+
+def test_a_us_rep_writes_the_month_first():
+    assert recontact("Security review starts next week. Let's sync again Mon 2/23.", tz=NEW_YORK,
+                     sent_at=datetime(2026, 2, 9, 16, tzinfo=UTC)) == date(2026, 2, 23)
+    assert recontact("Rough call. Next call 5/28 w/ Shawn + Linda.", tz=NEW_YORK,
+                     sent_at=datetime(2026, 5, 12, 16, tzinfo=UTC)) == date(2026, 5, 28)
+    assert recontact("Rough call. Next call 28/5 w/ Shawn + Linda.", tz=NEW_YORK,
+                     sent_at=datetime(2026, 5, 12, 16, tzinfo=UTC)) is None
+
+
+def test_this_winter_said_in_spring_is_the_coming_one():
+    assert recontact("No need right now. I'll check in this winter, in case hiring picks up.",
+                     sent_at=datetime(2026, 5, 28, 14, tzinfo=UTC)) == date(2026, 12, 1)
