@@ -22,13 +22,11 @@ import collections
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import jwt
 from aiosmtpd.controller import Controller
@@ -39,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from service.run.devstack import DovecotServer
 from service.run.devstack.servers import free_port
 from service.run.devstack.smtp import _Handler
+from tests.local_servers import JsonRequest, JsonServer
 from tests.private_ca import PrivateCA
 
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
@@ -97,43 +96,11 @@ class TokenServer:
         self.issued: list[dict] = []  # claims of every token issued
         self.metadata_reads = 0
         self._serial = itertools.count(1)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                status, answer = server.get(self.path)
-                self._answer(status, answer)
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                basic = self.headers.get("Authorization", "")
-                if basic.startswith("Basic "):
-                    user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
-                    form.setdefault("client_id", unquote(user))
-                    form.setdefault("client_secret", unquote(password))
-                status, answer = server.post(self.path.split("?")[0], form)
-                self._answer(status, answer)
-
-            def _answer(self, status: int, answer: dict) -> None:
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.httpd.socket = ca.server_context().wrap_socket(self.httpd.socket, server_side=True)
-        self.base = f"https://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.endpoint = JsonServer(self._answer, tls=ca.server_context())
+        self.base = self.endpoint.url
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.endpoint.close()
 
     # -- what the tests configure ---------------------------------------------------------------------
     @property
@@ -184,6 +151,18 @@ class TokenServer:
             return None
 
     # -- the endpoint ---------------------------------------------------------------------------------
+    def _answer(self, request: JsonRequest) -> tuple[int, dict]:
+        """GET for the metadata; POST with the client's credentials in the form or in HTTP Basic."""
+        if request.method == "GET":
+            return self.get(request.path)
+        form = request.form()
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+            form.setdefault("client_id", unquote(user))
+            form.setdefault("client_secret", unquote(password))
+        return self.post(request.path.split("?")[0], form)
+
     def get(self, path: str) -> tuple[int, dict]:
         if path == f"/{self.tenant}/v2.0/.well-known/openid-configuration":
             self.metadata_reads += 1

@@ -24,12 +24,12 @@ from jinja2.filters import do_format
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 from sqlmodel import Session, select
 
+from service.languages import LANGUAGES
 from service.models import EmailTemplate
 
 logger = logging.getLogger(__name__)
 
 DEFAULTS = Path(__file__).parents[2] / "templates" / "email"
-LANGUAGES = ("en", "it")
 _MARKER = re.compile(r"^\{# --- (subject|text|html) --- #\}[ \t]*\n?", re.M)
 # A rendered email bigger than this is a template bug (a loop gone wild), not an email.
 MAX_RENDERED_CHARS = 200_000

@@ -9,11 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.db import session_scope
+from service.languages import LANGUAGES
 from service.models import Rep, RepAddress
 
-# The languages Keepwarm writes to reps in: outbox.templates.LANGUAGES (a test keeps the two the same; the outbox
-# imports this package, so it cannot be imported from here).
-LANGUAGES = ("en", "it")
 NAME_LENGTH = 120
 # What a name may not hold: control characters (line breaks, NUL, tab…), the Unicode line and paragraph separators
 # and the bidirectional overrides. A rep's name goes into the From of the mail sent in their name, into calendar

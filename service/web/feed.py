@@ -3,7 +3,8 @@
 One event per pending email (scheduled or held), at the moment it is due, for 15 minutes and shown as free time.
 Its UID is the email's Message-ID, minted once per row, so a calendar that fetches the feed again updates the
 event (a postponed email moves) instead of adding a second one; a canceled or sent email is no longer pending, so
-its event leaves the feed and the calendar drops it at its next refresh.
+its event leaves the feed and the calendar drops it at its next refresh. Its words come from the pages' gettext
+catalogs, in the rep's language (else each email's): one feed may speak a language per event.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Event, vText
 from sqlmodel import Session, select
 
 from service.db import session_scope
+from service.languages import LANGUAGES
 from service.models import PENDING_STATUSES, Customer, OutboundEmail, Outcome, OutcomeCustomer, Rep
 from service.outbox.template_context import date_text, debrief_url, manage_urls, outcome_words
 from service.team.feeds import FeedRefused, rep_for_feed
 from service.tokens import Signer
+from service.web.i18n import DEFAULT_LANGUAGE
 
 bp = Blueprint("feed", __name__, url_prefix="/calendar")
 
@@ -28,22 +34,7 @@ FEED_KINDS = ("recontact", "debrief_reminder")
 EVENT_LENGTH = timedelta(minutes=15)
 REFRESH = timedelta(hours=1)  # what the feed asks calendar apps for; Google refreshes on its own clock (hours)
 MAX_EVENTS = 2000
-WORDS = {
-    "en": {"recontact": "Recontact: {who}", "debrief_reminder": "Debrief reminder: {who}",
-           "held": " (waiting for your confirmation)", "customer": "Customer", "reasons": "Reasons",
-           "meeting": "Meeting", "recontact_what": "Keepwarm emails {who} at this time, in your name.",
-           "debrief_what": "Keepwarm reminds you to write the debrief of this meeting.",
-           "held_what": "Nothing goes to the customer until you confirm it.",
-           "manage": "Cancel or postpone", "debrief": "Debrief", "calendar": "Keepwarm: {name}",
-           "nobody": "your customer"},
-    "it": {"recontact": "Ricontatto: {who}", "debrief_reminder": "Promemoria debrief: {who}",
-           "held": " (in attesa della tua conferma)", "customer": "Cliente", "reasons": "Motivi",
-           "meeting": "Incontro", "recontact_what": "Keepwarm scrive a {who} a quest'ora, a tuo nome.",
-           "debrief_what": "Keepwarm ti ricorda di scrivere il debrief di questo incontro.",
-           "held_what": "Al cliente non parte nulla finché non confermi.",
-           "manage": "Annulla o rimanda", "debrief": "Debrief", "calendar": "Keepwarm: {name}",
-           "nobody": "il tuo cliente"},
-}
+LINK_LABELS = {"manage": _l("Cancel or postpone"), "debrief": _l("Debrief")}
 
 
 @bp.get("/<token>.ics")
@@ -74,7 +65,8 @@ def rep_calendar(session: Session, signer: Signer, rep: Rep, *, now: datetime) -
     calendar.add("method", "PUBLISH")
     # X- properties are not escaped as TEXT by icalendar: a CR in a name would start a property of its own, an LF
     # stop the feed (an assertion). vText escapes, and _text takes the control characters out first.
-    calendar.add("x-wr-calname", vText(_text(_words(rep.language)["calendar"].format(name=rep.name))))
+    with _in_language(rep.language):
+        calendar.add("x-wr-calname", vText(_text(_("Keepwarm: %(name)s", name=rep.name))))
     calendar.add("x-wr-timezone", vText(_text(rep.timezone)))
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", REFRESH)
@@ -127,17 +119,18 @@ def _links(signer: Signer, row: OutboundEmail, outcome: Outcome | None, rep: Rep
 
 def _event(row: OutboundEmail, outcome: Outcome | None, customer: Customer | None, rep: Rep, links: dict) -> Event:
     language = rep.language or row.language
-    words = _words(language)
     event = Event()
     event.add("uid", row.message_id.strip("<>"))
     event.add("dtstamp", row.updated_at)
     event.add("last-modified", row.updated_at)
     event.add("dtstart", row.due_at)
     event.add("duration", EVENT_LENGTH)
-    held = words["held"] if row.status == "held" else ""
-    event.add("summary", _text(words[row.kind].format(who=_who(customer, words)) + held))
-    event.add("description", "\n".join([_text(line) for line in _description(row, outcome, customer, rep, language)]
-                                       + [f"{words[name]}: {url}" for name, url in links.items()]))
+    with _in_language(language):
+        summary = _summary(row, customer)
+        lines = [_text(line) for line in _description(row, outcome, customer, rep, language)]
+        lines += [f"{LINK_LABELS[name]}: {url}" for name, url in links.items()]
+    event.add("summary", _text(summary))
+    event.add("description", "\n".join(lines))
     event.add("status", "TENTATIVE" if row.status == "held" else "CONFIRMED")
     event.add("transp", "TRANSPARENT")
     event.add("categories", ["Keepwarm"])
@@ -146,27 +139,34 @@ def _event(row: OutboundEmail, outcome: Outcome | None, customer: Customer | Non
     return event
 
 
-def _who(customer: Customer | None, words: dict) -> str:
-    return (customer.name or customer.email) if customer else words["nobody"]
+def _summary(row: OutboundEmail, customer: Customer | None) -> str:
+    who = _who(customer)
+    title = (_("Recontact: %(who)s", who=who) if row.kind == "recontact"
+             else _("Debrief reminder: %(who)s", who=who))
+    return title + (" " + _("(waiting for your confirmation)") if row.status == "held" else "")
+
+
+def _who(customer: Customer | None) -> str:
+    return (customer.name or customer.email) if customer else _("your customer")
 
 
 def _description(row: OutboundEmail, outcome: Outcome | None, customer: Customer | None, rep: Rep,
                  language: str) -> list[str]:
     """What the email does, the customer, the reasons and the meeting."""
-    words = _words(language)
-    lines = [words["recontact_what" if row.kind == "recontact" else "debrief_what"].format(who=_who(customer, words))]
+    lines = [_("Keepwarm emails %(who)s at this time, in your name.", who=_who(customer)) if row.kind == "recontact"
+             else _("Keepwarm reminds you to write the debrief of this meeting.")]
     if row.status == "held":
-        lines.append(words["held_what"])
+        lines.append(_("Nothing goes to the customer until you confirm it."))
     if customer is not None:
-        lines.append(f"{words['customer']}: " + (f"{customer.name} <{customer.email}>" if customer.name
-                                                 else customer.email))
+        lines.append(_("Customer") + ": " + (f"{customer.name} <{customer.email}>" if customer.name
+                                             else customer.email))
     reasons = outcome_words(outcome, language)["reasons_text"] if outcome else ""
     if reasons:
-        lines.append(f"{words['reasons']}: {reasons}")
+        lines.append(_("Reasons") + f": {reasons}")
     if outcome is not None:
         day = date_text(outcome.meeting_at.astimezone(ZoneInfo(rep.timezone)).date(), language)
-        lines.append(f"{words['meeting']}: {day}" + (f", “{outcome.meeting_subject}”" if outcome.meeting_subject
-                                                      else ""))
+        lines.append(_("Meeting") + f": {day}" + (f", “{outcome.meeting_subject}”" if outcome.meeting_subject
+                                                   else ""))
     return lines
 
 
@@ -181,5 +181,6 @@ def _text(value: str) -> str:
     return _CONTROL.sub(" ", value)
 
 
-def _words(language: str | None) -> dict:
-    return WORDS.get(language or "en", WORDS["en"])
+def _in_language(language: str | None):
+    """gettext in `language` for the block; English, the source language, for one we do not write in."""
+    return force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE)

@@ -12,7 +12,8 @@ from pathlib import Path
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, get_locale, refresh
 
-LANGUAGES = ("en", "it")
+from service.languages import LANGUAGES
+
 DEFAULT_LANGUAGE = "en"
 CATALOGS = Path(__file__).parents[1] / "translations"
 

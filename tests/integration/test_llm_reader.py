@@ -7,16 +7,15 @@ schema, the evidence check, the disagreement rule and the fallbacks (errors, tim
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from service.intake.reading import RepInfo, read_raw
 from service.notes.llm import LLMConfig, ask
 from service.settings import Settings
+from tests.local_servers import JsonRequest, JsonServer
 from tests.mail import recap
 
 NOTE = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April; let's talk then.\n\nTom\n"
@@ -32,45 +31,35 @@ def _answer(**changes) -> dict:
     return {**answer, **changes}
 
 
-class _Endpoint(BaseHTTPRequestHandler):
+class _Model:
     """POST /v1/chat/completions: the next recorded answer (a dict, an HTTP status, or ("sleep", seconds))."""
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        self.server.requests.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-        answer = self.server.answers.pop(0)
+    def __init__(self):
+        self.answers, self.requests = [], []
+        self.server = JsonServer(self.answer)
+        self.url = f"{self.server.url}/v1"
+
+    def answer(self, request: JsonRequest) -> tuple[int, dict | None]:
+        self.requests.append((request.path, request.json()))
+        answer = self.answers.pop(0)
         if isinstance(answer, tuple):
             time.sleep(answer[1])
             answer = _answer()
         if isinstance(answer, int):
-            self.send_response(answer)
-            self.end_headers()
-            return
+            return answer, None
         content = answer if isinstance(answer, str) else json.dumps(answer)
-        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        return 200, {"choices": [{"message": {"role": "assistant", "content": content}}]}
 
 
 @pytest.fixture
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
-    server.answers, server.requests = [], []
-    # shutdown() waits for serve_forever's next poll: half a second a test at its default interval
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    model = _Model()
+    yield model
+    model.server.close()
 
 
 def _read(endpoint, body: str = NOTE, timeout: float = 5.0):
-    url = f"http://127.0.0.1:{endpoint.server_port}/v1" if endpoint else None
+    url = endpoint.url if endpoint else None
     settings = Settings(intake_address="followup@acme.example", llm_url=url, llm_model="recorded", llm_timeout=timeout)
 
     class Directory:
@@ -123,7 +112,7 @@ def test_errors_and_junk_leave_the_built_in_reading_alone(endpoint, answer):
 
 def test_a_timeout_leaves_the_built_in_reading_alone(endpoint):
     endpoint.answers.append(("sleep", 2.0))
-    config = LLMConfig(f"http://127.0.0.1:{endpoint.server_port}/v1", "recorded", timeout=0.3)
+    config = LLMConfig(endpoint.url, "recorded", timeout=0.3)
     assert ask(config, NOTE, today=date(2026, 11, 20)) is None
 
 

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -27,6 +23,7 @@ from service.outbox.transport import PermanentSendError, SmtpTransport, Transien
 from service.run.devstack.servers import free_port
 from service.run.devstack.smtp import _Handler
 from service.settings import SettingsError, load_settings
+from tests.local_servers import JsonRequest, JsonServer
 
 CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN = "keepwarm-app", "app-secret-value", "refresh-token-value"
 USER = "followup@acme.example"
@@ -41,30 +38,12 @@ class TokenEndpoint:
         self.issued: dict[str, float] = {}  # token -> when it lapses (time.monotonic())
         self.requests: list[dict[str, str]] = []
         self._numbers = itertools.count(1)
-        endpoint = self
+        self.server = JsonServer(self.answer)
+        self.url = f"{self.server.url}/oauth2/token"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-                        .items()}
-                endpoint.requests.append(form)
-                status, answer = endpoint.answer(form)
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/oauth2/token"
-        # shutdown() waits for serve_forever's next poll: half a second a test at its default interval
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def answer(self, form: dict[str, str]) -> tuple[int, dict]:
+    def answer(self, request: JsonRequest) -> tuple[int, dict]:
+        form = request.form()
+        self.requests.append(form)
         if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
             return 401, {"error": "invalid_client"}
         grant = form.get("grant_type")
@@ -102,8 +81,7 @@ class XOAuth2Relay(_Handler):
 def endpoint():
     endpoint = TokenEndpoint()
     yield endpoint
-    endpoint.server.shutdown()
-    endpoint.server.server_close()
+    endpoint.server.close()
 
 
 @pytest.fixture

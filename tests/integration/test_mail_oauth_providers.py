@@ -8,17 +8,13 @@ issuer, mailbox) and that the test relay verifies the same way.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from sqlmodel import Session, select
 
@@ -32,6 +28,7 @@ from service.outbox.transport import SmtpTransport
 from service.pipeline.polling import poller
 from service.run.devstack.servers import dovecot_binary
 from service.settings import SettingsError, load_settings
+from tests.local_servers import imaps_login, keepwarm_check
 from tests.mail import recap, wait_until
 from tests.oauth_server import JwtRelayController, OAuthDovecot, TokenServer
 from tests.private_ca import make_private_ca
@@ -133,15 +130,13 @@ def _imap_url(user: str, port: int) -> str:
 
 
 def _append(dovecot, ca, user: str, *messages: bytes) -> None:
-    with IMAPClient("127.0.0.1", port=dovecot.imaps_port, ssl_context=ca.client_context()) as client:
-        client.login(user, USERS[user])
+    with imaps_login(dovecot.imaps_port, ca, user, USERS[user]) as client:
         for message in messages:
             client.append("INBOX", message)
 
 
 def _counts(dovecot, ca, user: str) -> dict[str, int]:
-    with IMAPClient("127.0.0.1", port=dovecot.imaps_port, ssl_context=ca.client_context()) as client:
-        client.login(user, USERS[user])
+    with imaps_login(dovecot.imaps_port, ca, user, USERS[user]) as client:
         return {folder: client.folder_status(folder, ["MESSAGES"])[b"MESSAGES"] if client.folder_exists(folder) else 0
                 for folder in ("INBOX", PROCESSED)}
 
@@ -346,14 +341,6 @@ def test_each_provider_names_what_is_missing():
 
 
 # -- keepwarm check ---------------------------------------------------------------------------------------------
-def _keepwarm_check(tmp_path, **variables) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")},
-           "KEEPWARM_INSTANCE_DIR": str(tmp_path), "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef",
-           **{k: str(v) for k, v in variables.items()}}
-    return subprocess.run([sys.executable, "-m", "service.cli", "check"], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
-
-
 @pytest.mark.slow
 def test_keepwarm_check_says_in_one_line_whether_the_credential_is_good_expired_or_wrong(
         tmp_path, token_server, oauth_dovecot, private_ca, account):
@@ -363,7 +350,7 @@ def test_keepwarm_check_says_in_one_line_whether_the_credential_is_good_expired_
                  "KEEPWARM_OAUTH_PROVIDER": "microsoft", "KEEPWARM_OAUTH_AUTHORITY": token_server.authority,
                  "KEEPWARM_OAUTH_CLIENT_ID": account.client_id,
                  "KEEPWARM_OAUTH_CLIENT_SECRET_FILE": account.secret_file}
-    good = _keepwarm_check(tmp_path, **variables)
+    good = keepwarm_check(tmp_path, **variables)
     assert good.returncode == 0, good.stdout + good.stderr
     oauth, imap, smtp = good.stdout.splitlines()
     assert oauth.startswith(f"OAuth2: ok, microsoft token from {token_server.authority} for {account.user}")
@@ -371,7 +358,7 @@ def test_keepwarm_check_says_in_one_line_whether_the_credential_is_good_expired_
     assert smtp.startswith("SMTP: skipped")
 
     account.app.expired = True
-    expired = _keepwarm_check(tmp_path, **variables)
+    expired = keepwarm_check(tmp_path, **variables)
     account.app.expired = False
     assert expired.returncode == 1
     oauth, imap, _ = expired.stdout.splitlines()
@@ -381,7 +368,7 @@ def test_keepwarm_check_says_in_one_line_whether_the_credential_is_good_expired_
 
     wrong_secret = tmp_path / "wrong-secret"
     wrong_secret.write_text("not-the-secret\n")
-    wrong = _keepwarm_check(tmp_path, **{**variables, "KEEPWARM_OAUTH_CLIENT_SECRET_FILE": wrong_secret})
+    wrong = keepwarm_check(tmp_path, **{**variables, "KEEPWARM_OAUTH_CLIENT_SECRET_FILE": wrong_secret})
     assert wrong.returncode == 1
     oauth = wrong.stdout.splitlines()[0]
     assert "invalid_client: AADSTS7000215: Invalid client secret provided." in oauth
@@ -389,8 +376,8 @@ def test_keepwarm_check_says_in_one_line_whether_the_credential_is_good_expired_
 
     other = Account(token_server, tmp_path, next(_free_users))  # an app without this mailbox
     token_server.write_dovecot_keys(oauth_dovecot.folder / "oauth2-keys")
-    no_permission = _keepwarm_check(tmp_path, **{**variables, "KEEPWARM_OAUTH_CLIENT_ID": other.client_id,
-                                                 "KEEPWARM_OAUTH_CLIENT_SECRET_FILE": other.secret_file})
+    no_permission = keepwarm_check(tmp_path, **{**variables, "KEEPWARM_OAUTH_CLIENT_ID": other.client_id,
+                                                "KEEPWARM_OAUTH_CLIENT_SECRET_FILE": other.secret_file})
     oauth, imap, _ = no_permission.stdout.splitlines()
     assert no_permission.returncode == 1 and oauth.startswith("OAuth2: ok")
     assert imap.startswith("IMAP: FAILED, LoginError:") and "Add-MailboxPermission" in imap

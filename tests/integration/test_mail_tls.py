@@ -7,17 +7,13 @@ STARTTLS URL against a server that does not offer STARTTLS is an error, never a 
 
 from __future__ import annotations
 
-import os
 import shutil
 import ssl
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from imapclient import IMAPClient
 
 from service.intake.imap import NETWORK_ERRORS
 from service.mailauth import TLSNotOffered
@@ -28,6 +24,7 @@ from service.run.devstack import DovecotServer
 from service.run.devstack.servers import dovecot_binary, free_port
 from service.run.devstack.smtp import _Handler
 from service.settings import load_settings
+from tests.local_servers import imaps_login, keepwarm_check
 from tests.mail import recap
 from tests.private_ca import PrivateCA, make_private_ca
 
@@ -57,8 +54,7 @@ def tls_dovecot(private_ca):
 def tls_user(tls_dovecot, private_ca) -> str:
     """A fresh mailbox on the TLS Dovecot, holding one recap."""
     user = next(_free_users)
-    with IMAPClient("127.0.0.1", port=tls_dovecot.imaps_port, ssl_context=private_ca.client_context()) as client:
-        client.login(user, USERS[user])
+    with imaps_login(tls_dovecot.imaps_port, private_ca, user, USERS[user]) as client:
         client.append("INBOX", recap(1))
     return user
 
@@ -166,26 +162,18 @@ def test_a_starttls_url_against_a_relay_without_starttls_fails(tls_relays, priva
 
 
 # -- keepwarm check ---------------------------------------------------------------------------------------------
-def _keepwarm_check(tmp_path, **variables) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEEPWARM_")},
-           "KEEPWARM_INSTANCE_DIR": str(tmp_path), "KEEPWARM_SECRET_KEY": "test-secret-0123456789abcdef",
-           **{k: str(v) for k, v in variables.items()}}
-    return subprocess.run([sys.executable, "-m", "service.cli", "check"], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
-
-
 @pytest.mark.slow
 def test_keepwarm_check_gives_one_verdict_per_server(tmp_path, tls_dovecot, tls_user, tls_relays, private_ca):
     _, relays = tls_relays
     urls = {"KEEPWARM_IMAP_URL": _imap_url(tls_user, tls_dovecot.imaps_port),
             "KEEPWARM_SMTP_URL": f"smtp://127.0.0.1:{relays['starttls'].port}?starttls=1"}
-    done = _keepwarm_check(tmp_path, KEEPWARM_CA_FILE=private_ca.ca_file, **urls)
+    done = keepwarm_check(tmp_path, KEEPWARM_CA_FILE=private_ca.ca_file, **urls)
     assert done.returncode == 0, done.stdout + done.stderr
     imap_line, smtp_line = done.stdout.splitlines()
     assert imap_line.startswith("IMAP: ok, imaps://") and "certificate verified" in imap_line
     assert "1 message(s) in INBOX" in imap_line and "secret" not in done.stdout
     assert smtp_line.startswith("SMTP: ok, smtp://127.0.0.1:") and "certificate verified" in smtp_line
-    refused = _keepwarm_check(tmp_path, **urls)
+    refused = keepwarm_check(tmp_path, **urls)
     assert refused.returncode == 1
     assert [line.split(",")[0] for line in refused.stdout.splitlines()] == ["IMAP: FAILED", "SMTP: FAILED"]
     assert refused.stdout.count("set KEEPWARM_CA_FILE") == 2, refused.stdout

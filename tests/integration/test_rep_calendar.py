@@ -189,13 +189,6 @@ def test_a_rep_with_a_language_gets_their_mail_in_it_and_the_customer_in_the_not
     assert languages["rep_summary"] == "it" and languages["thank_you"] == "en"
 
 
-def test_the_reps_languages_are_the_outbox_s():
-    from service.outbox.templates import LANGUAGES as WRITTEN
-    from service.team.reps import LANGUAGES
-
-    assert LANGUAGES == WRITTEN
-
-
 def test_the_debrief_thank_you_page_links_the_feed(client, engine, settings):
     from service.models import Debrief
     from service.outbox.template_context import debrief_url

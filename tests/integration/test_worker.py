@@ -148,9 +148,7 @@ def test_sigterm_while_redis_is_away_stops_the_worker_cleanly(settings, engine, 
     own_redis.kill()
     time.sleep(2)
     assert worker.poll() is None  # waiting for Redis, not dead
-    started = time.monotonic()
-    assert _stop(worker) == 0
-    assert time.monotonic() - started < 15
+    assert _stop(worker) == 0  # exited by itself on SIGTERM (stop_workers kills -9 and says None after STOP_WITHIN)
 
 
 @pytest.mark.slow
@@ -292,7 +290,8 @@ def test_only_rows_of_an_announced_worker_gone_from_redis_are_revived_early(engi
                 session.get(OutboundEmail, won[0]).updated_at = datetime.now(UTC) - age
             session.commit()
         # missing on one look is not enough (a presence connection reconnecting, a failover): on two, 3 s apart
-        assert schedule.revive_dead_holders(context.current(), now=datetime.now(UTC) - timedelta(seconds=5)) == set()
+        first_look_at = datetime.now(UTC) - timedelta(seconds=5)
+        assert schedule.revive_dead_holders(context.current(), now=first_look_at) == set()
         assert schedule.revive_dead_holders(context.current()) == set(claimed["dead"])
     finally:
         alive.close()

@@ -7,10 +7,10 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from service.languages import LANGUAGES
 from service.outbox.compose import compose
 from service.outbox.templates import (
     DEFAULTS,
-    LANGUAGES,
     Rendered,
     default_source,
     render_source,

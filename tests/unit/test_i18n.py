@@ -10,9 +10,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from service.languages import LANGUAGES
 from service.pipeline.debrief import OUR_SIDE, OUTCOME_CHOICES, PLANS, THEIR_SIDE
 from service.web.debrief.labels import OUR_SIDE_LABELS, OUTCOME_LABELS, PLAN_LABELS, THEIR_SIDE_LABELS
-from service.web.i18n import CATALOGS, LANGUAGES
+from service.web.i18n import CATALOGS
 
 ROOT = Path(__file__).parents[2]
 TRANSLATED = [language for language in LANGUAGES if language != "en"]

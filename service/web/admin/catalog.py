@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from service.audit import record
+from service.languages import LANGUAGES
 from service.models import OUTBOUND_KINDS, EmailTemplate, OutboundEmail
 from service.outbox.compose import Envelope, address, compose
 from service.outbox.template_context import template_context
 from service.outbox.templates import (
     DEFAULTS,
-    LANGUAGES,
     Problem,
     Rendered,
     TemplateSource,
