@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +155,18 @@ def fit(train: list[Labelled]) -> NoteModel:
     return NoteModel(features, outcome, cause, reasons, thresholds={"reason": 0.5},
                      trained_on={"notes": len(train), "lost": len(lost), "clauses": told},
                      versions={"scikit-learn": sklearn.__version__},
-                     clause_features=clause_features, clause_reasons=clause_reasons)
+                     clause_features=clause_features, clause_reasons=clause_reasons,
+                     reason_pairs=reason_pairs([train[i].labels.get("reasons") or [] for i in lost]))
+
+
+# Grouped cross-validation on train (2,046 lost notes): pairs seen 15 or 30 times, the same 74.2%; 10 times, 74.1%.
+_PAIR_SEEN = 15
+
+
+def reason_pairs(answers: list[list[str]]) -> list[tuple[str, str]]:
+    """The pairs of reasons given together, as a lost note's whole set, at least _PAIR_SEEN times in train."""
+    seen = Counter(tuple(sorted(reasons)) for reasons in answers if len(set(reasons)) == 2)
+    return sorted(pair for pair, n in seen.items() if n >= _PAIR_SEEN)
 
 
 def _clause_features():

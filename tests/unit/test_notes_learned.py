@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.corpus.train import threshold
+from service.corpus.train import reason_pairs, threshold
 from service.notes import Commands, understand
-from service.notes.learned import load_model
+from service.notes.learned import choose_reasons, load_model
 from service.planning.plan import hold_for
 from service.planning.policy import Policy
 
@@ -124,3 +124,18 @@ def test_the_readers_own_vectorising_gives_scikit_learns_numbers(model):
     told = [clause for row in rows for clause in clauses(row)]
     ours = _vectorise(*_vectorisers(model.clause_features), told).toarray()
     assert np.abs(ours - model.clause_features.transform(told).toarray()).max() < 1e-12
+
+
+def test_a_second_reason_is_read_only_when_the_pair_goes_together_in_train():
+    probabilities = {"competitor": 0.9, "price": 0.6, "timing": 0.7, "other": 0.1}
+    pairs = [("competitor", "price"), ("consult", "timing")]
+    assert choose_reasons(probabilities, 0.5, pairs) == ["competitor", "price"]
+    assert choose_reasons({**probabilities, "price": 0.4}, 0.5, pairs) == ["competitor"]
+    assert choose_reasons({"other": 0.3, "timing": 0.2}, 0.5, pairs) == ["other"]
+    # a model trained before the pairs: every reason at or above the cut
+    assert choose_reasons(probabilities, 0.5, None) == ["competitor", "timing", "price"]
+
+
+def test_the_pairs_are_the_sets_of_two_seen_often_enough():
+    answers = [["price", "competitor"]] * 15 + [["timing", "other"]] * 3 + [["budget"]] * 20
+    assert reason_pairs(answers) == [("competitor", "price")]
