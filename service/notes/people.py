@@ -26,7 +26,7 @@ _WINDOW = 70
 _ACRONYM = re.compile(r"^[A-Z]{2,4}$")
 _AS_WRITTEN = "*"  # the lexicon key of titles kept as written
 _LEADING = re.compile(r"^(?:the|their|its|your|our|his|her|a|an|new|il|la|lo|l'|i|gli|le|nuov[oa]|del|dal|al|nel|"
-                      r"della|dalla|alla|nella|dell'|dall'|all'|nell'|vostr[oa]|lor[oa]|su[oa]|tu[oa])\s*(?<=\s|')", re.I)
+                      r"della|dalla|alla|nella|dell'|dall'|all'|nell'|col|coi|sul|sulla|ai|dai|nei|dei|vostr[oa]|lor[oa]|su[oa]|tu[oa])\s*(?<=\s|')", re.I)
 # Titles kept before a surname alone ("Mr Hughes", "dott. Rossi"); spelled-out ones ("signora") are left out.
 _SHORT_TITLE = re.compile(r"^(?:mrs?|ms|miss|dr|prof|dott|dott\.?ssa|ing|avv|geom|rag|sig|sig\.?r[ae]|sig\.?na)\.?$", re.I)
 
@@ -37,6 +37,7 @@ class PeopleRules:
 
     role_keys: tuple[str, ...]
     roles: re.Pattern
+    titles: re.Pattern
     acronyms: re.Pattern
     role_then_name: re.Pattern
     name_then_role: re.Pattern
@@ -53,6 +54,8 @@ class PeopleRules:
     alone: frozenset[str]
     titled_alone: bool
     unnamed_dropped: frozenset[str]
+    name_and: re.Pattern
+    plural_role: re.Pattern
 
 
 def _split_top(pattern: str) -> list[str]:
@@ -68,10 +71,14 @@ def _split_top(pattern: str) -> list[str]:
     return parts + [current]
 
 
-def _role_alternation(roles: dict[str, str], acronyms: bool) -> str:
-    """One named group per role; acronyms ("CFO", "AD") apart, since they must match case."""
+def _role_alternation(roles: dict[str, str], acronyms: bool, written: bool = False) -> str:
+    """One named group per role; acronyms ("CFO", "AD") apart, since they must match case, and titles kept as
+    written apart, so that a longer title ("comitato investimenti") is not hidden by a role starting at the same
+    word ("il comitato")."""
     groups = []
-    for index, pattern in enumerate(roles.values()):
+    for index, (key, pattern) in enumerate(roles.items()):
+        if (key == _AS_WRITTEN) != written:
+            continue
         parts = [part for part in _split_top(pattern) if bool(_ACRONYM.match(part)) == acronyms]
         if parts:
             groups.append(rf"(?P<r{index}>{'|'.join(parts)})")
@@ -97,6 +104,7 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
     return PeopleRules(
         role_keys=tuple(roles),
         roles=compile_phrase(_role_alternation(roles, acronyms=False)),
+        titles=compile_phrase(_role_alternation(roles, acronyms=False, written=True)),
         acronyms=compile_phrase(_role_alternation(roles, acronyms=True), re.U),
         role_then_name=compile_phrase(rf"^(?:{words['role_name']}){honorific}{_NAME}\b", re.U),
         name_then_role=compile_phrase(rf"{_NAME}(?:{words['name_role']})$", re.U),
@@ -113,6 +121,8 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
         alone=frozenset(words["decides_alone"]),
         titled_alone=bool(words["titled_alone"]),
         unnamed_dropped=frozenset(words["only_named"]),
+        name_and=compile_phrase(rf"^(?:{words['name_and']}){honorific}{_NAME}\b", re.U),
+        plural_role=compile_phrase(words["plural_role"]),
     )
 
 
@@ -137,8 +147,8 @@ class _Role:
 def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
     """Every role noun in the text, longest first where they overlap."""
     found = []
-    for pattern in (rules.roles, rules.acronyms):
-        for match in pattern.finditer(text.clean):
+    for pattern in (rules.roles, rules.titles, rules.acronyms):
+        for match in _overlapping(pattern, text.clean):
             key = rules.role_keys[int(match.lastgroup[1:])]
             written = key == _AS_WRITTEN
             found.append(_Role(match.start(), match.end(), _as_written(match.group()) if written else key, written))
@@ -150,6 +160,15 @@ def _find_roles(text: Text, rules: PeopleRules) -> list[_Role]:
         if all(role.end <= other.start or role.start >= other.end for other in kept):
             kept.append(role)
     return sorted(kept, key=lambda r: r.start)
+
+
+def _overlapping(pattern: re.Pattern, text: str):
+    """Every match, overlapping ones included: "il Direttore Sanitario" holds "il Direttore" (general manager) and
+    "Direttore Sanitario" (medical director), and the longer is kept."""
+    match = pattern.search(text)
+    while match:
+        yield match
+        match = pattern.search(text, match.start() + 1)
 
 
 def _written(role: str) -> str:
@@ -202,6 +221,20 @@ def _name_near(text: Text, role: _Role, rules: PeopleRules) -> tuple[str | None,
     return None, role.start, role.end
 
 
+def _names_sharing(text: Text, role: _Role, name: str | None, end: int, rules: PeopleRules):
+    """The names after the first that share a plural role ("the other partners (Dr O'Neill and Dr Byrne)",
+    "i consiglieri sig.ra Locatelli e sig. Benigni")."""
+    if not name or end <= role.end or not rules.plural_role.search(text.clean[role.start:role.end]):
+        return
+    for _ in range(3):
+        more = rules.name_and.match(text.clean[end:end + _WINDOW])
+        other = _clean_name(more.group("name"), rules) if more else None
+        if not other:
+            return
+        yield _titled(text, other, end + more.start("name"), rules), end + more.end()
+        end += more.end()
+
+
 def _titled(text: Text, name: str, start: int, rules: PeopleRules) -> str:
     """A surname alone keeps its title as written ("Mr Hughes", "Dr. Patel"); a full name goes without it."""
     words = name.split()
@@ -233,6 +266,15 @@ def _joined_explicitly(join: str) -> bool:
     return bool(re.search(r"[,(\-–]|\b\w{2,}\b", join))
 
 
+_NAME_LINE = re.compile(rf"(?:^|\n)[ \t]*{_NAME}[ \t]*\n[ \t]*$", re.U)
+
+
+def _signature_title(text: Text, role: _Role) -> bool:
+    """A title line under a name line ("Ernesto Malvezzi\nKey Account Manager - Sanità"): whoever signs, the
+    rep or the customer, is not a third person who decides."""
+    return bool(_NAME_LINE.search(text.clean[max(0, role.start - 60):role.start]))
+
+
 def _is_ours(text: Text, start: int, rules: PeopleRules, source: str) -> bool:
     """"my manager", "our CFO" in the rep's words are on our side (in the customer's words they are theirs)."""
     return source == "note" and bool(rules.ours.search(text.clean[max(0, start - 20):start]))
@@ -254,7 +296,7 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
             evidence.append(Evidence("decision_makers", text.original[start:end], start, end, _describe(person), source))
 
     for role in _find_roles(text, rules):
-        if _is_ours(text, role.start, rules, source):
+        if _is_ours(text, role.start, rules, source) or _signature_title(text, role):
             continue
         name, start, end = _name_near(text, role, rules)
         if name and name.split()[-1] in addressees:
@@ -264,7 +306,10 @@ def find_decision_makers(text: Text, source: str = "note") -> tuple[list[Decisio
             continue
         if _not_deciding(text, name, start, end, rules):
             continue
-        add(name, role.key, start, end, _written(text.clean[role.start:role.end]))
+        written = _written(text.clean[role.start:role.end])
+        add(name, role.key, start, end, written)
+        for other, other_end in _names_sharing(text, role, name, end, rules):
+            add(other, role.key, start, other_end, written)
     for name, role, start, end in _other_people(text, rules, addressees, source, about_deciding):
         add(name, role, start, end, role)
     return _drop_covered_roles(list(people.values())), evidence
@@ -306,6 +351,13 @@ def _drop_covered_roles(people: list[DecisionMaker]) -> list[DecisionMaker]:
     """A role alone adds nothing when a named person already holds it."""
     named_roles = {person.role for person in people if person.name}
     return [person for person in people if person.name or person.role not in named_roles]
+
+
+def named_from(people: list[DecisionMaker], others: list[DecisionMaker]) -> list[DecisionMaker]:
+    """The rep's unnamed roles given the name the customer's forwarded words put to the same role ("the MD is
+    travelling" / "Our MD, Mr. Shankar Hiremath, is travelling")."""
+    named = {person.role: person for person in others if person.name and person.role}
+    return [named.get(person.role, person) if person.name is None else person for person in people]
 
 
 def _describe(person: DecisionMaker) -> str:

@@ -25,7 +25,7 @@ from service.notes.model import (
     NoteReading,
 )
 from service.notes.outcome import OutcomeScore, score_outcome
-from service.notes.people import find_decision_makers
+from service.notes.people import find_decision_makers, named_from
 from service.notes.phrases import all_phrases, phrases_for
 from service.notes.reasons import default_cause, read_cause, read_reasons
 from service.notes.structured import Structured, command_outcome, command_recontact, read_structured
@@ -348,6 +348,10 @@ def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | 
         forwarded_part = _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
                                _forwarded_sender(forwarded), region)
     reading = _merge(note_part, forwarded_part)
+    if forwarded and forwarded.strip() and any(person.name is None for person in reading.decision_makers):
+        answer = forwarded_part or _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
+                                         _forwarded_sender(forwarded), region)
+        reading.decision_makers = named_from(reading.decision_makers, answer.decision_makers)
     return _RuleRead(text, found, note_part, reading, found.cause or note_part.cause, today)
 
 

@@ -86,3 +86,61 @@ def test_roles_written_many_ways(note, expected):
 )
 def test_contacts_copied_and_former_people_are_left_out(note):
     assert people(note) == set()
+
+
+def named_roles(note: str, forwarded: str | None = None) -> set[tuple[str | None, str | None]]:
+    """The decision makers read from `note` (and a forwarded answer), as (name, normalised role)."""
+    reading = understand(note, sent_at=SENT, tz=ROME, forwarded=forwarded)
+    return {(person.name, person.role) for person in reading.decision_makers}
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        # two people sharing one role written in the plural
+        ("I brought it to the other partners (Dr O'Neill and Dr Byrne) and they voted it down.",
+         {("Dr O'Neill", "partner"), ("Dr Byrne", "partner")}),
+        ("Lost: senior partners Hughes and Amin decided to wait.", {("Hughes", "partner"), ("Amin", "partner")}),
+        ("La ringrazio per avermi ricevuto ieri, unitamente ai consiglieri sig.ra Locatelli e sig. Benigni.",
+         {("sig.ra Locatelli", "board member"), ("sig. Benigni", "board member")}),
+        # an article, possessive and adjective between the name and its role
+        ("Perso: Capasso, il nuovo socio, non è interessato.", {("Capasso", "partner")}),
+        ("So che le perplessità di Edoardo, il vostro direttore creativo, non sono poche.",
+         {("Edoardo", "direttore creativo")}),
+        ("Lost for now: Sam, their interim CFO, wants to decide in January.", {("Sam", "cfo")}),
+        # a name before "as" / "da" / "in qualità di" and its role
+        ("Mr Aebi, as treasurer, was unconvinced and the decision waits.", {("Mr Aebi", "finance")}),
+        ("Aggiudicata dall'ing. Caldara, in qualità di RUP, a un altro operatore.", {("ing. Caldara", "procurement")}),
+        # public-sector and institutional titles
+        ("L'assessore all'innovazione, l'avv. Mele, ci crede e decide lui.", {("avv. Mele", "councillor")}),
+        ("Il Segretario Comunale, dott. Nicola Arduini, vuole il passaggio in Giunta prima di decidere.",
+         {("Nicola Arduini", "general manager"), (None, "municipal council")}),
+        ("Serve il parere del delegato del Rettore prima di decidere.", {(None, "rector")}),
+        ("avevo mezz'ora col dirigente del settore amministrativo, il dott. Falco, e invece",
+         {("dott. Falco", "head of department")}),
+        ("il problema è il direttore di dipartimento prof. Ferrucci che decide da solo", {("prof. Ferrucci", "head of department")}),
+        ("Raj (VP Eng, the EB) signed off Friday.", {("Raj", "vp eng")}),
+        ("Their Chair, Mary Nagle, didn't want to force a vote.", {("Mary Nagle", "chair")}),
+        # a longer title is not hidden by a role at the same word
+        ("Il Direttore Sanitario deve approvare.", {(None, "medical director")}),
+        ("La decisione spetta al comitato investimenti del gruppo.", {(None, "comitato investimenti del gruppo")}),
+        ("Il comitato deciderà a marzo.", {(None, "committee")}),
+        # bodies and chiefs that decide whenever they are named
+        ("Il preventivo va bene, ma deve passare in assemblea straordinaria a novembre.", {(None, "assembly")}),
+        ("The CEO is travelling until May.", {(None, "ceo")}),
+    ],
+)
+def test_more_kinds_of_decision_makers(note, expected):
+    assert named_roles(note) == expected
+
+
+def test_a_signature_title_is_not_a_decision_maker():
+    note = "Le confermo la ricezione dell'ordine.\n\nErnesto Malvezzi\nKey Account Manager Farmacie – Svizzera italiana"
+    assert named_roles(note) == set()
+
+
+def test_the_forwarded_answer_names_the_role_the_note_mentions():
+    note = "Still alive, do not mark it lost: the MD is travelling. I'll follow up on 21 May."
+    forwarded = ("Dear Harish,\nWe cannot confirm anything yet. Our MD, Mr. Shankar Hiremath, is travelling abroad and "
+                 "the final approval rests with him.")
+    assert named_roles(note, forwarded) == {("Shankar Hiremath", "ceo")}
