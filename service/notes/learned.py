@@ -279,7 +279,7 @@ def predict(model: NoteModel, text: NoteText) -> Prediction:
     told = _clause_probabilities(model, heads, text)
     combined = note if told is None else (note + told[0]) / 2
     probabilities = {name: float(p) for name, p in zip(names, combined, strict=True)}
-    chosen = choose_reasons(probabilities, model.thresholds.get("reason", 0.5), getattr(model, "reason_pairs", None))
+    chosen = choose_reasons(probabilities, model.thresholds.get("reason", 0.5), model.reason_pairs)
     sureness = min((max(p, 1 - p) for p in probabilities.values()), default=0.0)
     if not chosen:
         phrase = None
