@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
+from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, select
 
 from service import context, create_app
@@ -61,6 +62,32 @@ class QuotaRelay:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
+
+
+@pytest.fixture
+def turns(monkeypatch, redis) -> dict[bytes, None]:
+    """Every turn the shared limit gives, stamped as the limiter stamps it in Redis. The moving window keeps only
+    its last N stamps, so each successful hit reads them at once, under a lock no other hit of this process can
+    pass meanwhile (the workers here are threads): none is missed or counted twice."""
+    stamps: dict[bytes, None] = {}
+    lock = threading.Lock()
+    hit = MovingWindowRateLimiter.hit
+
+    def spy(limiter, item, *names, **options):
+        with lock:
+            taken = hit(limiter, item, *names, **options)
+            if taken:
+                key = limiter.storage.prefixed_key(item.key_for(*names))
+                stamps.update(dict.fromkeys(redis.lrange(key, 0, -1)))
+            return taken
+
+    monkeypatch.setattr(MovingWindowRateLimiter, "hit", spy)
+    return stamps
+
+
+def most_turns_in_any_window(stamps) -> int:
+    times = sorted(float(stamp) for stamp in stamps)
+    return max((sum(1 for u in times if t <= u < t + WINDOW) for t in times), default=0)
 
 
 @pytest.fixture
@@ -135,7 +162,7 @@ def test_without_a_limit_a_throttling_relay_pauses_sending_and_loses_or_doubles_
 
 
 @pytest.mark.slow
-def test_two_workers_together_stay_within_one_limit(engine, settings, reps, redis, relay_settings):
+def test_two_workers_together_stay_within_one_limit(engine, settings, reps, redis, relay_settings, turns):
     _due_rows(engine, settings, 30)
     with QuotaRelay(quota=1000, answer="421 4.7.0 never") as relay:
         relay_settings(relay, relay_limits=f"8 per {int(WINDOW)} seconds")
@@ -145,7 +172,9 @@ def test_two_workers_together_stay_within_one_limit(engine, settings, reps, redi
             thread.start()
         for thread in threads:
             thread.join(120)
-    assert relay.most_in_any_window() <= 8
+    # Counted where the limit is kept, not where the relay sees DATA: between a turn and its DATA lie a connection
+    # and three SMTP round trips, which a loaded machine can stretch past any margin the relay's window could allow.
+    assert len(turns) == 30 and most_turns_in_any_window(turns) <= 8  # one turn per email, 8 per window at most
     assert len(relay.accepted) == 30 and {r.status for r in rows(engine)} == {"sent"}
 
 
