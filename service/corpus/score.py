@@ -13,11 +13,11 @@ field's confidence, and the customer emails of the wrong kind that would leave w
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from service.corpus.compare import person_matches
 from service.corpus.train import CORPUS_SETTINGS, Labelled
 from service.intake.reading import read_raw
 from service.intake.store import BatchDirectory
@@ -74,34 +74,13 @@ def read_case(case: Labelled, model: NoteModel | None | bool = True, *, customer
     return got
 
 
-def _low(value) -> str | None:
-    return " ".join(str(value).lower().split()) if value else None
-
-
-_TITLE = re.compile(r"^(?:(?:dr|dott|dott\.?ssa|dssa|sig|sig\.?ra|sig\.?na|mr|mrs|ms|miss|ing|avv|prof|geom|rag)\.?\s+)+",
-                    re.I)
-
-
-def _name(value) -> str | None:
-    """A person's name without the titles labellers and readers write or leave out ("Dott. Aldo Frigerio")."""
-    return _low(_TITLE.sub("", value.strip())) if value else None
-
-
-def _person_matches(expected: dict, got: dict) -> bool:
-    """By name when the label names the person (titles aside), else by role as written or normalised."""
-    if expected.get("name"):
-        return _name(expected["name"]) == _name(got.get("name"))
-    roles = {_low(expected.get("role")), _low(expected.get("role_normalised"))} - {None}
-    return not got.get("name") and bool({_low(got.get("role")), _low(got.get("written"))} & roles)
-
-
 def _people_match(expected: list[dict], got: list[dict]) -> bool:
     """Each labelled person matched by a distinct person read, and nobody read beyond them."""
     if len(expected) != len(got):
         return False
     left = list(got)
     for person in expected:
-        match = next((other for other in left if _person_matches(person, other)), None)
+        match = next((other for other in left if person_matches(person, other)), None)
         if match is None:
             return False
         left.remove(match)

@@ -4,12 +4,16 @@ Months, seasons, quarters (fiscal ones too), feasts with computed dates (Easter,
 harvest), weekdays, "the first Thursday of next month" and spans ("in 3 months", "tra sei mesi") are resolved here,
 as are spans counted from another date ("a couple of months before the renewal", "il giorno dopo la seduta");
 dateparser only sees short spans our rules already took for dates (numeric dates), never free text.
+
+Which phrase is the recontact date: without a model, the best the rules' scores rank above their floor; with one,
+a learned chooser's pick among the same phrases (`Candidates`, `hit_features`; service/notes/learned.py `judges`).
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
@@ -1043,8 +1047,22 @@ class Found(NamedTuple):
     asked: bool = False
 
 
-def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note", region: str = "") -> Found:
-    """The recontact date of the text (see `Found`); `region` is the rep's country where feasts differ (`region_of`)."""
+class Candidates(NamedTuple):
+    """Every time phrase of a text with the rules' score of each, and whether the text says there is no date."""
+
+    ctx: _Context
+    hits: list[DateHit]
+    no_date: bool
+
+
+# Which of several time phrases is the recontact date, given what each phrase weighs (`hit_features`): the index of
+# the chosen one, or None for no date. A learned chooser (service/notes/learned.py) or, without one, the rules' scores.
+Chooser = Callable[[list[dict[str, float]]], "int | None"]
+
+
+def date_candidates(text: Text, today: date, day_first: bool = True, source: str = "note",
+                    region: str = "") -> Candidates:
+    """Every future time phrase of the text, resolved and scored by the rules (`region` as in `find_recontact`)."""
     rules = rules_for(text.phrases.language)
     ctx = _Context(text, rules, today, day_first, text.phrases.language, source, region=region)
     hits = _find_hits(ctx)
@@ -1052,15 +1070,75 @@ def find_recontact(text: Text, today: date, day_first: bool = True, source: str 
         hit.score = _score(ctx, hit)
     _add_then(ctx, hits)
     _pair_appositions(ctx, hits)
-    no_date = bool(rules.no_date.search(text.clean))
-    hits = [hit for hit in hits if hit.score >= (_NO_DATE_FLOOR if no_date else _MIN_SCORE)]
-    if not hits:
+    return Candidates(ctx, hits, bool(rules.no_date.search(text.clean)))
+
+
+def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note", region: str = "",
+                   chooser: Chooser | None = None) -> Found:
+    """The recontact date of the text (see `Found`); `region` is the rep's country where feasts differ (`region_of`)."""
+    return choose_recontact(date_candidates(text, today, day_first, source, region), chooser)
+
+
+def choose_recontact(found: Candidates, chooser: Chooser | None = None) -> Found:
+    """The phrase the chooser picks, or without one the rules' best-scored phrase above their floor."""
+    ctx, hits, no_date = found
+    best = None
+    if chooser is not None:
+        index = chooser(hit_features(found)) if hits else None
+        best = hits[index] if index is not None else None
+    else:
+        kept = [hit for hit in hits if hit.score >= (_NO_DATE_FLOOR if no_date else _MIN_SCORE)]
+        best = _refine(ctx, max(kept, key=lambda hit: (hit.score, hit.start)), kept) if kept else None
+    if best is None:
         return Found(None, None, no_date)
-    best = _refine(ctx, max(hits, key=lambda hit: (hit.score, hit.start)), hits)
+    text = ctx.text
     end = best.end - len(text.original[best.start:best.end]) + len(text.original[best.start:best.end].rstrip(". "))
     phrase = text.original[best.start:end]
-    return Found(best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), source), False,
+    return Found(best.day, Evidence("recontact_on", phrase, best.start, end, best.day.isoformat(), ctx.source), False,
                  best.tied)
+
+
+_FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
+_FEATURE_WINDOW = 40  # characters each side of a phrase whose words the chooser weighs
+
+
+def hit_features(found: Candidates) -> list[dict[str, float]]:
+    """What a chooser weighs of each phrase: its form and the rules' findings (score, preposition, recontact verbs,
+    past tense, a decision in the sentence), how far off it is, its rank among the others, and the words each side."""
+    ctx, hits, no_date = found
+    clean = ctx.text.clean
+    top = max((hit.score for hit in hits), default=0.0)
+    rows = []
+    for rank, hit in enumerate(hits):
+        sentence_start, sentence_end = ctx.text.sentence_span(hit.start)
+        cue_before = _cue_in(ctx, clean[max(sentence_start, hit.start - _CUE_BEFORE):hit.start])
+        cue_after = _cue_in(ctx, clean[hit.end:min(sentence_end, hit.end + _CUE_AFTER)])
+        past = ctx.rules.past_cue.search(clean[max(sentence_start, hit.start - 25):min(sentence_end, hit.end + 10)])
+        days = (hit.day - ctx.today).days
+        row = {"score": hit.score}
+        for name, value in (("form", hit.form), ("score_bin", min(max(int(hit.score * 2), -4), 12)),
+                            ("prep", _prep_of(ctx, hit.start)), ("cue_before", cue_before),
+                            ("cue_after", cue_after), ("tied", hit.tied), ("pinned", hit.pinned),
+                            ("modified", hit.modified), ("recent_past", hit.recent_past), ("no_date", no_date),
+                            ("days_log2", days.bit_length() - 1 if days > 0 else 0), ("source", ctx.source),
+                            ("language", ctx.language), ("hits", min(len(hits), 4)), ("rank", min(rank, 3)),
+                            ("last", rank == len(hits) - 1), ("best", hit.score == top),
+                            ("decision", bool(ctx.rules.decision_cue.search(clean[sentence_start:sentence_end]))),
+                            ("past", bool(past)), ("above_floor", hit.score >= _MIN_SCORE)):
+            row[f"{name}={value}"] = 1.0
+        _add_words(row, clean, hit.start, hit.end)
+        rows.append(row)
+    return rows
+
+
+def _add_words(row: dict[str, float], clean: str, start: int, end: int) -> None:
+    """The four words before and after a span, by position and as a bag."""
+    before = _FEATURE_WORD.findall(clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
+    after = _FEATURE_WORD.findall(clean[end:end + _FEATURE_WINDOW].lower())[:4]
+    for n, word in enumerate(reversed(before)):
+        row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
+    for n, word in enumerate(after):
+        row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
 
 
 def _refine(ctx: _Context, best: DateHit, hits: list[DateHit]) -> DateHit:

@@ -15,7 +15,14 @@ generalises better (DESIGN.md, "Known pitfalls"). One feature matrix per note, t
   reasons right 70.1% with the note heads alone, 75.0% with the clauses; the clause that decided is the
   evidence;
 - sets: the most probable reason is always read, a second one only when the two go together in train
-  (`choose_reasons`).
+  (`choose_reasons`);
+- judges of the rules' candidates (`Weighing`, `judges`): the date grammar finds every time phrase and the people
+  rules find every role, title and bracketed name; hand-set scores and filters chose among them. Two logistic
+  regressions trained on the blind corpus now choose instead, from what the rules found of each candidate (the
+  form of a time phrase, its preposition and recontact verbs, how the rules scored it; for a person, how they were
+  found, their role, which filter would drop them) and the words around it: which phrase is the recontact date
+  (or none), and which people take part in the decision. They only choose: every date and person still comes from
+  a phrase the rules found, with its evidence. The rules' own choices still give the heads their cues.
 
 The model is trained by `keepwarm train-notes` (service/corpus/train.py) from labelled files in the repository,
 deterministically, and stored beside this module as `model/reader.joblib` with the thresholds calibrated on
@@ -25,7 +32,9 @@ the `dev` split. Loading it is lazy, like the phrase tables.
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -70,6 +79,50 @@ class NoteModel:
     # The pairs of reasons that go together often enough in train to be read together (None in a model trained
     # without them: every reason at or above the threshold is chosen).
     reason_pairs: list[tuple[str, str]] | None = None
+    # The judges of the rules' candidates (None in a model trained without them: the rules' own choice stands):
+    # which time phrase is the recontact date, and which people take part in the decision.
+    recontact: Weighing | None = None
+    people: Weighing | None = None
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """A logistic regression over named features, kept as its weights: a candidate's probability is the sigmoid of
+    the intercept plus the weights of the features it has (a handful per candidate: a dict lookup each)."""
+
+    weights: dict[str, float]
+    intercept: float
+    cut: float  # the probability at or above which a candidate is taken
+
+    def probability(self, features: dict[str, float]) -> float:
+        total = self.intercept + sum(self.weights.get(name, 0.0) * value for name, value in features.items())
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, total))))
+
+
+@dataclass(frozen=True)
+class Judges:
+    """What the model lends the rule reader: a chooser of the recontact phrase and a judge of the people found."""
+
+    recontact: Callable[[list[dict[str, float]]], int | None] | None = None
+    people: Callable[[list[dict[str, float]]], list[bool]] | None = None
+
+
+def judges(model: NoteModel | None) -> Judges | None:
+    """The model's judges of the rules' candidates, or None when it has none."""
+    if model is None or (model.recontact is None and model.people is None):
+        return None
+    recontact, people = model.recontact, model.people
+
+    def choose(rows: list[dict[str, float]]) -> int | None:
+        """The most probable phrase (the later one on a tie), or None when none reaches the cut."""
+        scored = [(recontact.probability(row), index) for index, row in enumerate(rows)]
+        probability, index = max(scored)
+        return index if probability >= recontact.cut else None
+
+    def keep(rows: list[dict[str, float]]) -> list[bool]:
+        return [people.probability(row) >= people.cut for row in rows]
+
+    return Judges(choose if recontact else None, keep if people else None)
 
 
 @dataclass(frozen=True)

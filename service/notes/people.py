@@ -4,11 +4,15 @@ and roles alone ("the board") where the sentence is about deciding.
 A role is a lexicon entry (its key is the normalised role: "cfo", "board") or, for titles the lexicon does not
 know ("Head of QC", "responsabile qualità"), the title as written in lowercase. The addressee, a contact, a
 colleague and people copied are left out: they are who the rep writes to or with, not who decides.
+
+Every person found is a `Candidate` with what the rules made of it; without a model the rules' filters decide
+(`Candidate.kept`), with one a learned judge does (service/notes/learned.py `judges`), among the same candidates.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -171,6 +175,20 @@ def _overlapping(pattern: re.Pattern, text: str):
         match = pattern.search(text, match.start() + 1)
 
 
+# A body decides as one and has no person's name: "the board of Apulia Logistica", "il CdA di Rete Srl", "the
+# committee, Monday" name a company, a place or a day. In the blind corpus's train labels bodies are unnamed 756
+# times in 777; the 21 named are members (a chair, a consigliere, an assessore), whose roles are not bodies.
+_BODY = re.compile(r"\b(?:board|committee|council|assembly|panel|trustees|governors|management|consiglio|comitato|giunta|"
+                   r"assemblea|cda|steering group)\b")
+_MEMBER = re.compile(r"\b(?:member|members|chair|chairman|chairwoman|president|presidente|head|councillor|consigliere|"
+                     r"assessore|secretary|treasurer|director|direttore)\b")
+
+
+def _is_body(role: str) -> bool:
+    """Whether a role (a lexicon key or a title as written, lowercase) is a body rather than a person."""
+    return bool(_BODY.search(role)) and not _MEMBER.search(role)
+
+
 def _written(role: str) -> str:
     """A role as the note writes it, spaces folded and without a leading article ("their CFO" → "CFO")."""
     role = " ".join(role.split())
@@ -280,39 +298,126 @@ def _is_ours(text: Text, start: int, rules: PeopleRules, source: str) -> bool:
     return source == "note" and bool(rules.ours.search(text.clean[max(0, start - 20):start]))
 
 
-def find_decision_makers(text: Text, source: str = "note") -> tuple[list[DecisionMaker], list[Evidence]]:
-    """The people who take part in the decision, with the phrase each was read from."""
-    rules = rules_for(text.phrases.language)
+@dataclass(frozen=True)
+class Candidate:
+    """Someone the rules found who may take part in the decision: whether the rules keep them, and what a judge
+    weighs of them (`_features`)."""
+
+    name: str | None
+    role: str | None
+    written: str | None
+    start: int
+    end: int
+    kept: bool
+    features: dict[str, float]
+
+
+# Which candidates take part in the decision, given what each weighs: a learned judge (service/notes/learned.py)
+# or, without one, the rules' own filters (`Candidate.kept`).
+Judge = Callable[[list[dict[str, float]]], list[bool]]
+
+
+def find_decision_makers(text: Text, source: str = "note", judge: Judge | None = None,
+                         found: list[Candidate] | None = None) -> tuple[list[DecisionMaker], list[Evidence]]:
+    """The people who take part in the decision, with the phrase each was read from (`found`: the text's
+    `candidates`, when the caller has them already)."""
+    found = candidates(text, source) if found is None else found
+    keep = judge([candidate.features for candidate in found]) if judge and found else \
+        [candidate.kept for candidate in found]
     people: dict[tuple, DecisionMaker] = {}
     evidence: list[Evidence] = []
-    addressees = _addressees(text, rules)
-    about_deciding = _about_deciding(text, rules)
-
-    def add(name: str | None, role: str | None, start: int, end: int, written: str | None) -> None:
-        person = DecisionMaker(name, role, written)
-        key = (name.split()[-1].lower(),) if name else ("role", role)
+    for candidate, kept in zip(found, keep, strict=True):
+        if not kept:
+            continue
+        person = DecisionMaker(candidate.name, candidate.role, candidate.written)
+        key = (candidate.name.split()[-1].lower(),) if candidate.name else ("role", candidate.role)
         if key not in people:
             people[key] = person
-            evidence.append(Evidence("decision_makers", text.original[start:end], start, end, _describe(person), source))
+            evidence.append(Evidence("decision_makers", text.original[candidate.start:candidate.end],
+                                     candidate.start, candidate.end, _describe(person), source))
+    return _drop_covered_roles(list(people.values())), evidence
+
+
+def candidates(text: Text, source: str = "note") -> list[Candidate]:
+    """Everyone a role noun, a bracketed role or a title points to, each marked kept or not by the rules: a role of
+    ours or a signature's title line, a role alone outside a sentence about deciding, a contact or colleague."""
+    rules = rules_for(text.phrases.language)
+    addressees = _addressees(text, rules)
+    about_deciding = _about_deciding(text, rules)
+    found: list[Candidate] = []
+
+    def add(kind: str, name: str | None, role: str | None, written: str | None, start: int, end: int, kept: bool,
+            flags: dict[str, object]) -> None:
+        features = _features(text, kind, role if kind != "bracket" else "*", name, start, end, flags, source)
+        found.append(Candidate(name, role, written, start, end, kept, features))
 
     for role in _find_roles(text, rules):
-        if _is_ours(text, role.start, rules, source) or _signature_title(text, role):
-            continue
-        name, start, end = _name_near(text, role, rules)
-        if name and name.split()[-1] in addressees:
+        ours, signature = _is_ours(text, role.start, rules, source), _signature_title(text, role)
+        name, start, end = _name_near(text, role, rules) if not _is_body(role.key) else (None, role.start, role.end)
+        addressee = bool(name and name.split()[-1] in addressees)
+        if addressee:
             name, start, end = None, role.start, role.end  # "Kevin - the board approved it": Kevin is who reads it
-        if name is None and (role.key in rules.unnamed_dropped or role.key not in rules.alone
-                             and not about_deciding(role.start)):
-            continue
-        if _not_deciding(text, name, start, end, rules):
-            continue
+        dropped = name is None and (role.key in rules.unnamed_dropped or role.key not in rules.alone
+                                    and not about_deciding(role.start))
+        not_deciding = _not_deciding(text, name, start, end, rules)
+        kept = not (ours or signature or dropped or not_deciding)
+        flags = {"ours": ours, "sig": signature, "addr": addressee, "unnamed_dropped": role.key in rules.unnamed_dropped,
+                 "alone": role.key in rules.alone, "about": about_deciding(role.start), "notdec": not_deciding,
+                 "asw": role.written, "rule": kept}
         written = _written(text.clean[role.start:role.end])
-        add(name, role.key, start, end, written)
+        add("role", name, role.key, written, start, end, kept, flags)
         for other, other_end in _names_sharing(text, role, name, end, rules):
-            add(other, role.key, start, other_end, written)
-    for name, role, start, end in _other_people(text, rules, addressees, source, about_deciding):
-        add(name, role, start, end, role)
-    return _drop_covered_roles(list(people.values())), evidence
+            add("share", other, role.key, written, start, other_end, kept, flags)
+    for match in rules.bracketed.finditer(text.clean):
+        name = _clean_name(match.group("name"), rules)
+        if not name:
+            continue
+        addressee, ours = name.split()[-1] in addressees, _is_ours(text, match.start(), rules, source)
+        not_deciding = _not_deciding(text, name, match.start(), match.start("name") + len(match.group("name")), rules)
+        kept = not (addressee or ours or not_deciding)
+        role = _as_written(match.group("role"))
+        add("bracket", _titled(text, name, match.start("name"), rules), role, role, match.start(), match.end(), kept,
+            {"ours": ours, "addr": addressee, "notdec": not_deciding, "about": about_deciding(match.start()),
+             "rule": kept})
+    for match in rules.titled.finditer(text.clean) if rules.titled_alone else ():
+        name = _clean_name(match.group("name"), rules)
+        if not name:
+            continue
+        addressee, about = name.split()[-1] in addressees, about_deciding(match.start())
+        not_deciding = _not_deciding(text, name, match.start("name"), match.end("name"), rules)
+        kept = not addressee and about and not not_deciding
+        title = match.group("title")
+        shown = f"{title} {name}" if len(name.split()) == 1 and _SHORT_TITLE.match(title) else name
+        add("titled", shown, None, None, match.start(), match.end(), kept,
+            {"addr": addressee, "notdec": not_deciding, "about": about, "rule": kept})
+    return found
+
+
+_FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
+_FEATURE_WINDOW = 40  # characters each side of a mention whose words the judge weighs
+
+
+def _features(text: Text, kind: str, role: str | None, name: str | None, start: int, end: int,
+              flags: dict[str, object], source: str) -> dict[str, float]:
+    """What a judge weighs of a candidate: how the rules found it and what they made of it (alone and with whether
+    it is named), its role, the words of its sentence and the four words each side."""
+    sentence_start, sentence_end = text.sentence_span(start)
+    named = bool(name)
+    row = {"relpos": start / max(1, len(text.clean))}
+    for key, value in (("kind", kind), ("role", role or "-"), ("named", named), ("src", source),
+                       ("lang", text.phrases.language)):
+        row[f"{key}={value}"] = 1.0
+    for key, value in flags.items():
+        row[f"{key}={value}"] = row[f"{key}={value}&named={named}"] = 1.0
+    for word in set(_FEATURE_WORD.findall(text.clean[sentence_start:sentence_end].lower())):
+        row[f"s:{word}"] = 1.0
+    before = _FEATURE_WORD.findall(text.clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
+    after = _FEATURE_WORD.findall(text.clean[end:end + _FEATURE_WINDOW].lower())[:4]
+    for n, word in enumerate(reversed(before)):
+        row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
+    for n, word in enumerate(after):
+        row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
+    return row
 
 
 def _about_deciding(text: Text, rules: PeopleRules):
@@ -325,26 +430,6 @@ def _about_deciding(text: Text, rules: PeopleRules):
             seen[start] = bool(rules.context.search(text.clean[start:end]))
         return seen[start]
     return about
-
-
-def _other_people(text: Text, rules: PeopleRules, addressees: set[str], source: str, about_deciding):
-    """People no role noun of the lexicon finds: "Ian (maintenance manager)", and a titled name in a sentence about
-    deciding ("Dr Nolan isn't keen", "l'ing. Menconi preferisce attendere")."""
-    for match in rules.bracketed.finditer(text.clean):
-        name = _clean_name(match.group("name"), rules)
-        if name and name.split()[-1] not in addressees and not _is_ours(text, match.start(), rules, source) \
-                and not _not_deciding(text, name, match.start(), match.start("name") + len(match.group("name")), rules):
-            yield (_titled(text, name, match.start("name"), rules), _as_written(match.group("role")),
-                   match.start(), match.end())
-    for match in rules.titled.finditer(text.clean) if rules.titled_alone else ():
-        name = _clean_name(match.group("name"), rules)
-        if not name or name.split()[-1] in addressees or not about_deciding(match.start()):
-            continue
-        if _not_deciding(text, name, match.start("name"), match.end("name"), rules):
-            continue
-        title = match.group("title")
-        shown = f"{title} {name}" if len(name.split()) == 1 and _SHORT_TITLE.match(title) else name
-        yield shown, None, match.start(), match.end()
 
 
 def _drop_covered_roles(people: list[DecisionMaker]) -> list[DecisionMaker]:

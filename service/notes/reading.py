@@ -7,14 +7,25 @@ customer's words (used where the rep's note says nothing about a field).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from service.notes.dates import Found, find_recontact, region_of
+from service.notes.dates import Candidates, Chooser, Found, choose_recontact, date_candidates, region_of
 from service.notes.language import detect_language
-from service.notes.learned import NoteModel, NoteText, Prediction, cue_tokens, load_model, locate, predict
+from service.notes.learned import (
+    Judges,
+    NoteModel,
+    NoteText,
+    Prediction,
+    cue_tokens,
+    judges,
+    load_model,
+    locate,
+    predict,
+)
 from service.notes.model import (
     CAUSES,
     OUTCOMES,
@@ -25,7 +36,7 @@ from service.notes.model import (
     NoteReading,
 )
 from service.notes.outcome import OutcomeScore, score_outcome
-from service.notes.people import find_decision_makers, named_from
+from service.notes.people import Candidate, Judge, candidates, find_decision_makers, named_from
 from service.notes.phrases import all_phrases, phrases_for
 from service.notes.reasons import default_cause, read_cause, read_reasons
 from service.notes.structured import Structured, command_outcome, command_recontact, read_structured
@@ -69,12 +80,29 @@ class _Part:
         return read_cause(self.text, self.source)
 
     @cached_property
+    def date_candidates(self) -> Candidates:
+        return date_candidates(self.text, self.today, self.day_first, self.source, self.region)
+
+    @cached_property
     def _recontact(self) -> Found:
-        return find_recontact(self.text, self.today, self.day_first, self.source, self.region)
+        return choose_recontact(self.date_candidates)
+
+    @cached_property
+    def people_candidates(self) -> list[Candidate]:
+        return candidates(self.text, self.source)
 
     @cached_property
     def _people(self) -> tuple[list[DecisionMaker], list[Evidence]]:
-        return find_decision_makers(self.text, self.source)
+        return find_decision_makers(self.text, self.source, found=self.people_candidates)
+
+    def judged_recontact(self, chooser: Chooser) -> Found:
+        """The recontact phrase a learned chooser picks among the rules' time phrases."""
+        return choose_recontact(self.date_candidates, chooser)
+
+    def judged_people(self, judge: Judge) -> tuple[list[DecisionMaker], list[Evidence]]:
+        """The people a learned judge keeps among those the rules find, without the forwarded message's author."""
+        people, evidence = find_decision_makers(self.text, self.source, judge, self.people_candidates)
+        return _without_sender(people, self.sender), evidence
 
     @cached_property
     def score(self) -> OutcomeScore:
@@ -334,6 +362,14 @@ class _RuleRead:
     reading: NoteReading
     stated_cause: str | None
     today: date
+    forwarded: _Part | None = None  # the forwarded answer, once read
+    read_forwarded: Callable[[], _Part] | None = None  # how to read it (None: the email forwards nothing)
+
+    def answer(self) -> _Part | None:
+        """The forwarded answer, read on first asking (None when there is none)."""
+        if self.forwarded is None and self.read_forwarded is not None:
+            self.forwarded = self.read_forwarded()
+        return self.forwarded
 
 
 def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | None) -> _RuleRead:
@@ -343,16 +379,42 @@ def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | 
     found = read_structured(text, today, day_first)
     region = region_of(tz)
     note_part = _Part(_without_lines(text, found.spans), today, day_first, "note", region=region)
-    forwarded_part = None
-    if forwarded and forwarded.strip() and _needs_forwarded(note_part):
-        forwarded_part = _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
-                               _forwarded_sender(forwarded), region)
-    reading = _merge(note_part, forwarded_part)
-    if forwarded and forwarded.strip() and any(person.name is None for person in reading.decision_makers):
-        answer = forwarded_part or _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
-                                         _forwarded_sender(forwarded), region)
-        reading.decision_makers = named_from(reading.decision_makers, answer.decision_makers)
-    return _RuleRead(text, found, note_part, reading, found.cause or note_part.cause, today)
+    rules = _RuleRead(text, found, note_part, NoteReading(outcome="unknown"), None, today)
+    if forwarded and forwarded.strip():
+        rules.read_forwarded = lambda: _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
+                                             _forwarded_sender(forwarded), region)
+    if _needs_forwarded(note_part):
+        rules.answer()
+    rules.reading = _merge(note_part, rules.forwarded)
+    if any(person.name is None for person in rules.reading.decision_makers) and rules.answer():
+        rules.reading.decision_makers = named_from(rules.reading.decision_makers, rules.forwarded.decision_makers)
+    rules.stated_cause = found.cause or note_part.cause
+    return rules
+
+
+def _judge(rules: _RuleRead, judges: Judges) -> None:
+    """The model's judges choose the recontact phrase and the people among the rules' own candidates, in the order
+    of authority of `_merge` (the rep's note, then the forwarded answer). The rules' choices still give the heads
+    their cues and the outcome its next steps, as the heads were trained on them."""
+    reading, note = rules.reading, rules.note
+    if judges.recontact:
+        found, asked = note.judged_recontact(judges.recontact), True
+        if found.day is None and not found.none and rules.answer():
+            found, asked = rules.forwarded.judged_recontact(judges.recontact), False  # the customer's words ask nothing
+        reading.recontact_on, reading.recontact_asked = found.day, found.day is not None and asked and found.asked
+        _replace_evidence(reading, "recontact_on", [found.evidence] if found.evidence else [])
+    if judges.people:
+        people, evidence = note.judged_people(judges.people)
+        if not people and rules.answer():
+            people, evidence = rules.forwarded.judged_people(judges.people)
+        elif any(person.name is None for person in people) and rules.answer():
+            people = named_from(people, rules.forwarded.judged_people(judges.people)[0])
+        reading.decision_makers = people
+        _replace_evidence(reading, "decision_makers", evidence)
+
+
+def _replace_evidence(reading: NoteReading, name: str, evidence: list[Evidence]) -> None:
+    reading.evidence = [item for item in reading.evidence if item.field != name] + evidence
 
 
 def model_input(note: str, *, sent_at: datetime, tz: ZoneInfo, forwarded: str | None = None,
@@ -360,6 +422,18 @@ def model_input(note: str, *, sent_at: datetime, tz: ZoneInfo, forwarded: str | 
     """What the trained model reads of a note: the same text and cues `understand` gives it."""
     rules = _read_by_rules(note, sent_at, tz, forwarded)
     return _model_text(subject, rules.text, forwarded, rules.reading, rules.stated_cause, rules.found)
+
+
+def candidates_of(note: str, *, sent_at: datetime, tz: ZoneInfo,
+                  forwarded: str | None = None) -> list[tuple[Candidates, list[Candidate]]]:
+    """The time phrases and the people the rules find in each part the reader reads (what the judges learn from)."""
+    rules = _read_by_rules(note, sent_at, tz, forwarded)
+    found = [(rules.note.date_candidates, rules.note.people_candidates)]
+    if rules.forwarded:  # its dates count only where the note has none (`_merge`); its people name the note's roles
+        dates_read = rules.note.recontact is None and not rules.note.no_recontact
+        empty = Candidates(rules.forwarded.date_candidates.ctx, [], False)
+        found.append((rules.forwarded.date_candidates if dates_read else empty, rules.forwarded.people_candidates))
+    return found
 
 
 def understand(
@@ -383,6 +457,8 @@ def understand(
     guess = None
     if model:
         guess = predict(model, _model_text(subject, rules.text, forwarded, reading, stated_cause, found))
+        if judged := judges(model):
+            _judge(rules, judged)
     _apply_structured(reading, found)
     _apply_commands(reading, commands, rules.today)
     if guess is not None:

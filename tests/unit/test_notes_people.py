@@ -1,4 +1,5 @@
-"""Decision makers: named with a role, role-only, and people who are not part of the decision."""
+"""Decision makers as the rules read them (model=None): named with a role, role-only, and people who are not part
+of the decision. The learned judge that keeps or drops the rules' candidates is tested in test_notes_judges.py."""
 
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -12,8 +13,8 @@ ROME = ZoneInfo("Europe/Rome")
 
 
 def people(note: str) -> set[DecisionMaker]:
-    """The decision makers read from `note`."""
-    return set(understand(note, sent_at=SENT, tz=ROME).decision_makers)
+    """The decision makers the rules read from `note`."""
+    return set(understand(note, sent_at=SENT, tz=ROME, model=None).decision_makers)
 
 
 @pytest.mark.parametrize(
@@ -89,8 +90,8 @@ def test_contacts_copied_and_former_people_are_left_out(note):
 
 
 def named_roles(note: str, forwarded: str | None = None) -> set[tuple[str | None, str | None]]:
-    """The decision makers read from `note` (and a forwarded answer), as (name, normalised role)."""
-    reading = understand(note, sent_at=SENT, tz=ROME, forwarded=forwarded)
+    """The decision makers the rules read from `note` (and a forwarded answer), as (name, normalised role)."""
+    reading = understand(note, sent_at=SENT, tz=ROME, forwarded=forwarded, model=None)
     return {(person.name, person.role) for person in reading.decision_makers}
 
 

@@ -1,0 +1,27 @@
+"""How a person read is compared with a labelled decision maker: what `eval-notes` counts as the same person, and
+what the people's judge learns from (service/corpus/train.py)."""
+
+from __future__ import annotations
+
+import re
+
+
+def _low(value) -> str | None:
+    return " ".join(str(value).lower().split()) if value else None
+
+
+_TITLE = re.compile(r"^(?:(?:dr|dott|dott\.?ssa|dssa|sig|sig\.?ra|sig\.?na|mr|mrs|ms|miss|ing|avv|prof|geom|rag)\.?\s+)+",
+                    re.I)
+
+
+def _name(value) -> str | None:
+    """A person's name without the titles labellers and readers write or leave out ("Dott. Aldo Frigerio")."""
+    return _low(_TITLE.sub("", value.strip())) if value else None
+
+
+def person_matches(expected: dict, got: dict) -> bool:
+    """By name when the label names the person (titles aside), else by role as written or normalised."""
+    if expected.get("name"):
+        return _name(expected["name"]) == _name(got.get("name"))
+    roles = {_low(expected.get("role")), _low(expected.get("role_normalised"))} - {None}
+    return not got.get("name") and bool({_low(got.get("role")), _low(got.get("written"))} & roles)

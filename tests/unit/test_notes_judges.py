@@ -1,0 +1,123 @@
+"""The learned judges over the rules' candidates: which time phrase is the recontact date, and which of the people
+the rules find take part in the decision (service/notes/learned.py `judges`, fitted by service/corpus/train.py)."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.corpus.train import DEV, _same_person, fit_judges, load_split
+from service.notes import understand
+from service.notes.learned import NoteModel, Weighing, judges, load_model
+from service.notes.people import candidates
+from service.notes.reading import _prepare, _read_by_rules
+
+SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+ROME = ZoneInfo("Europe/Rome")
+ROOT = Path(__file__).parents[2]
+
+
+def test_a_weighing_is_a_logistic_regression_over_named_features():
+    weighing = Weighing({"a": 2.0, "b": -1.0}, 0.5, cut=0.5)
+    assert weighing.probability({}) == pytest.approx(1 / (1 + 2.718281828 ** -0.5))
+    assert weighing.probability({"a": 1.0, "b": 1.0, "unknown": 1.0}) == pytest.approx(1 / (1 + 2.718281828 ** -1.5))
+    assert 0.0 < Weighing({"a": -1e6}, 0.0, 0.5).probability({"a": 1.0}) < 1e-20  # no overflow
+
+
+def test_the_chooser_takes_the_most_probable_phrase_or_none_under_its_cut():
+    model = NoteModel(None, None, None, {}, thresholds={},
+                      recontact=Weighing({"call": 3.0, "story": -3.0}, 0.0, cut=0.6), people=None)
+    choose = judges(model).recontact
+    assert choose([{"story": 1.0}, {"call": 1.0}, {}]) == 1
+    assert choose([{"story": 1.0}, {}]) is None  # 0.5 at best: under the cut
+    assert judges(model).people is None
+
+
+def test_the_people_judge_keeps_each_candidate_at_or_above_its_cut():
+    model = NoteModel(None, None, None, {}, thresholds={}, recontact=None,
+                      people=Weighing({"role=board": 2.0, "ours=True": -4.0}, 0.0, cut=0.5))
+    assert judges(model).people([{"role=board": 1.0}, {"role=board": 1.0, "ours=True": 1.0}, {}]) == [True, False, True]
+    assert judges(NoteModel(None, None, None, {}, thresholds={})) is None  # an older model: the rules stand
+
+
+def test_a_candidate_is_a_labelled_person_by_name_or_by_a_role_that_holds_the_other():
+    committee = candidates(_prepare("Il comitato deciderà a marzo."))[0]
+    assert _same_person({"name": None, "role": "il comitato di direzione", "role_normalised": "board"}, committee)
+    assert not _same_person({"name": "Carla Neri", "role": "comitato", "role_normalised": "board"}, committee)
+    assert not _same_person({"name": None, "role": "CFO", "role_normalised": "cfo"}, committee)
+
+
+@pytest.fixture(scope="module")
+def model():
+    found = load_model()
+    assert found is not None and found.recontact is not None and found.people is not None, \
+        "the shipped model has both judges: keepwarm train-notes fits them"
+    return found
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    ("Lost for now, the board has to approve anything over 10k.", {(None, "board")}),
+    ("Il comitato deciderà a marzo.", {(None, "committee")}),
+    ("Lost for now: their CFO, Maria Rossi, must approve it.", {("Maria Rossi", "cfo")}),
+    ("Lost. I'll ask my manager whether we can offer a discount.", set()),
+    ("Thanks to Ian for the tour of the warehouse.", set()),
+])
+def test_the_judge_keeps_who_decides(model, note, expected):
+    reading = understand(note, sent_at=SENT, tz=ROME, model=model)
+    assert {(person.name, person.role) for person in reading.decision_makers} == expected
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    ("Lost: budget frozen until the new fiscal year. I'll call them again in early April.", "2027-04-01"),
+    ("Persa per budget. Li richiamo dopo l'Epifania.", "2027-01-07"),
+    ("Lost for now. Their contract with the incumbent ends in June 2027; I'll get back to them in April 2027.",
+     "2027-04-01"),
+    ("They signed in October 2025 with a competitor. Nothing to do for now.", None),
+])
+def test_the_chooser_picks_the_recontact_phrase(model, note, expected):
+    reading = understand(note, sent_at=SENT, tz=ROME, model=model)
+    assert (reading.recontact_on.isoformat() if reading.recontact_on else None) == expected
+    if expected:
+        assert any(item.field == "recontact_on" for item in reading.evidence)
+
+
+def test_the_judges_only_choose_among_the_rules_candidates(model):
+    """On dev, every date and person the judged reader gives is one the rules found in the note or the forwarded
+    answer: the judges choose, they never invent (notes with labelled lines or plus-address commands aside)."""
+    checked = 0
+    for case in load_split(DEV, ROOT):
+        given = case.given
+        rules = _read_by_rules(given.note, given.sent_at, given.tz, given.forwarded)
+        if given.commands or rules.found.spans:
+            continue
+        parts = [part for part in (rules.note, rules.answer()) if part]
+        days = {hit.day for part in parts for hit in part.date_candidates.hits}
+        people = {(person.name, person.role) for part in parts for person in part.people_candidates}
+        reading = understand(given.note, sent_at=given.sent_at, tz=given.tz, forwarded=given.forwarded,
+                             subject=given.subject, model=model)
+        assert reading.recontact_on is None or reading.recontact_on in days, case.name
+        assert {(person.name, person.role) for person in reading.decision_makers} <= people, case.name
+        checked += 1
+    assert checked > 100
+
+
+def test_judges_fit_on_a_labelled_corpus():
+    cases = load_split(DEV, ROOT)[:80]
+    recontact, people = fit_judges(cases)
+    assert isinstance(recontact, Weighing) and isinstance(people, Weighing)
+    assert recontact.weights and people.weights and recontact.cut == 0.3 and people.cut == 0.5
+
+
+def test_the_reader_follows_its_judges(model):
+    """A judge that refuses everything leaves no date and nobody; the rules alone read both; the heads' fields stay."""
+    note = "Lost for now, the board has to approve anything over 10k. I'll call them in March."
+    refuse = Weighing({}, -10.0, cut=0.5)
+    judged = understand(note, sent_at=SENT, tz=ROME, model=replace(model, recontact=refuse, people=refuse))
+    rules = understand(note, sent_at=SENT, tz=ROME, model=None)
+    shipped = understand(note, sent_at=SENT, tz=ROME, model=model)
+    assert rules.recontact_on.isoformat() == "2027-03-01" and rules.decision_makers
+    assert judged.recontact_on is None and judged.decision_makers == []
+    assert not any(item.field in ("recontact_on", "decision_makers") for item in judged.evidence)
+    assert (judged.outcome, judged.reasons, judged.cause) == (shipped.outcome, shipped.reasons, shipped.cause)
