@@ -25,7 +25,7 @@ from dateutil.relativedelta import relativedelta
 
 from service.notes.model import Evidence
 from service.notes.phrases import Phrases, all_phrases, compile_phrase
-from service.notes.text import Text
+from service.notes.text import Text, add_words_around
 
 _PREP_WINDOW = 45
 _CUE_BEFORE = 60
@@ -1098,10 +1098,6 @@ def choose_recontact(found: Candidates, chooser: Chooser | None = None) -> Found
                  best.tied)
 
 
-_FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
-_FEATURE_WINDOW = 40  # characters each side of a phrase whose words the chooser weighs
-
-
 def hit_features(found: Candidates) -> list[dict[str, float]]:
     """What a chooser weighs of each phrase: its form and the rules' findings (score, preposition, recontact verbs,
     past tense, a decision in the sentence), how far off it is, its rank among the others, and the words each side."""
@@ -1126,19 +1122,9 @@ def hit_features(found: Candidates) -> list[dict[str, float]]:
                             ("decision", bool(ctx.rules.decision_cue.search(clean[sentence_start:sentence_end]))),
                             ("past", bool(past)), ("above_floor", hit.score >= _MIN_SCORE)):
             row[f"{name}={value}"] = 1.0
-        _add_words(row, clean, hit.start, hit.end)
+        add_words_around(row, clean, hit.start, hit.end)
         rows.append(row)
     return rows
-
-
-def _add_words(row: dict[str, float], clean: str, start: int, end: int) -> None:
-    """The four words before and after a span, by position and as a bag."""
-    before = _FEATURE_WORD.findall(clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
-    after = _FEATURE_WORD.findall(clean[end:end + _FEATURE_WINDOW].lower())[:4]
-    for n, word in enumerate(reversed(before)):
-        row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
-    for n, word in enumerate(after):
-        row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
 
 
 def _refine(ctx: _Context, best: DateHit, hits: list[DateHit]) -> DateHit:

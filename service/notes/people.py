@@ -18,7 +18,7 @@ from functools import cache
 
 from service.notes.model import DecisionMaker, Evidence
 from service.notes.phrases import Phrases, all_phrases, compile_phrase
-from service.notes.text import Text
+from service.notes.text import FEATURE_WORD, Text, add_words_around
 
 _UPPER = "A-ZÀ-ÖØ-Ý"
 _LOWER = "a-zß-öø-ÿ"
@@ -393,10 +393,6 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
     return found
 
 
-_FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
-_FEATURE_WINDOW = 40  # characters each side of a mention whose words the judge weighs
-
-
 def _features(text: Text, kind: str, role: str | None, name: str | None, start: int, end: int,
               flags: dict[str, object], source: str) -> dict[str, float]:
     """What a judge weighs of a candidate: how the rules found it and what they made of it (alone and with whether
@@ -409,14 +405,9 @@ def _features(text: Text, kind: str, role: str | None, name: str | None, start: 
         row[f"{key}={value}"] = 1.0
     for key, value in flags.items():
         row[f"{key}={value}"] = row[f"{key}={value}&named={named}"] = 1.0
-    for word in set(_FEATURE_WORD.findall(text.clean[sentence_start:sentence_end].lower())):
+    for word in set(FEATURE_WORD.findall(text.clean[sentence_start:sentence_end].lower())):
         row[f"s:{word}"] = 1.0
-    before = _FEATURE_WORD.findall(text.clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
-    after = _FEATURE_WORD.findall(text.clean[end:end + _FEATURE_WINDOW].lower())[:4]
-    for n, word in enumerate(reversed(before)):
-        row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
-    for n, word in enumerate(after):
-        row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
+    add_words_around(row, text.clean, start, end)
     return row
 
 

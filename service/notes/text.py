@@ -201,3 +201,19 @@ def _looks_like_signature(rest: str) -> bool:
     """Short lines only (a name, a title, an address): no sentence of prose follows."""
     lines = [line for line in rest.splitlines() if line.strip()]
     return len(lines) <= 8 and all(len(line) < 90 for line in lines)
+
+
+# ---- what a learned judge weighs of a phrase's surroundings (service/notes/dates.py, people.py) ------------------
+
+FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
+_FEATURE_WINDOW = 40  # characters each side of a phrase whose words a judge weighs
+
+
+def add_words_around(row: dict[str, float], clean: str, start: int, end: int) -> None:
+    """The four words before and after a span, by position ("L0:the") and as a bag ("L:the")."""
+    before = FEATURE_WORD.findall(clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
+    after = FEATURE_WORD.findall(clean[end:end + _FEATURE_WINDOW].lower())[:4]
+    for n, word in enumerate(reversed(before)):
+        row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
+    for n, word in enumerate(after):
+        row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
