@@ -31,6 +31,7 @@ from service.notes.learned import (
     column_text,
 )
 from service.notes.model import REASONS
+from service.notes.people import Candidate
 from service.notes.reading import candidates_of, model_input
 from service.settings import Settings
 
@@ -200,7 +201,7 @@ def fit_judges(train: list[Labelled]) -> tuple[Weighing | None, Weighing | None]
     return (_weighing(*dates, _RECONTACT_STRENGTH, _RECONTACT_CUT), _weighing(*people, _PEOPLE_STRENGTH, _PEOPLE_CUT))
 
 
-def _same_person(expected: dict, person) -> bool:
+def _same_person(expected: dict, person: Candidate) -> bool:
     """Whether a candidate is a labelled decision maker: as `eval-notes` compares them, or, both unnamed, when one
     role as written holds the other ("comitato" for "il comitato di direzione"): the judge learns who decides,
     not how far the rules' role reaches."""
