@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.corpus.compare import person_matches
+from service.corpus.compare import same_person
 from service.intake.reading import NoteInput, RepInfo, note_input
 from service.intake.store import BatchDirectory
 from service.notes.learned import (
@@ -31,7 +31,6 @@ from service.notes.learned import (
     column_text,
 )
 from service.notes.model import REASONS
-from service.notes.people import Candidate
 from service.notes.reading import candidates_of, model_input
 from service.settings import Settings
 
@@ -197,22 +196,8 @@ def fit_judges(train: list[Labelled]) -> tuple[Weighing | None, Weighing | None]
                 dates[1].append(int(first is not None and first <= hit.day.isoformat() <= last))
             for person in persons:
                 people[0].append(person.features)
-                people[1].append(int(any(_same_person(wanted, person) for wanted in expected)))
+                people[1].append(int(any(same_person(wanted, person) for wanted in expected)))
     return (_weighing(*dates, _RECONTACT_STRENGTH, _RECONTACT_CUT), _weighing(*people, _PEOPLE_STRENGTH, _PEOPLE_CUT))
-
-
-def _same_person(expected: dict, person: Candidate) -> bool:
-    """Whether a candidate is a labelled decision maker: as `eval-notes` compares them, or, both unnamed, when one
-    role as written holds the other ("comitato" for "il comitato di direzione"): the judge learns who decides,
-    not how far the rules' role reaches."""
-    if person_matches(expected, {"name": person.name, "role": person.role, "written": person.written}):
-        return True
-    if expected.get("name") or person.name:
-        return False
-    labelled = {" ".join(str(role).lower().split()) for role in (expected.get("role"), expected.get("role_normalised"))
-                if role}
-    read = {" ".join(str(role).lower().split()) for role in (person.role, person.written) if role}
-    return any(one in other or other in one for one in read for other in labelled)
 
 
 def _weighing(rows: list[dict], answers: list[int], strength: float, cut: float) -> Weighing | None:

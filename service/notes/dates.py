@@ -1073,10 +1073,10 @@ def date_candidates(text: Text, today: date, day_first: bool = True, source: str
     return Candidates(ctx, hits, bool(rules.no_date.search(text.clean)))
 
 
-def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note", region: str = "",
-                   chooser: Chooser | None = None) -> Found:
-    """The recontact date of the text (see `Found`); `region` is the rep's country where feasts differ (`region_of`)."""
-    return choose_recontact(date_candidates(text, today, day_first, source, region), chooser)
+def find_recontact(text: Text, today: date, day_first: bool = True, source: str = "note", region: str = "") -> Found:
+    """The recontact date of the text by the rules alone (see `Found`); `region` is the rep's country where feasts
+    differ (`region_of`)."""
+    return choose_recontact(date_candidates(text, today, day_first, source, region))
 
 
 def choose_recontact(found: Candidates, chooser: Chooser | None = None) -> Found:

@@ -379,17 +379,18 @@ def _read_by_rules(note: str, sent_at: datetime, tz: ZoneInfo, forwarded: str | 
     found = read_structured(text, today, day_first)
     region = region_of(tz)
     note_part = _Part(_without_lines(text, found.spans), today, day_first, "note", region=region)
-    rules = _RuleRead(text, found, note_part, NoteReading(outcome="unknown"), None, today)
+    read_forwarded = None
     if forwarded and forwarded.strip():
-        rules.read_forwarded = lambda: _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
-                                             _forwarded_sender(forwarded), region)
-    if _needs_forwarded(note_part):
-        rules.answer()
-    rules.reading = _merge(note_part, rules.forwarded)
-    if any(person.name is None for person in rules.reading.decision_makers) and rules.answer():
-        rules.reading.decision_makers = named_from(rules.reading.decision_makers, rules.forwarded.decision_makers)
-    rules.stated_cause = found.cause or note_part.cause
-    return rules
+        def read_forwarded() -> _Part:
+            return _Part(_prepare(_forwarded_text(forwarded)), today, day_first, "forwarded",
+                         _forwarded_sender(forwarded), region)
+    forwarded_part = read_forwarded() if read_forwarded and _needs_forwarded(note_part) else None
+    reading = _merge(note_part, forwarded_part)
+    if read_forwarded and any(person.name is None for person in reading.decision_makers):
+        forwarded_part = forwarded_part or read_forwarded()
+        reading.decision_makers = named_from(reading.decision_makers, forwarded_part.decision_makers)
+    return _RuleRead(text, found, note_part, reading, found.cause or note_part.cause, today, forwarded_part,
+                     read_forwarded)
 
 
 def _judge(rules: _RuleRead, judges: Judges) -> None:

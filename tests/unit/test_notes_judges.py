@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.corpus.train import DEV, _same_person, fit_judges, load_split
+from service.corpus.compare import same_person
+from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
 from service.notes.learned import NoteModel, Weighing, judges, load_model
 from service.notes.people import candidates
@@ -44,9 +45,9 @@ def test_the_people_judge_keeps_each_candidate_at_or_above_its_cut():
 
 def test_a_candidate_is_a_labelled_person_by_name_or_by_a_role_that_holds_the_other():
     committee = candidates(_prepare("Il comitato deciderà a marzo."))[0]
-    assert _same_person({"name": None, "role": "il comitato di direzione", "role_normalised": "board"}, committee)
-    assert not _same_person({"name": "Carla Neri", "role": "comitato", "role_normalised": "board"}, committee)
-    assert not _same_person({"name": None, "role": "CFO", "role_normalised": "cfo"}, committee)
+    assert same_person({"name": None, "role": "il comitato di direzione", "role_normalised": "board"}, committee)
+    assert not same_person({"name": "Carla Neri", "role": "comitato", "role_normalised": "board"}, committee)
+    assert not same_person({"name": None, "role": "CFO", "role_normalised": "cfo"}, committee)
 
 
 @pytest.fixture(scope="module")
