@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from service.notes.people import Candidate
+from service.notes.people import Candidate, _written
 
 
 def _low(value) -> str | None:
@@ -21,12 +21,18 @@ def _name(value) -> str | None:
     return _low(_TITLE.sub("", value.strip())) if value else None
 
 
+def _role(value) -> str | None:
+    """A role as written without its article or possessive ("la commissione", "their CFO"): the reader keeps roles
+    without them (people.py `_written`), and labellers wrote them either way."""
+    return _low(_written(str(value))) if value else None
+
+
 def person_matches(expected: dict, got: dict) -> bool:
     """By name when the label names the person (titles aside), else by role as written or normalised."""
     if expected.get("name"):
         return _name(expected["name"]) == _name(got.get("name"))
-    roles = {_low(expected.get("role")), _low(expected.get("role_normalised"))} - {None}
-    return not got.get("name") and bool({_low(got.get("role")), _low(got.get("written"))} & roles)
+    roles = {_role(expected.get("role")), _role(expected.get("role_normalised"))} - {None}
+    return not got.get("name") and bool({_role(got.get("role")), _role(got.get("written"))} & roles)
 
 
 def same_person(expected: dict, person: Candidate) -> bool:

@@ -104,7 +104,7 @@ class Judges:
     """What the model lends the rule reader: a chooser of the recontact phrase and a judge of the people found."""
 
     recontact: Callable[[list[dict[str, float]]], int | None] | None = None
-    people: Callable[[list[dict[str, float]]], list[bool]] | None = None
+    people: Callable[[list[dict[str, float]]], list[float | None]] | None = None
 
 
 def judges(model: NoteModel | None) -> Judges | None:
@@ -119,8 +119,10 @@ def judges(model: NoteModel | None) -> Judges | None:
         probability, index = max(scored)
         return index if probability >= recontact.cut else None
 
-    def keep(rows: list[dict[str, float]]) -> list[bool]:
-        return [people.probability(row) >= people.cut for row in rows]
+    def keep(rows: list[dict[str, float]]) -> list[float | None]:
+        """Each candidate's probability when it reaches the cut, else None."""
+        scored = [people.probability(row) for row in rows]
+        return [probability if probability >= people.cut else None for probability in scored]
 
     return Judges(choose if recontact else None, keep if people else None)
 

@@ -6,7 +6,9 @@ know ("Head of QC", "responsabile qualità"), the title as written in lowercase.
 colleague and people copied are left out: they are who the rep writes to or with, not who decides.
 
 Every person found is a `Candidate` with what the rules made of it; without a model the rules' filters decide
-(`Candidate.kept`), with one a learned judge does (service/notes/learned.py `judges`), among the same candidates.
+(`Candidate.kept`), with one a learned judge does (service/notes/learned.py `judges`), among the same candidates and
+a few more the rules never keep: each role alone and with every other name near it in its sentence, as one group of
+which the judge takes one reading at most (`_assemble`).
 """
 
 from __future__ import annotations
@@ -310,11 +312,12 @@ class Candidate:
     end: int
     kept: bool
     features: dict[str, float]
+    group: int = -1  # candidates of one group are readings of one role: at most one is taken
 
 
 # Which candidates take part in the decision, given what each weighs: a learned judge (service/notes/learned.py)
 # or, without one, the rules' own filters (`Candidate.kept`).
-Judge = Callable[[list[dict[str, float]]], list[bool]]
+Judge = Callable[[list[dict[str, float]]], list[float | None]]
 
 
 def find_decision_makers(text: Text, source: str = "note", judge: Judge | None = None,
@@ -322,13 +325,13 @@ def find_decision_makers(text: Text, source: str = "note", judge: Judge | None =
     """The people who take part in the decision, with the phrase each was read from (`found`: the text's
     `candidates`, when the caller has them already)."""
     found = candidates(text, source) if found is None else found
-    keep = judge([candidate.features for candidate in found]) if judge and found else \
-        [candidate.kept for candidate in found]
+    if judge and found:
+        chosen = _assemble(found, judge([candidate.features for candidate in found]))
+    else:
+        chosen = [candidate for candidate in found if candidate.kept]
     people: dict[tuple, DecisionMaker] = {}
     evidence: list[Evidence] = []
-    for candidate, kept in zip(found, keep, strict=True):
-        if not kept:
-            continue
+    for candidate in chosen:
         person = DecisionMaker(candidate.name, candidate.role, candidate.written)
         key = (candidate.name.split()[-1].lower(),) if candidate.name else ("role", candidate.role)
         if key not in people:
@@ -336,6 +339,37 @@ def find_decision_makers(text: Text, source: str = "note", judge: Judge | None =
             evidence.append(Evidence("decision_makers", text.original[candidate.start:candidate.end],
                                      candidate.start, candidate.end, _describe(person), source))
     return _drop_covered_roles(list(people.values())), evidence
+
+
+def _assemble(found: list[Candidate], scores: list[float | None]) -> list[Candidate]:
+    """The judged candidates as people, most probable first: one reading per role found, one role per name, and
+    one mention per body (a later "the committee" is the "IT Strategy Committee" named before; the fuller name
+    stays)."""
+    taken: list[Candidate] = []
+    for index in sorted((i for i, score in enumerate(scores) if score is not None), key=lambda i: -scores[i]):
+        candidate = found[index]
+        same = next((other for other in taken if _same_one(candidate, other)), None)
+        if same is None:
+            taken.append(candidate)
+        elif candidate.group != same.group and _words(candidate.written) > _words(same.written):
+            taken[taken.index(same)] = candidate
+    return sorted(taken, key=lambda candidate: candidate.start)
+
+
+def _words(role: str | None) -> frozenset[str]:
+    return frozenset(FEATURE_WORD.findall(role.lower())) if role else frozenset()
+
+
+def _same_one(one: Candidate, other: Candidate) -> bool:
+    """Whether two candidates are readings of one person or body."""
+    if one.group == other.group:
+        return True
+    if one.name or other.name:
+        return bool(one.name and other.name and one.name.split()[-1].lower() == other.name.split()[-1].lower())
+    if one.role == other.role:
+        return True
+    mine, theirs = _words(one.written), _words(other.written)
+    return bool(mine and theirs) and (mine <= theirs or theirs <= mine)
 
 
 def candidates(text: Text, source: str = "note") -> list[Candidate]:
@@ -347,9 +381,10 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
     found: list[Candidate] = []
 
     def add(kind: str, name: str | None, role: str | None, written: str | None, start: int, end: int, kept: bool,
-            flags: dict[str, object]) -> None:
+            flags: dict[str, object], group: int | None = None) -> None:
         features = _features(text, kind, role if kind != "bracket" else "*", name, start, end, flags, source)
-        found.append(Candidate(name, role, written, start, end, kept, features))
+        found.append(Candidate(name, role, written, start, end, kept, features,
+                               len(found) if group is None else group))
 
     for role in _find_roles(text, rules):
         ours, signature = _is_ours(text, role.start, rules, source), _signature_title(text, role)
@@ -365,7 +400,16 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
                  "alone": role.key in rules.alone, "about": about_deciding(role.start), "notdec": not_deciding,
                  "asw": role.written, "rule": kept}
         written = _written(text.clean[role.start:role.end])
+        group = len(found)
         add("role", name, role.key, written, start, end, kept, flags)
+        if not _is_body(role.key):
+            if name:
+                add("bare", None, role.key, written, role.start, role.end, False, {**flags, "rule": False}, group)
+            for other, other_start, other_end, near in _names_around(text, role, name, rules):
+                add("near", _titled(text, other, other_start, rules), role.key, written,
+                    min(role.start, other_start), max(role.end, other_end), False,
+                    {**flags, **near, "addr": other.split()[-1] in addressees, "rule": False,
+                     "notdec": _not_deciding(text, other, other_start, other_start + len(other), rules)}, group)
         for other, other_end in _names_sharing(text, role, name, end, rules):
             add("share", other, role.key, written, start, other_end, kept, flags)
     for match in rules.bracketed.finditer(text.clean):
@@ -393,6 +437,29 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
     return found
 
 
+def _names_around(text: Text, role: _Role, name: str | None, rules: PeopleRules):
+    """The other names in the role's sentence, near it: what the role may belong to when the rules' own choice is
+    wrong or missing ("il direttore del terminal ingegner Olcese", "the owners, Pat and Linda Schaefer")."""
+    sentence_start, sentence_end = text.sentence_span(role.start)
+    low, high = max(sentence_start, role.start - _WINDOW), min(sentence_end, role.end + _WINDOW)
+    seen = {name.split()[-1]} if name else set()
+    for match in re.finditer(_NAME, text.clean[low:high]):
+        start, end = low + match.start(), low + match.end()
+        if start < role.end and end > role.start or start and text.clean[start - 1].isalpha():
+            continue
+        other = _clean_name(match.group("name"), rules)
+        if not other or other.split()[-1] in seen:
+            continue
+        seen.add(other.split()[-1])
+        between = text.clean[end:role.start] if end <= role.start else text.clean[role.end:start]
+        words = FEATURE_WORD.findall(between.lower())
+        near = {"side": "before" if end <= role.start else "after", "gap": min(len(words), 6),
+                "comma": "," in between, "paren": "(" in between or ")" in between}
+        for word in words[:4]:
+            near[f"b:{word}"] = True
+        yield other, low + match.start(), end, near
+
+
 def _features(text: Text, kind: str, role: str | None, name: str | None, start: int, end: int,
               flags: dict[str, object], source: str) -> dict[str, float]:
     """What a judge weighs of a candidate: how the rules found it and what they made of it (alone and with whether
@@ -407,6 +474,16 @@ def _features(text: Text, kind: str, role: str | None, name: str | None, start: 
         row[f"{key}={value}"] = row[f"{key}={value}&named={named}"] = 1.0
     for word in set(FEATURE_WORD.findall(text.clean[sentence_start:sentence_end].lower())):
         row[f"s:{word}"] = 1.0
+    if name:
+        words = name.split()
+        row[f"words={min(len(words), 3)}"] = 1.0
+        if any(_SHORT_TITLE.match(word) for word in words[:-1]):
+            row["title"] = 1.0
+        lowered = words[-1].lower()
+        if lowered != words[-1] and re.search(rf"(?<![\w']){re.escape(lowered)}(?!\w)", text.clean):
+            row["also_lowercase"] = 1.0  # "All'inizio", "Ops": a word the text also writes in lowercase
+        if "'" in words[0]:
+            row["apostrophe"] = 1.0
     add_words_around(row, text.clean, start, end)
     return row
 

@@ -29,6 +29,15 @@ def test_people_match_by_name_without_titles_or_by_role_as_written_or_normalised
     assert not is_right("decision_makers", LOST, {"decision_makers": one_more})
 
 
+def test_a_role_as_written_is_compared_without_its_article_or_possessive():
+    """Labellers wrote "la commissione" or "commissione", "their CFO" or "CFO"; the reader keeps roles without them."""
+    labelled = {"decision_makers": [{"name": None, "role": "La commissione", "role_normalised": "evaluation committee"},
+                                    {"name": None, "role": "their finance committee", "role_normalised": "finance"}]}
+    read = [{"name": None, "role": "commissione"}, {"name": None, "role": "finance committee"}]
+    assert is_right("decision_makers", labelled, {"decision_makers": read})
+    assert not is_right("decision_makers", labelled, {"decision_makers": [read[0], {"name": None, "role": "committee"}]})
+
+
 def _case(expected: str, got: str, unsure: list[str]) -> Scored:
     reading = {"outcome": got, "confidences": {"outcome": 0.5}, "unsure": unsure}
     return Scored(f"{expected}-{got}.eml", {"outcome": expected}, reading, {"outcome": expected == got})

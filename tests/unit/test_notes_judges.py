@@ -12,7 +12,7 @@ from service.corpus.compare import same_person
 from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
 from service.notes.learned import NoteModel, Weighing, judges, load_model
-from service.notes.people import candidates
+from service.notes.people import candidates, find_decision_makers
 from service.notes.reading import _prepare, _read_by_rules
 
 SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -36,11 +36,43 @@ def test_the_chooser_takes_the_most_probable_phrase_or_none_under_its_cut():
     assert judges(model).people is None
 
 
-def test_the_people_judge_keeps_each_candidate_at_or_above_its_cut():
+def test_the_people_judge_gives_the_probability_of_each_candidate_at_or_above_its_cut():
     model = NoteModel(None, None, None, {}, thresholds={}, recontact=None,
                       people=Weighing({"role=board": 2.0, "ours=True": -4.0}, 0.0, cut=0.5))
-    assert judges(model).people([{"role=board": 1.0}, {"role=board": 1.0, "ours=True": 1.0}, {}]) == [True, False, True]
+    kept = judges(model).people([{"role=board": 1.0}, {"role=board": 1.0, "ours=True": 1.0}, {}])
+    assert kept == [pytest.approx(1 / (1 + 2.718281828 ** -2)), None, 0.5]
     assert judges(NoteModel(None, None, None, {}, thresholds={})) is None  # an older model: the rules stand
+
+
+def _people(note: str, prefer: list[tuple[str | None, str | None]]) -> set[tuple[str | None, str | None]]:
+    """Who a judge that gives `prefer` (the first most probable) and refuses everyone else leaves, once assembled."""
+    text = _prepare(note)
+    found = candidates(text)
+    order = {person: len(prefer) - rank for rank, person in enumerate(prefer)}
+
+    def judge(rows):
+        return [order.get((candidate.name, candidate.written)) for candidate in found]
+    people, evidence = find_decision_makers(text, "note", judge, found)
+    assert len(evidence) == len(people)
+    return {(person.name, person.written) for person in people}
+
+
+def test_a_role_offers_the_judge_every_name_near_it_and_none():
+    """The rules put one name to a role; the judge also sees the other names of its sentence, and the role alone."""
+    found = candidates(_prepare("Il direttore del terminal ingegner Olcese ha visto la demo con Bianchi."))
+    readings = {(candidate.name, candidate.written) for candidate in found}
+    assert {(None, "direttore del terminal"), ("Olcese", "direttore del terminal"),
+            ("Bianchi", "direttore del terminal")} <= readings
+    assert len({candidate.group for candidate in found}) == 1
+    assert [candidate.kept for candidate in found if candidate.name] == [False, False]  # the rules keep neither
+
+
+def test_one_reading_per_role_one_role_per_name_one_mention_per_body():
+    note = ("Their CFO, Maria Rossi, and the IT Strategy Committee decide in March; "
+            "Maria wants the committee to see a demo first.")
+    assert _people(note, [(None, "CFO"), ("Maria Rossi", "CFO")]) == {(None, "CFO")}  # the most probable reading
+    assert _people(note, [("Maria Rossi", "CFO"), (None, "committee"), (None, "IT Strategy Committee")]) == \
+        {("Maria Rossi", "CFO"), (None, "IT Strategy Committee")}  # "the committee" again: the fuller name stays
 
 
 def test_a_candidate_is_a_labelled_person_by_name_or_by_a_role_that_holds_the_other():
