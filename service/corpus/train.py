@@ -171,6 +171,9 @@ def fit(train: list[Labelled]) -> NoteModel:
 # 0.25 to 0.4 within 0.2 points), decision makers 73.3% -> 75.2%. The six writers b29-b34, scored before they
 # joined train, with judges fitted on b1-b28: recontact 85.7% -> 88.9%, decision makers 66.2% -> 68.5% (764 notes).
 # Tried and dropped: the outcome the rules read as a feature of the chooser (92.4% -> 92.2% on the same folds).
+# With each role's other readings (alone, with the other names near it) and their assembly, on b1-b51 (6,398
+# notes): decision makers 76.5% at C=0.1, 76.7% at C=0.25 (within noise: C=0.1 stays); a cut of 0.4 lowered it.
+# Tried and dropped: roles as the labels write them (two writers or more) as more candidates (76.1% -> 75.8%).
 _RECONTACT_STRENGTH, _RECONTACT_CUT = 0.3, 0.3
 _PEOPLE_STRENGTH, _PEOPLE_CUT = 0.1, 0.5
 
