@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from service.notes.people import Candidate, _written
+from service.notes.people import Candidate, role_as_written
 
 
 def _low(value) -> str | None:
@@ -23,8 +23,8 @@ def _name(value) -> str | None:
 
 def _role(value) -> str | None:
     """A role as written without its article or possessive ("la commissione", "their CFO"): the reader keeps roles
-    without them (people.py `_written`), and labellers wrote them either way."""
-    return _low(_written(str(value))) if value else None
+    without them (people.py `role_as_written`), and labellers wrote them either way."""
+    return _low(role_as_written(str(value))) if value else None
 
 
 def person_matches(expected: dict, got: dict) -> bool:

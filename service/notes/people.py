@@ -191,7 +191,7 @@ def _is_body(role: str) -> bool:
     return bool(_BODY.search(role)) and not _MEMBER.search(role)
 
 
-def _written(role: str) -> str:
+def role_as_written(role: str) -> str:
     """A role as the note writes it, spaces folded and without a leading article ("their CFO" → "CFO")."""
     role = " ".join(role.split())
     while _LEADING.match(role):
@@ -399,7 +399,7 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
         flags = {"ours": ours, "sig": signature, "addr": addressee, "unnamed_dropped": role.key in rules.unnamed_dropped,
                  "alone": role.key in rules.alone, "about": about_deciding(role.start), "notdec": not_deciding,
                  "asw": role.written, "rule": kept}
-        written = _written(text.clean[role.start:role.end])
+        written = role_as_written(text.clean[role.start:role.end])
         group = len(found)
         add("role", name, role.key, written, start, end, kept, flags)
         if not _is_body(role.key):
@@ -457,7 +457,7 @@ def _names_around(text: Text, role: _Role, name: str | None, rules: PeopleRules)
                 "comma": "," in between, "paren": "(" in between or ")" in between}
         for word in words[:4]:
             near[f"b:{word}"] = True
-        yield other, low + match.start(), end, near
+        yield other, start, end, near
 
 
 def _features(text: Text, kind: str, role: str | None, name: str | None, start: int, end: int,
