@@ -235,8 +235,12 @@ class TokenServer:
     def _issue(self, client_id: str, mailbox: str, scope: str) -> dict:
         now = int(time.time())
         lasts = self.jwt_lifetime if self.jwt_lifetime is not None else self.lifetime
+        # Issued and valid from a second back, as identity providers allow for clock skew (Microsoft's from minutes
+        # back): Dovecot compares with time(2), the kernel's coarse clock, which can lag the clock Python reads by a
+        # tick, so a token issued just after a second turned and presented within milliseconds was "issued in
+        # future", refused, and renewed (a second fetch, seen once in a full run on a loaded machine).
         claims = {"iss": f"{self.authority}/v2.0", "aud": "https://outlook.office365.com", "sub": f"sp-{client_id}",
-                  "azp": client_id, "email": mailbox, "scope": scope, "iat": now, "nbf": now,
+                  "azp": client_id, "email": mailbox, "scope": scope, "iat": now - 1, "nbf": now - 1,
                   "exp": now + int(lasts), "jti": f"t{next(self._serial)}"}
         key = self.forger_key if self.forge else self.signing_key
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
