@@ -43,7 +43,6 @@ def same_person(expected: dict, person: Candidate) -> bool:
         return True
     if expected.get("name") or person.name:
         return False
-    labelled = {" ".join(str(role).lower().split()) for role in (expected.get("role"), expected.get("role_normalised"))
-                if role}
-    read = {" ".join(str(role).lower().split()) for role in (person.role, person.written) if role}
+    labelled = {_low(expected.get("role")), _low(expected.get("role_normalised"))} - {None}
+    read = {_low(person.role), _low(person.written)} - {None}
     return any(one in other or other in one for one in read for other in labelled)

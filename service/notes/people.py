@@ -312,7 +312,7 @@ class Candidate:
     end: int
     kept: bool
     features: dict[str, float]
-    group: int = -1  # candidates of one group are readings of one role: at most one is taken
+    group: int  # candidates of one group are readings of one role: at most one is taken
 
 
 # Which candidates take part in the decision, given what each weighs: a learned judge (service/notes/learned.py)
