@@ -139,3 +139,65 @@ def test_a_second_reason_is_read_only_when_the_pair_goes_together_in_train():
 def test_the_pairs_are_the_sets_of_two_seen_often_enough():
     answers = [["price", "competitor"]] * 15 + [["timing", "other"]] * 3 + [["budget"]] * 20
     assert reason_pairs(answers) == [("competitor", "price")]
+
+
+def test_the_sharpened_clause_heads_learn_the_telling_sentence_not_the_greetings():
+    """Every clause of a lost note carries the note's reasons for the first clause heads, so a greeting common to
+    budget notes learns 'budget' too; the sharpened heads are fitted on the one clause that tells it best."""
+    from service.corpus.train import _fit_clauses
+
+    greetings = ["Dear Ann, thanks for your time today.", "Hi Bob, good to meet you on Tuesday."]
+    budget = ["The budget for this year is spent, sadly.", "Their budget was frozen by the group."]
+    rival = ["They signed with a rival vendor instead.", "A competitor offered them a cheaper deal."]
+    rows, reasons = [], []
+    for n in range(40):
+        told, reason = (budget, "budget") if n % 2 == 0 else (rival, "competitor")
+        # budget notes open with a greeting more often: the note-wide labels tie the greeting to budget
+        opening = greetings[0] if n % 2 == 0 or n % 8 == 1 else greetings[1]
+        rows.append({"text": f"{opening}\n{told[n // 2 % 2]}", "forwarded": ""})
+        reasons.append([reason])
+    features, heads, sharp, told = _fit_clauses(rows, reasons, ["budget", "competitor"])
+    assert told == 80
+    greeting, telling = features.transform([greetings[0]]), features.transform([budget[0]])
+    first = heads["budget"].predict_proba(greeting)[0, 1]
+    sharpened = sharp["budget"].predict_proba(greeting)[0, 1]
+    assert sharpened < first and sharpened < 0.5
+    assert sharp["budget"].predict_proba(telling)[0, 1] > 0.5
+
+
+def test_the_stacker_weighs_every_heads_answer_per_reason(model):
+    import numpy as np
+
+    from service.notes.learned import ReasonParts, stack_rows
+
+    names = ["budget", "timing", "price"]
+    parts = ReasonParts(names, note=np.array([0.7, 0.2, 0.1]), clause=np.array([0.9, 0.3, 0.2]),
+                        clause_second=np.array([0.2, 0.1, 0.0]), sharp=np.array([0.8, 0.1, 0.05]),
+                        telling=["a", "b", "c"])
+    rows = stack_rows(parts, "rule_outcome_lost rule_reason_timing rule_forwarded")
+    assert rows.shape == (3, 4 + 4 + 4 + 4 + 3 + 3)
+    budget, timing = rows[0], rows[1]
+    assert list(budget[:4]) == [0.7, 0.9, 0.8, 0.2]  # note, clause, sharpened, runner-up clause
+    assert list(budget[4:8]) == [1.0] * 4 and list(timing[8:12]) == [1.0] * 4  # first and second choices
+    assert list(budget[12:16]) == [0.7, 0.9, 0.8, 0.2]  # each head's highest probability
+    assert budget[16:19].tolist() == [0.0, 1.0, 0.3] and timing[16] == 1.0  # the rules read timing, one reason
+    assert budget[19:].tolist() == [1.0, 0.0, 0.0]
+    # the shipped model has every part, and stacks them
+    assert model.reason_stack is not None and model.clause_sharp
+    assert len(model.reason_stack.weights) == 16 + 3 + len(model.reasons)
+
+
+def test_without_a_stacker_the_note_and_clause_heads_are_averaged(model):
+    from dataclasses import replace as rebuild
+
+    from service.notes.learned import _heads, predict, reason_parts
+    from service.notes.reading import model_input
+
+    text = model_input(NOTE, sent_at=SENT, tz=ROME)
+    stacked = predict(model, text).reason_probabilities
+    plain = rebuild(model, reason_stack=None)
+    averaged = predict(plain, text).reason_probabilities
+    assert stacked != averaged
+    parts = reason_parts(plain, text, _heads(plain))
+    assert averaged == {name: float(p) for name, p in zip(parts.names, (parts.note + parts.clause) / 2,
+                                                           strict=True)}
