@@ -354,19 +354,19 @@ class ReasonParts:
 
     names: list[str]
     note: np.ndarray  # the note heads' probabilities
-    clause: np.ndarray | None  # the clause heads': the most telling clause's, and the runner-up's
-    clause_second: np.ndarray | None
+    clause: np.ndarray | None  # the clause heads': the most telling clause's probability
+    clause_second: np.ndarray | None  # and the runner-up clause's
     sharp: np.ndarray | None  # the sharpened clause heads' most telling clause's
     telling: list[str]  # per reason, the clause that tells it best (its evidence)
 
 
-def reason_parts(model: NoteModel, text: NoteText, heads: _Heads | None = None, matrix=None,
+def reason_parts(model: NoteModel, text: NoteText, heads: _Heads | None = None,
                  scores: np.ndarray | None = None) -> ReasonParts:
-    """Every reasons' head's answer for one note (the stacker's input, and its fitting's)."""
+    """Every reasons' head's answer for one note (the stacker's input, and its fitting's); `heads` and the note's
+    `scores` when the caller has them already."""
     heads = heads or _heads(model)
     if scores is None:
-        matrix = _vectorise(*heads.features, [text.row()])
-        scores = np.asarray(matrix @ heads.weights).ravel() + heads.intercepts
+        scores = np.asarray(_vectorise(*heads.features, [text.row()]) @ heads.weights).ravel() + heads.intercepts
     names = list(heads.reasons)
     note = _sigmoid(np.array([scores[heads.reasons[name]] for name in names]))
     if heads.clause_weights is None:
@@ -409,7 +409,7 @@ def predict(model: NoteModel, text: NoteText) -> Prediction:
     scores = np.asarray(matrix @ heads.weights).ravel() + heads.intercepts
     outcome = _class_guess(model.outcome.classes_, heads.outcome, scores, heads, matrix)
     cause = _class_guess(model.cause.classes_, heads.cause, scores, heads, matrix)
-    parts = reason_parts(model, text, heads, matrix, scores)
+    parts = reason_parts(model, text, heads, scores)
     stack = getattr(model, "reason_stack", None)
     if stack is not None and parts.clause is not None:
         combined = _sigmoid(stack_rows(parts, text.cues) @ stack.weights + stack.intercept)
