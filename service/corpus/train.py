@@ -290,7 +290,9 @@ _STACK_FOLDS, _STACK_STRENGTH = 5, 1.0
 def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     """The reasons' stacker, fitted on the heads' answers for the lost notes of writers the heads were not fitted
     on: the train split's corpora in five folds (by folder, shuffled with a fixed seed), the heads refitted on four
-    and read on the fifth, then one logistic regression over every answer (learned.stack_rows)."""
+    and read on the fifth, then one logistic regression over every answer (learned.stack_rows). None when the
+    corpus is too small for it (fewer folders than folds, or a reason that some fold's heads would never see said
+    or always see said): the reader then averages the note and clause heads."""
     import random
 
     import numpy as np
@@ -304,6 +306,13 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     fold_of = {group: n % _STACK_FOLDS for n, group in enumerate(groups)}
     folds = [fold_of[case.name.split("/")[0]] for case in train]
     labels = [{"outcome": case.labels["outcome"], "reasons": case.labels.get("reasons") or []} for case in train]
+    for k in range(_STACK_FOLDS):
+        given = [label["reasons"] for label, fold in zip(labels, folds, strict=True)
+                 if fold != k and label["outcome"] == "lost"]
+        if len(groups) < _STACK_FOLDS or any(len({name in told for told in given}) < 2 for name in names):
+            logger.warning("too few corpora or reasons for the reasons' stacker (%s folders): the heads are averaged",
+                           len(groups))
+            return None
     answered = Parallel(n_jobs=2)(delayed(_stack_fold)(labels, texts, folds, k, names) for k in range(_STACK_FOLDS))
     rows = np.vstack([rows for rows, _ in answered])
     said = np.concatenate([said for _, said in answered])

@@ -201,3 +201,17 @@ def test_without_a_stacker_the_note_and_clause_heads_are_averaged(model):
     parts = reason_parts(plain, text, _heads(plain))
     assert averaged == {name: float(p) for name, p in zip(parts.names, (parts.note + parts.clause) / 2,
                                                            strict=True)}
+
+
+def test_a_corpus_too_small_for_the_stacker_trains_without_it():
+    """Five folds of corpora, each seeing every reason said and unsaid, or no stacker (the heads are averaged)."""
+    from service.corpus.train import Labelled, _fit_stack
+
+    def case(folder, n, reasons):
+        return Labelled(f"{folder}/{n}.eml", {"outcome": "lost", "reasons": reasons}, None, b"")
+
+    three_folders = [case(f"c{n % 3}", n, ["budget"] if n % 2 else ["price"]) for n in range(30)]
+    assert _fit_stack(three_folders, [], ["budget", "price"]) is None
+    one_says_other = [case(f"c{n % 6}", n, ["budget"] if n % 2 else ["price"]) for n in range(60)]
+    one_says_other.append(case("c0", 99, ["other"]))  # said in one folder only: the fold without it never sees it
+    assert _fit_stack(one_says_other, [], ["budget", "price", "other"]) is None
