@@ -301,18 +301,18 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
 
     from service.notes.learned import ReasonStack
 
-    groups = sorted({case.name.split("/")[0] for case in train})
+    folders = [case.name.split("/")[0] for case in train]
+    groups = sorted(set(folders))
     random.Random(0).shuffle(groups)
     fold_of = {group: n % _STACK_FOLDS for n, group in enumerate(groups)}
-    folds = [fold_of[case.name.split("/")[0]] for case in train]
+    folds = [fold_of[folder] for folder in folders]
     labels = [{"outcome": case.labels["outcome"], "reasons": case.labels.get("reasons") or []} for case in train]
-    for k in range(_STACK_FOLDS):
-        given = [label["reasons"] for label, fold in zip(labels, folds, strict=True)
-                 if fold != k and label["outcome"] == "lost"]
-        if len(groups) < _STACK_FOLDS or any(len({name in told for told in given}) < 2 for name in names):
-            logger.warning("too few corpora or reasons for the reasons' stacker (%s folders): the heads are averaged",
-                           len(groups))
-            return None
+    seen = [[label["reasons"] for label, fold in zip(labels, folds, strict=True)
+             if fold != k and label["outcome"] == "lost"] for k in range(_STACK_FOLDS)]
+    if len(groups) < _STACK_FOLDS or any(len({name in told for told in given}) < 2 for given in seen for name in names):
+        logger.warning("too few corpora or reasons for the reasons' stacker (%s folders): the heads are averaged",
+                       len(groups))
+        return None
     answered = Parallel(n_jobs=2)(delayed(_stack_fold)(labels, texts, folds, k, names) for k in range(_STACK_FOLDS))
     rows = np.vstack([rows for rows, _ in answered])
     said = np.concatenate([said for _, said in answered])
