@@ -211,7 +211,50 @@ def test_a_corpus_too_small_for_the_stacker_trains_without_it():
         return Labelled(f"{folder}/{n}.eml", {"outcome": "lost", "reasons": reasons}, None, b"")
 
     three_folders = [case(f"c{n % 3}", n, ["budget"] if n % 2 else ["price"]) for n in range(30)]
-    assert _fit_stack(three_folders, [], ["budget", "price"]) is None
+    assert _fit_stack(three_folders, [], ["budget", "price"]) == (None, None)
     one_says_other = [case(f"c{n % 6}", n, ["budget"] if n % 2 else ["price"]) for n in range(60)]
     one_says_other.append(case("c0", 99, ["other"]))  # said in one folder only: the fold without it never sees it
-    assert _fit_stack(one_says_other, [], ["budget", "price", "other"]) is None
+    assert _fit_stack(one_says_other, [], ["budget", "price", "other"]) == (None, None)
+    never_won = [case(f"c{n % 6}", n, ["budget"] if n % 2 else ["price"]) for n in range(60)]
+    never_won.append(Labelled("c0/won.eml", {"outcome": "won"}, None, b""))  # one fold's heads never see a win
+    assert _fit_stack(never_won, [], ["budget", "price"]) == (None, None)
+
+
+def test_the_outcome_stacker_weighs_the_note_head_and_the_clauses(model):
+    """Its row: the note head's probabilities, and the clause head's highest and mean over the clauses, each in
+    the note head's class order; the shipped model stacks them, and without a stacker the note head decides."""
+    from dataclasses import replace as rebuild
+
+    import numpy as np
+
+    from service.notes.learned import _heads, _read_clauses, _softmax, outcome_row, predict
+    from service.notes.reading import model_input
+
+    text = model_input("Hi Ann, thanks for today. They went with another vendor. Talk soon, Bob", sent_at=SENT, tz=ROME)
+    heads = _heads(model)
+    row = outcome_row(model, text)
+    classes = list(model.outcome.classes_)
+    assert row.shape == (3 * len(classes),) and model.outcome_stack.classes == tuple(classes)
+    read = _read_clauses(heads, text)
+    each = _softmax(read.logits[:, heads.clause_outcome[0]:heads.clause_outcome[1]])
+    assert len(read.told) >= 3 and np.allclose(row[len(classes):], np.concatenate([each.max(0), each.mean(0)]))
+    assert np.isclose(row[:len(classes)].sum(), 1.0) and predict(model, text).outcome.value == "lost"
+    stacked = predict(model, text).outcome
+    plain = predict(rebuild(model, outcome_stack=None), text).outcome
+    assert plain.probability == pytest.approx(float(row[classes.index(plain.value)]))
+    assert stacked.probability != plain.probability
+
+
+def test_the_wrong_kind_guard_lets_at_most_its_rate_of_readings_through():
+    """Train's out-of-fold readings that would plan the wrong kind of email (won or lost, not as labelled) above
+    the cut number at most one in a thousand; an open deal read as open plans nothing, and is not counted."""
+    from service.corpus.train import wrong_kind_guard
+
+    read = ["lost"] * 1990 + ["won", "lost", "won", "lost", "won"] + ["unknown"] * 5
+    labelled = ["lost"] * 1990 + ["lost", "unknown", "unknown", "won", "lost"] + ["lost"] * 5
+    confidences = [0.999] * 1990 + [0.99, 0.98, 0.97, 0.96, 0.95] + [0.999] * 5
+    cut = wrong_kind_guard(read, confidences, labelled)
+    assert cut == 0.9701  # two wrong-kind readings of 2,000 stay at or above it: 0.99 and 0.98
+    through = [c for c, got, told in zip(confidences, read, labelled, strict=True) if got not in (told, "unknown")]
+    assert sum(c >= cut for c in through) == 2
+    assert wrong_kind_guard(read[:1990], confidences[:1990], labelled[:1990]) == 0.0  # none wrong: no guard
