@@ -153,13 +153,16 @@ def fit(train: list[Labelled]) -> NoteModel:
     names = [reason for reason in REASONS if sum(reason in given for given in answers) >= 3]
     readers = _fit_reason_readers(matrix[lost], [rows[i] for i in lost], answers, names)
     reason_stack, outcome_stack = _fit_stack(train, texts, names)
-    return NoteModel(features, outcome, cause, readers.reasons, thresholds={"reason": 0.5},
+    thresholds = {"reason": 0.5} | ({"outcome": outcome_stack.guard} if outcome_stack else {})
+    # the outcome's clause head serves only its stacker
+    clause_outcome = _fit_clause_outcome(readers.clause_features, rows, outcomes) if outcome_stack else None
+    return NoteModel(features, outcome, cause, readers.reasons, thresholds=thresholds,
                      trained_on={"notes": len(train), "lost": len(lost), "clauses": readers.told},
                      versions={"scikit-learn": sklearn.__version__},
                      clause_features=readers.clause_features, clause_reasons=readers.clause_reasons,
                      reason_pairs=reason_pairs(answers), recontact=recontact, people=people,
                      clause_sharp=readers.clause_sharp, reason_stack=reason_stack,
-                     clause_outcome=_fit_clause_outcome(readers.clause_features, rows, outcomes),
+                     clause_outcome=clause_outcome,
                      outcome_stack=outcome_stack)
 
 
@@ -311,10 +314,11 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     """The reasons' and the outcome's stackers, fitted on the heads' answers for the notes of writers the heads were
     not fitted on: the train split's corpora in five folds (by folder, shuffled with a fixed seed), the heads
     refitted on four and read on the fifth, then one logistic regression over every answer for the reasons
-    (learned.stack_rows, lost notes) and one for the outcome (learned.outcome_row, every note). (None, None) when
-    the corpus is too small for them (fewer folders than folds, or a reason or an outcome that some fold's heads
-    would never see said or always see said): the reader then averages the reasons' note and clause heads, and the
-    outcome's note head decides."""
+    (learned.stack_rows, lost notes) and one for the outcome (learned.outcome_row, every note), whose readings of
+    each fold by a stacker fitted on the other four set the outcome's guard (`wrong_kind_guard`). (None, None)
+    when the corpus is too small for them (fewer folders than folds, fewer than the three outcomes, or a reason or
+    an outcome that some fold's heads would never see said or always see said): the reader then averages the
+    reasons' note and clause heads, and the outcome's note head decides."""
     import random
 
     import numpy as np
@@ -332,7 +336,7 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     seen = [[label["reasons"] for label, fold in zip(labels, folds, strict=True)
              if fold != k and label["outcome"] == "lost"] for k in range(_STACK_FOLDS)]
     outcomes = {label["outcome"] for label in labels}
-    if len(groups) < _STACK_FOLDS or any(len({name in told for told in given}) < 2 for given in seen for name in names) \
+    if len(groups) < _STACK_FOLDS or len(outcomes) < 3 or any(len({name in told for told in given}) < 2 for given in seen for name in names) \
             or any({label["outcome"] for label, fold in zip(labels, folds, strict=True) if fold != k} != outcomes
                    for k in range(_STACK_FOLDS)):
         logger.warning("too few corpora, reasons or outcomes for the stackers (%s folders): the reasons' heads are "
@@ -342,33 +346,57 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     rows = np.vstack([part.reason_rows for part in answered])
     said = np.concatenate([part.said for part in answered])
     head = LogisticRegression(C=_STACK_STRENGTH, max_iter=3000).fit(rows, said)
-    outcome = LogisticRegression(C=_OUTCOME_STACK_STRENGTH, max_iter=3000, class_weight="balanced").fit(
-        np.vstack([part.outcome_rows for part in answered]), [told for part in answered for told in part.outcomes])
+    outcome_rows = [part.outcome_rows for part in answered]
+    told = [part.outcomes for part in answered]
+    outcome = _outcome_stacker().fit(np.vstack(outcome_rows), sum(told, []))
     classes = answered[0].classes
-    assert tuple(outcome.classes_) == classes, "the stacker's classes are the note head's"
-    read = outcome.predict_proba(np.vstack([part.outcome_rows for part in answered]))
-    guard = wrong_kind_guard([classes[i] for i in read.argmax(axis=1)], read.max(axis=1),
-                             [told for part in answered for told in part.outcomes])
+    if tuple(outcome.classes_) != classes:
+        raise ValueError(f"the outcome stacker's classes {outcome.classes_} are not the note head's {classes}")
+    # The guard reads each fold with a stacker fitted on the other four, as the heads were: out of fold throughout.
+    read, confidence = [], []
+    for k in range(_STACK_FOLDS):
+        inside = [j for j in range(_STACK_FOLDS) if j != k]
+        held_out = _outcome_stacker().fit(np.vstack([outcome_rows[j] for j in inside]),
+                                          sum((told[j] for j in inside), []))
+        probabilities = held_out.predict_proba(outcome_rows[k])
+        read += [str(held_out.classes_[i]) for i in probabilities.argmax(axis=1)]
+        confidence += list(probabilities.max(axis=1))
+    guard = wrong_kind_guard(read, confidence, sum(told, []))
     return (ReasonStack(head.coef_[0].astype(np.float64), float(head.intercept_[0])),
             OutcomeStack(classes, outcome.coef_.astype(np.float64), outcome.intercept_.astype(np.float64), guard))
 
 
+def _outcome_stacker():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=_OUTCOME_STACK_STRENGTH, max_iter=3000, class_weight="balanced")
+
+
 # How many of train's out-of-fold readings may plan the wrong kind of customer email at or above the outcome's
-# threshold: one in a thousand. Grouped cross-validation on train b1-b57 (7,177 blind notes held out by writer,
-# 2026-12-07): the outcome stacker plans the wrong kind for 20 notes read at 0.90 or more, 8 at 0.97, 5 at 0.98,
-# 4 at 0.99; 84% of the notes are read at 0.95 or more, 76% at 0.97, 68% at 0.98.
+# threshold: one in a thousand of all the notes read. Grouped cross-validation on train b1-b57 (7,177 blind notes
+# held out by writer, 2026-12-07): the outcome stacker plans the wrong kind for 20 notes read at 0.90 or more, 8
+# at 0.97, 5 at 0.98, 4 at 0.99; 84% of the notes are read at 0.95 or more, 76% at 0.97, 68% at 0.98.
 _WRONG_KIND_RATE = 1 / 1000
+# The reader's confidences are kept to three decimals, and none is higher than the rep's explicit word
+# (reading._SURE): the guard stands on the same grid, and no higher.
+_GRID, _HIGHEST_GUARD = 0.001, 0.99
 
 
 def wrong_kind_guard(read: list[str], confidences, labelled: list[str], rate: float = _WRONG_KIND_RATE) -> float:
-    """The lowest cut at or above which the readings that plan the wrong kind of customer email (won or lost, and
-    not what the label says) number at most `rate` of all readings."""
-    allowed = rate * len(read)
-    wrong = sorted((float(confidence) for confidence, got, told in zip(confidences, read, labelled, strict=True)
-                    if got in ("won", "lost") and got != told), reverse=True)
+    """The lowest cut, on the reader's grid of three decimals, at or above which the readings that plan the wrong
+    kind of customer email (won or lost, and not what the label says) number at most `rate` of all readings
+    (rounded down); never above the rep's explicit word (0.99), with a warning when the rate cannot be met."""
+    allowed = int(rate * len(read))
+    wrong = sorted((round(float(confidence), 3) for confidence, got, told
+                    in zip(confidences, read, labelled, strict=True) if got in ("won", "lost") and got != told),
+                   reverse=True)
     if len(wrong) <= allowed:
         return 0.0
-    return min(round(wrong[int(allowed)] + 0.0001, 4), 0.999)
+    cut = round(wrong[allowed] + _GRID, 3)
+    if cut > _HIGHEST_GUARD:
+        logger.warning("the outcome's guard would be %s: capped at %s, so more than %s of the readings may plan the "
+                       "wrong kind of email", cut, _HIGHEST_GUARD, rate)
+    return min(cut, _HIGHEST_GUARD)
 
 
 @dataclass

@@ -25,8 +25,9 @@ generalises better (DESIGN.md, "Known pitfalls"). One feature matrix per note, t
   regression over the note head's probabilities and the clauses' highest and mean ones, fitted on answers for
   writers the heads were not fitted on. Grouped cross-validation on train b1-b57 (7,177 blind notes): the
   outcome right 95.9% -> 97.3%, won and open deals 92.2% -> 97.0%. Its readings of those held-out writers also
-  set a guard on the outcome's threshold: at most one wrong-kind customer email in a thousand notes read at or
-  above it (`train.wrong_kind_guard`);
+  set a guard on the outcome's threshold: at or above it, at most one in a thousand of the notes read plans the
+  wrong kind of customer email (`train.wrong_kind_guard`). A model whose outcome heads disagree on the classes
+  (or know only two) lets the note head decide;
 - sets: the most probable reason is always read, a second one only when the two go together in train
   (`choose_reasons`);
 - judges of the rules' candidates (`Weighing`, `judges`): the date grammar finds every time phrase and the people
@@ -297,7 +298,9 @@ def _stack(model: NoteModel) -> _Heads:
         heads += [model.clause_sharp[name] for name in reasons] if getattr(model, "clause_sharp", None) else []
         rows = [head.coef_[0] for head in heads]
         clause_intercepts = [head.intercept_[0] for head in heads]
-        if (head := getattr(model, "clause_outcome", None)) is not None:
+        head = getattr(model, "clause_outcome", None)
+        if head is not None and model.outcome is not None and len(head.classes_) > 2 \
+                and list(head.classes_) == list(model.outcome.classes_):
             clause_outcome = (len(rows), len(rows) + len(head.classes_))
             rows += list(head.coef_)
             clause_intercepts += list(head.intercept_)
@@ -483,7 +486,8 @@ def _outcome_guess(model: NoteModel, text: NoteText, heads: _Heads, scores: np.n
     """The stacker's outcome when the model has one, else the note head's; the evidence is the note head's word
     n-gram that pushed hardest towards the class chosen."""
     stack = getattr(model, "outcome_stack", None)
-    if stack is None or read is None or not heads.clause_outcome[1]:
+    if stack is None or read is None or not heads.clause_outcome[1] \
+            or list(stack.classes) != list(model.outcome.classes_) or stack.weights.shape[0] != len(stack.classes):
         return _class_guess(model.outcome.classes_, heads.outcome, scores, heads, matrix)
     probabilities = _softmax(stack.weights @ outcome_row(model, text, heads, scores, read) + stack.intercepts)
     best = int(np.argmax(probabilities))

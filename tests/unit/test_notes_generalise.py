@@ -158,6 +158,20 @@ def test_a_restructuring_or_a_merger_is_timing(note):
     assert read(note).reasons == ["timing"]
 
 
+@pytest.mark.parametrize("note", [
+    "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April; let's talk then.\n\nTom\n",
+    pytest.param("Ciao Jane,\n\ngrazie per l'incontro di oggi. Ho capito che il budget non c'è fino ad aprile; ci "
+                 "risentiamo allora.\n\nTom\n",
+                 marks=pytest.mark.xfail(strict=True, reason="a known miss since the outcome stacker (eighth session, "
+                                         "b1-b61): read open at 0.69 (the note head says lost at 0.92, the clauses "
+                                         "lean open: 'ci risentiamo allora'); nothing is sent, the summary shows it "
+                                         "open. The seventh session's model read it lost at 0.92")),
+])
+def test_the_briefs_own_polite_recap_is_a_loss(note):
+    """The brief's example of a recap that tells the outcome politely: no sale today, whatever comes in April."""
+    assert read(note).outcome == "lost"
+
+
 def test_hiring_freeze_is_not_a_budget_reason():
     reading = read("Lost - with their hiring freeze there's no real need for an onboarding tool.")
     assert reading.reasons == ["no_need"]
