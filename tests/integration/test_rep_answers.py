@@ -24,10 +24,8 @@ from tests.integration.test_outbox import ingest, rows, work
 from tests.mail import recap
 
 LOST = "Hi Jane,\n\nthanks for today. I understand the budget isn't there until next April; let's talk then.\n\nTom\n"
-# (the shorter "Ho capito che il budget non c'è fino ad aprile; ci risentiamo allora." is read open by the eighth
-# session's model: tests/unit/test_notes_generalise.py keeps it as a known miss)
-LOST_IT = ("Ciao Jane,\n\ngrazie per l'incontro di oggi. Ho capito che quest'anno il budget non c'è e per ora non se "
-           "ne fa niente; ci risentiamo ad aprile.\n\nTom\n")
+LOST_IT = ("Ciao Jane,\n\ngrazie per l'incontro di oggi. Ho capito che il budget non c'è fino ad aprile; ci risentiamo "
+           "allora.\n\nTom\n")
 TOM = "Tom Baker <tom.baker@acme.example>"
 
 
