@@ -336,9 +336,10 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     seen = [[label["reasons"] for label, fold in zip(labels, folds, strict=True)
              if fold != k and label["outcome"] == "lost"] for k in range(_STACK_FOLDS)]
     outcomes = {label["outcome"] for label in labels}
-    if len(groups) < _STACK_FOLDS or len(outcomes) < 3 or any(len({name in told for told in given}) < 2 for given in seen for name in names) \
-            or any({label["outcome"] for label, fold in zip(labels, folds, strict=True) if fold != k} != outcomes
-                   for k in range(_STACK_FOLDS)):
+    outcomes_seen = [{label["outcome"] for label, fold in zip(labels, folds, strict=True) if fold != k}
+                     for k in range(_STACK_FOLDS)]
+    if len(groups) < _STACK_FOLDS or len(outcomes) < 3 or any(seen_here != outcomes for seen_here in outcomes_seen) \
+            or any(len({name in told for told in given}) < 2 for given in seen for name in names):
         logger.warning("too few corpora, reasons or outcomes for the stackers (%s folders): the reasons' heads are "
                        "averaged and the outcome's note head decides", len(groups))
         return None, None

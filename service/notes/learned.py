@@ -262,6 +262,8 @@ class _Heads:
     clause_intercepts: np.ndarray | None = None
     clause_features: tuple = ()
     clause_outcome: tuple[int, int] = (0, 0)
+    # the model's outcome stacker when its heads can feed it (the same three classes in the same order), else None
+    outcome_stack: OutcomeStack | None = None
 
 
 def _heads(model: NoteModel) -> _Heads:
@@ -310,8 +312,12 @@ def _stack(model: NoteModel) -> _Heads:
     # Row-major float64 like the features (the artifact stores float32): a product with a matrix of another type or
     # layout converts the whole matrix for every note (1.7 ms a note instead of 0.05).
     weights = np.ascontiguousarray(np.vstack(columns).T, dtype=np.float64)
+    stack = getattr(model, "outcome_stack", None)
+    usable = stack is not None and clause_outcome[1] > 0 and list(stack.classes) == list(model.outcome.classes_) \
+        and stack.weights.shape[0] == len(stack.classes)
     return _Heads(weights, np.array(intercepts), spans["outcome"], spans["cause"], reasons, words,
-                  _vectorisers(model.features), clause_weights, clause_intercepts, clause_features, clause_outcome)
+                  _vectorisers(model.features), clause_weights, clause_intercepts, clause_features, clause_outcome,
+                  stack if usable else None)
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -485,9 +491,8 @@ def _outcome_guess(model: NoteModel, text: NoteText, heads: _Heads, scores: np.n
                    read: _Clauses | None) -> Guess:
     """The stacker's outcome when the model has one, else the note head's; the evidence is the note head's word
     n-gram that pushed hardest towards the class chosen."""
-    stack = getattr(model, "outcome_stack", None)
-    if stack is None or read is None or not heads.clause_outcome[1] \
-            or list(stack.classes) != list(model.outcome.classes_) or stack.weights.shape[0] != len(stack.classes):
+    stack = heads.outcome_stack
+    if stack is None or read is None:
         return _class_guess(model.outcome.classes_, heads.outcome, scores, heads, matrix)
     probabilities = _softmax(stack.weights @ outcome_row(model, text, heads, scores, read) + stack.intercepts)
     best = int(np.argmax(probabilities))
@@ -541,9 +546,7 @@ def choose_reasons(probabilities: dict[str, float], cut: float, pairs: list[tupl
 
 def _class_guess(classes, span: tuple[int, int], scores: np.ndarray, heads: _Heads, matrix) -> Guess:
     """The most probable class of a multi-class head (softmax over its columns, as sklearn's multinomial)."""
-    logits = scores[span[0]:span[1]]
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
+    probabilities = _softmax(scores[span[0]:span[1]])
     best = int(np.argmax(probabilities))
     return Guess(str(classes[best]), float(probabilities[best]), _top_phrase(heads, span[0] + best, matrix))
 
