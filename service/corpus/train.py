@@ -209,6 +209,13 @@ def _fit_reason_readers(matrix, rows: list[dict], answers: list[list[str]], name
 # With each role's other readings (alone, with the other names near it) and their assembly, on b1-b51 (6,398
 # notes): decision makers 76.5% at C=0.1, 76.7% at C=0.25 (within noise: C=0.1 stays); a cut of 0.4 lowered it.
 # Tried and dropped: roles as the labels write them (two writers or more) as more candidates (76.1% -> 75.8%).
+# With every other name offered alone (people.py `_lone_names`), on b1-b65 (8,222 notes, 2026-12-07): decision
+# makers 76.9% -> 77.4% (the labelled people some candidate reads: 90.2% -> 93.1% of notes). C 0.3 gave 77.1%, 1.0
+# 76.6%; cuts 0.4 and 0.6 lower; a cut of its own for the lone names (0.4 to 0.7) no better. Tried and dropped on
+# the same folds: a gradient-boosted judge (77.1%), the features doubled per kind of candidate (77.3%), each name
+# also offered without its first word ("Glad Ramon", "Maestro Ruocco") (77.1%), how far the nearest deciding
+# words stand (77.4%), the forwarded answer's people added to the note's rather than only when it names none
+# (77.2%).
 _RECONTACT_STRENGTH, _RECONTACT_CUT = 0.3, 0.3
 _PEOPLE_STRENGTH, _PEOPLE_CUT = 0.1, 0.5
 

@@ -12,7 +12,7 @@ from service.corpus.compare import same_person
 from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
 from service.notes.learned import NoteModel, Weighing, judges, load_model
-from service.notes.people import candidates, find_decision_makers
+from service.notes.people import _without_role_words, candidates, find_decision_makers, rules_for
 from service.notes.reading import _prepare, _read_by_rules
 
 SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -65,6 +65,22 @@ def test_a_role_offers_the_judge_every_name_near_it_and_none():
             ("Bianchi", "direttore del terminal")} <= readings
     assert len({candidate.group for candidate in found}) == 1
     assert [candidate.kept for candidate in found if candidate.name] == [False, False]  # the rules keep neither
+
+
+def test_every_other_name_is_offered_once_without_a_role_and_never_kept_by_the_rules():
+    """A name no role points to ("nothing moves without Giorgio's OK") is a candidate of its own, once however often
+    it is written, and without the role or title words the capitals joined to it; only a judge can take it."""
+    found = candidates(_prepare("Lost for now: nothing moves without Giorgio's OK, and Giorgio is away until March. "
+                                "Their CFO, Maria Rossi, agrees."))
+    lone = [candidate for candidate in found if candidate.features.get("kind=name")]
+    assert [candidate.name for candidate in lone] == ["Giorgio", "March"]  # Maria Rossi is the CFO's reading
+    giorgio = lone[0]
+    assert (giorgio.role, giorgio.written, giorgio.kept) == (None, None, False)
+    assert giorgio.features["times=2"] == giorgio.features["possessive"] == 1.0
+    assert len({candidate.group for candidate in lone}) == 2 and not {c.group for c in lone} & \
+        {c.group for c in found if not c.features.get("kind=name")}
+    assert _without_role_words("CFO Dana Lee", rules_for("en")) == "Dana Lee"
+    assert _without_role_words("Presidente Ferraris", rules_for("it")) == "Ferraris"
 
 
 def test_one_reading_per_role_one_role_per_name_one_mention_per_body():

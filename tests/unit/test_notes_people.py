@@ -1,12 +1,14 @@
 """Decision makers as the rules read them (model=None): named with a role, role-only, and people who are not part
 of the decision. The learned judge that keeps or drops the rules' candidates is tested in test_notes_judges.py."""
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.notes import DecisionMaker, understand
+from service.notes.people import _whole_words
 
 SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ROME = ZoneInfo("Europe/Rome")
@@ -145,3 +147,15 @@ def test_the_forwarded_answer_names_the_role_the_note_mentions():
     forwarded = ("Dear Harish,\nWe cannot confirm anything yet. Our MD, Mr. Shankar Hiremath, is travelling abroad and "
                  "the final approval rests with him.")
     assert named_roles(note, forwarded) == {("Shankar Hiremath", "ceo")}
+
+
+@pytest.mark.parametrize("text", [
+    "Giorgio's OK, and Giorgio is away; Giorgione and DiGiorgio are not him. giorgio_x, Giorgio2, Giorgio.",
+    "All'inizio l'inizio, inizio; Ops ops OPS ops_",
+    "",
+])
+@pytest.mark.parametrize("word", ["Giorgio", "inizio", "ops"])
+def test_a_whole_word_is_counted_as_the_regex_counts_it(text, word):
+    """The judge's features count a name's mentions without compiling a regex per name: the same counts."""
+    assert _whole_words(text, word) == len(re.findall(rf"\b{re.escape(word)}\b", text))
+    assert _whole_words(text, word, apostrophe=True) == len(re.findall(rf"(?<![\w']){re.escape(word)}(?!\w)", text))
