@@ -374,7 +374,8 @@ def _same_one(one: Candidate, other: Candidate) -> bool:
 
 def candidates(text: Text, source: str = "note") -> list[Candidate]:
     """Everyone a role noun, a bracketed role or a title points to, each marked kept or not by the rules: a role of
-    ours or a signature's title line, a role alone outside a sentence about deciding, a contact or colleague."""
+    ours or a signature's title line, a role alone outside a sentence about deciding, a contact or colleague; then
+    every other name, which the rules never keep (`_lone_names`)."""
     rules = rules_for(text.phrases.language)
     addressees = _addressees(text, rules)
     about_deciding = _about_deciding(text, rules)
@@ -438,6 +439,10 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
     return found
 
 
+# A long forwarded thread names many people; past these, no more names are offered (each costs a pass over the text).
+_MOST_LONE_NAMES = 40
+
+
 def _lone_names(text: Text, rules: PeopleRules, found: list[Candidate], addressees: set[str],
                 about_deciding: Callable[[int], bool], source: str) -> list[Candidate]:
     """Every other name in the text, each once, with no role: "I need Giorgio's OK", "decide il cav. Barillà". The
@@ -445,44 +450,48 @@ def _lone_names(text: Text, rules: PeopleRules, found: list[Candidate], addresse
     people labelled that some candidate reads went from 90.2% to 93.1% of notes, the judge's reading 76.9% → 77.4%)."""
     seen = {candidate.name.split()[-1].lower() for candidate in found if candidate.name}
     lone: list[Candidate] = []
-    for match in re.finditer(_NAME, text.clean):
-        start = match.start()
-        if start and (text.clean[start - 1].isalpha() or text.clean[start - 1] in "'’"):
-            continue
+    clean = text.clean
+    for match in re.finditer(_NAME, clean):
+        if len(lone) >= _MOST_LONE_NAMES:
+            break
+        if match.start() and (clean[match.start() - 1].isalpha() or clean[match.start() - 1] == "'") \
+                or match.end() < len(clean) and _is_word(clean[match.end()]):
+            continue  # part of a longer word: "Dvořák", "McKinsey", "LinkedIn"
         name = _without_role_words(_clean_name(match.group("name"), rules), rules)
         if not name or name.split()[-1].lower() in seen:
             continue
         seen.add(name.split()[-1].lower())
-        start = text.clean.find(name, start)
-        end = start + len(name)
+        words = name.split()  # each a word of the match, or its start ("Rossi" of "Rossi's")
+        start = clean.index(words[0], match.start(), match.end())
+        end = clean.rindex(words[-1], start, match.end()) + len(words[-1])
         sentence_start = text.sentence_span(start)[0]
-        flags = {"addr": name.split()[-1] in addressees, "notdec": _not_deciding(text, name, start, end, rules),
-                 "about": about_deciding(start), "sstart": not text.clean[sentence_start:start].strip(" \t\n-•*>"),
-                 "titled": bool(rules.title_before.search(text.clean[max(0, start - 15):start])),
+        flags = {"addr": words[-1] in addressees, "notdec": _not_deciding(text, name, start, end, rules),
+                 "about": about_deciding(start), "sstart": not clean[sentence_start:start].strip(" \t\n-•*>"),
+                 "titled": bool(rules.title_before.search(clean[max(0, start - 15):start])),
                  "ours": _is_ours(text, start, rules, source)}
         shown = _titled(text, name, start, rules)
         features = _features(text, "name", None, shown, start, end, flags, source)
-        mentions = _whole_words(text.clean, name.split()[-1])
-        features[f"times={min(mentions, 3)}"] = 1.0
-        if text.clean[end:end + 2] in ("'s", "’s"):
+        features[f"times={min(_whole_words(clean, words[-1]), 3)}"] = 1.0
+        if clean[end:end + 2] == "'s":
             features["possessive"] = 1.0
         lone.append(Candidate(shown, None, None, start, end, False, features, len(found) + len(lone)))
     return lone
 
 
 def _without_role_words(name: str | None, rules: PeopleRules) -> str | None:
-    """A name without the role or title words the capitals joined to it ("Notaio Pagano", "Carl Whitmore Chair")."""
+    """A name without the role or title words the capitals joined to it ("Presidente Ferraris", "Dr Ferraris": the
+    title a surname alone keeps is put back by `_titled`); None when only such words are left ("Presidente")."""
     words = (name or "").split()
     while len(words) > 1 and (_is_role_word(words[0], rules) or rules.title_before.search(" " + words[0])):
         words.pop(0)
     while len(words) > 1 and _is_role_word(words[-1], rules):
         words.pop()
-    return " ".join(words) or None
+    return None if not words or _is_role_word(words[0], rules) else " ".join(words)
 
 
 def _is_role_word(word: str, rules: PeopleRules) -> bool:
-    return bool(rules.roles.fullmatch(word.lower()) or rules.titles.fullmatch(word.lower())
-                or rules.acronyms.fullmatch(word))
+    """A role of the lexicon, or a title it keeps as written, written alone ("Presidente", "Chairman")."""
+    return bool(rules.roles.fullmatch(word.lower()) or rules.titles.fullmatch(word.lower()))
 
 
 def _names_around(text: Text, role: _Role, name: str | None, rules: PeopleRules):
@@ -544,6 +553,8 @@ def _whole_words(text: str, word: str, apostrophe: bool = False) -> int:
     """How many times `word` (which starts and ends with a letter) stands in `text` as a whole word (as the regex
     \\bword\\b counts it; with `apostrophe`, not after one either: "All'inizio" holds no "inizio"). A regex per name
     cost more than the rest of the people's reading: each was compiled anew."""
+    if not word:
+        return 0
     count, at = 0, text.find(word)
     while at >= 0:
         end = at + len(word)
@@ -583,8 +594,10 @@ def named_from(people: list[DecisionMaker], others: list[DecisionMaker]) -> list
 
 
 def _describe(person: DecisionMaker) -> str:
-    """"Maria Rossi (cfo)" or "board"."""
-    return f"{person.name} ({person.role})" if person.name else str(person.role)
+    """"Maria Rossi (cfo)", "Giorgio" or "board"."""
+    if person.name:
+        return f"{person.name} ({person.role})" if person.role else person.name
+    return str(person.role)
 
 
 def parse_person(item: str) -> DecisionMaker | None:

@@ -69,18 +69,33 @@ def test_a_role_offers_the_judge_every_name_near_it_and_none():
 
 def test_every_other_name_is_offered_once_without_a_role_and_never_kept_by_the_rules():
     """A name no role points to ("nothing moves without Giorgio's OK") is a candidate of its own, once however often
-    it is written, and without the role or title words the capitals joined to it; only a judge can take it."""
-    found = candidates(_prepare("Lost for now: nothing moves without Giorgio's OK, and Giorgio is away until March. "
-                                "Their CFO, Maria Rossi, agrees."))
+    it is written, its offsets on the name itself, and without the role or title words the capitals joined to it;
+    only a judge can take it."""
+    text = _prepare("Lost for now: nothing moves without Giorgio's OK, and Giorgio is away until March. "
+                    "Their CFO, Maria Rossi, agrees; so does Anna\nBianchi's deputy. Dvořák and McKinsey too.")
+    found = candidates(text)
     lone = [candidate for candidate in found if candidate.features.get("kind=name")]
-    assert [candidate.name for candidate in lone] == ["Giorgio", "March"]  # Maria Rossi is the CFO's reading
+    assert [candidate.name for candidate in lone] == ["Giorgio", "March", "Anna Bianchi"]  # Maria Rossi: the CFO's
+    for candidate in lone:  # the evidence is the name as written, line break and all
+        words = candidate.name.split()
+        written = text.clean[candidate.start:candidate.end]
+        assert written.startswith(words[0]) and written.endswith(words[-1]) and written.split() == words
     giorgio = lone[0]
     assert (giorgio.role, giorgio.written, giorgio.kept) == (None, None, False)
     assert giorgio.features["times=2"] == giorgio.features["possessive"] == 1.0
-    assert len({candidate.group for candidate in lone}) == 2 and not {c.group for c in lone} & \
+    assert len({candidate.group for candidate in lone}) == 3 and not {c.group for c in lone} & \
         {c.group for c in found if not c.features.get("kind=name")}
-    assert _without_role_words("CFO Dana Lee", rules_for("en")) == "Dana Lee"
     assert _without_role_words("Presidente Ferraris", rules_for("it")) == "Ferraris"
+    assert _without_role_words("Presidente", rules_for("it")) is None
+    assert _without_role_words("Carl Whitmore Chairman", rules_for("en")) == "Carl Whitmore"
+
+
+def test_a_long_thread_offers_at_most_forty_names():
+    names = [f"Anna {start}{end}" for start in ("Ber", "Cal", "Dan", "Fer", "Gal", "Lor", "Mar", "Nar")
+             for end in ("ini", "oni", "etti", "ano", "elli", "ucci", "ardi", "esi")]  # 64 surnames
+    text = _prepare("Lost. " + " ".join(f"Then {name} wrote." for name in names))
+    lone = [candidate for candidate in candidates(text) if candidate.features.get("kind=name")]
+    assert len(lone) == 40
 
 
 def test_one_reading_per_role_one_role_per_name_one_mention_per_body():

@@ -150,7 +150,8 @@ def test_the_forwarded_answer_names_the_role_the_note_mentions():
 
 
 @pytest.mark.parametrize("text", [
-    "Giorgio's OK, and Giorgio is away; Giorgione and DiGiorgio are not him. giorgio_x, Giorgio2, Giorgio.",
+    "Giorgio's OK, and Giorgio is away; Giorgione and DiGiorgio are not him. giorgio_x, Giorgio2, _Giorgio, "
+    "Giorgio_, àGiorgio, Giorgioè, Giorgio.",
     "All'inizio l'inizio, inizio; Ops ops OPS ops_",
     "",
 ])
@@ -159,3 +160,4 @@ def test_a_whole_word_is_counted_as_the_regex_counts_it(text, word):
     """The judge's features count a name's mentions without compiling a regex per name: the same counts."""
     assert _whole_words(text, word) == len(re.findall(rf"\b{re.escape(word)}\b", text))
     assert _whole_words(text, word, apostrophe=True) == len(re.findall(rf"(?<![\w']){re.escape(word)}(?!\w)", text))
+    assert _whole_words(text, "") == 0
