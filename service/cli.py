@@ -327,7 +327,7 @@ def eval_notes(folders: tuple[Path, ...], misses: bool, rules_only: bool) -> Non
 
 @main.command("train-notes")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the model (default: service/notes/model/reader.joblib).")
+              help="Where to write the model (default: service/notes/model/reader.pickle.gz).")
 def train_notes(output: Path | None) -> None:
     """Fit the note reader's model on the train split, calibrate its thresholds on dev, and save it."""
     from service.corpus.score import format_scores, score

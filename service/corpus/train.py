@@ -451,7 +451,9 @@ def _stack_fold(labels: list[dict], texts: list[NoteText], folds: list[int], k: 
 
 
 def save(model: NoteModel, path: Path = ARTIFACT) -> Path:
-    import joblib
+    """Write the model as a gzipped pickle (`learned.load_model` says why not joblib's), whole or not at all."""
+    import gzip
+    import pickle
 
     model.__dict__.pop("_heads", None)  # the reader's cache (learned._heads), built while calibrating: not saved
     clause_outcome = [model.clause_outcome] if model.clause_outcome is not None else []
@@ -465,7 +467,9 @@ def save(model: NoteModel, path: Path = ARTIFACT) -> Path:
         if hasattr(vectoriser, "stop_words_"):
             vectoriser.stop_words_ = None  # the terms min_df pruned: only for introspection, most of the file
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path, compress=3)
+    written = path.with_name(path.name + ".part")
+    written.write_bytes(gzip.compress(pickle.dumps(model, protocol=5), compresslevel=6, mtime=0))  # mtime: the same
+    written.replace(path)  # model, the same bytes
     return path
 
 

@@ -39,7 +39,7 @@ generalises better (DESIGN.md, "Known pitfalls"). One feature matrix per note, t
   a phrase the rules found, with its evidence. The rules' own choices still give the heads their cues.
 
 The model is trained by `keepwarm train-notes` (service/corpus/train.py) from labelled files in the repository,
-deterministically, and stored beside this module as `model/reader.joblib` with the thresholds calibrated on
+deterministically, and stored beside this module as `model/reader.pickle.gz` with the thresholds calibrated on
 the `dev` split. Loading it is lazy, like the phrase tables.
 """
 
@@ -57,7 +57,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-ARTIFACT = Path(__file__).with_name("model") / "reader.joblib"
+ARTIFACT = Path(__file__).with_name("model") / "reader.pickle.gz"
+_GZIP = b"\x1f\x8b"
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -235,9 +236,18 @@ def load_model(path: Path = ARTIFACT) -> NoteModel | None:
     if not path.exists():
         logger.warning("no trained note model at %s: the rule reader stands alone (keepwarm train-notes)", path)
         return None
-    import joblib
+    data = path.read_bytes()
+    if data.startswith(_GZIP):
+        import gzip
+        import pickle
 
-    model = joblib.load(path)
+        # Python's own C unpickler: joblib.load unpickles with the pure-Python one, and the vectorisers' 300,000
+        # vocabulary entries took it 3 to 5 s (0.4 s here), paid by every process that reads a note
+        model = pickle.loads(gzip.decompress(data))
+    else:  # a model saved with joblib before 2026-12-07
+        import joblib
+
+        model = joblib.load(path)
     model.__dict__.pop("_heads", None)  # a cache of this module's own making, rebuilt on first use
     return model
 
@@ -346,6 +356,51 @@ class _Vectoriser:
     binary: bool
     normalise: bool
     offset: int
+    words: _CharWords | None = None  # character n-grams inside words: read a word at a time, remembered
+
+
+_MOST_WORDS = 50_000  # words remembered per vectoriser: about 10 MB at most; past it, words are read afresh
+_WHITE_RUNS = re.compile(r"\s\s+")  # sklearn's own whitespace normalising before a char_wb split
+
+
+@dataclass(frozen=True)
+class _CharWords:
+    """sklearn's `char_wb` analysis, word by word: a word's character n-grams (padded with a space each side)
+    depend on that word alone, so the vocabulary columns of each word are found once and remembered. Rep notes
+    repeat their words (greetings, names, the note read again clause by clause), and finding the n-grams and
+    looking each up was most of the reader's vectorising time."""
+
+    preprocess: Callable[[str], str]
+    smallest: int
+    largest: int
+    seen: dict = field(default_factory=dict)
+
+    def columns(self, text: str, vocabulary: dict) -> list[int]:
+        """The vocabulary column of every n-gram of the text, as often as it occurs (sklearn's order aside)."""
+        found: list[int] = []
+        seen = self.seen
+        for word in _WHITE_RUNS.sub(" ", self.preprocess(text)).split():
+            columns = seen.get(word)
+            if columns is None:
+                columns = self._word_columns(word, vocabulary)
+                if len(seen) < _MOST_WORDS:
+                    seen[word] = columns
+            found.extend(columns)
+        return found
+
+    def _word_columns(self, word: str, vocabulary: dict) -> tuple[int, ...]:
+        """As sklearn's `_char_wb_ngrams` for one word, kept to the n-grams in the vocabulary."""
+        padded = f" {word} "
+        width = len(padded)
+        found = []
+        for n in range(self.smallest, self.largest + 1):
+            for start in range(max(width - n, 0) + 1):
+                column = vocabulary.get(padded[start:start + n])
+                if column is not None:
+                    found.append(column)
+            if width <= n:  # a word shorter than n is counted once, as sklearn does
+                break
+        return tuple(found)
 
 
 _PICKS = {column_text: "text", column_forwarded: "forwarded", column_cues: "cues"}
@@ -358,9 +413,12 @@ def _vectorisers(union) -> tuple[tuple[_Vectoriser, ...], int]:
         pick = None
         if hasattr(step, "steps"):  # FunctionTransformer(column picker) → vectoriser
             pick, step = _PICKS[step.steps[0][1].func], step.steps[-1][1]
+        words = None
+        if step.analyzer == "char_wb":
+            words = _CharWords(step.build_preprocessor(), *step.ngram_range)
         parts.append(_Vectoriser(pick, step.build_analyzer(), step.vocabulary_, getattr(step, "idf_", None),
                                  bool(getattr(step, "sublinear_tf", False)), bool(step.binary),
-                                 getattr(step, "norm", None) == "l2", offset))
+                                 getattr(step, "norm", None) == "l2", offset, words))
         offset += len(step.vocabulary_)
     return tuple(parts), offset
 
@@ -370,19 +428,13 @@ def _vectorise(parts: tuple[_Vectoriser, ...], width: int, items: list) -> objec
     from scipy.sparse import csr_matrix
 
     indices, values, pointers = [], [], [0]
+    total = 0
     for item in items:
         for part in parts:
-            text = item if part.pick is None else item[part.pick]
-            vocabulary = part.vocabulary
-            counts: dict[int, int] = {}
-            for term in part.analyse(text):
-                column = vocabulary.get(term)
-                if column is not None:
-                    counts[column] = counts.get(column, 0) + 1
-            if not counts:
+            counted = _count(part, item if part.pick is None else item[part.pick])
+            if counted is None:
                 continue
-            found = np.fromiter(counts, dtype=np.int64, count=len(counts))
-            weights = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            found, weights = counted
             if part.binary:
                 weights[:] = 1.0
             elif part.sublinear:
@@ -393,10 +445,30 @@ def _vectorise(parts: tuple[_Vectoriser, ...], width: int, items: list) -> objec
                 weights /= np.sqrt(np.dot(weights, weights))
             indices.append(found + part.offset)
             values.append(weights)
-        pointers.append(sum(len(chunk) for chunk in indices))
+            total += len(found)
+        pointers.append(total)
     if not indices:
         return csr_matrix((len(items), width))
     return csr_matrix((np.concatenate(values), np.concatenate(indices), np.array(pointers)), shape=(len(items), width))
+
+
+def _count(part: _Vectoriser, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vocabulary columns the text has, and how often each occurs; None when it has none."""
+    if part.words is not None:
+        columns = part.words.columns(text, part.vocabulary)
+        if not columns:
+            return None
+        found, times = np.unique(np.array(columns, dtype=np.int64), return_counts=True)
+        return found, times.astype(np.float64)
+    counts: dict[int, int] = {}
+    for term in part.analyse(text):
+        column = part.vocabulary.get(term)
+        if column is not None:
+            counts[column] = counts.get(column, 0) + 1
+    if not counts:
+        return None
+    return (np.fromiter(counts, dtype=np.int64, count=len(counts)),
+            np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
 
 
 @dataclass(frozen=True)
@@ -564,11 +636,21 @@ def _top_phrase(heads: _Heads, column: int, matrix) -> str | None:
     return str(heads.words[features[best]]) if weights[best] > 0 else None
 
 
+_RUN = re.compile(r"\w+")
+
+
 def locate(phrase: str | None, original: str) -> tuple[int, int] | None:
-    """Where an n-gram of the vectoriser's lowercased words, or a clause, stands in the text."""
-    words = re.findall(r"\w+", phrase or "")
-    if not words:
+    """Where an n-gram of the vectoriser's lowercased words, or a clause, stands in the text: the first run of the
+    text's words equal to the phrase's, whatever their case and whatever stands between them. Matched word by word
+    (a regex built of the phrase cost more to compile than the rest of the note's evidence: a clause is long and
+    always new)."""
+    wanted = [word.lower() for word in _RUN.findall(phrase or "")]
+    if not wanted:
         return None
-    pattern = r"\b" + r"\W+".join(re.escape(word) for word in words) + r"\b"
-    match = re.search(pattern, original, re.I)
-    return (match.start(), match.end()) if match else None
+    runs = list(_RUN.finditer(original))
+    words = [run.group().lower() for run in runs]
+    size = len(wanted)
+    for start in range(len(words) - size + 1):
+        if words[start] == wanted[0] and words[start:start + size] == wanted:
+            return runs[start].start(), runs[start + size - 1].end()
+    return None

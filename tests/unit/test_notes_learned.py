@@ -126,6 +126,46 @@ def test_the_readers_own_vectorising_gives_scikit_learns_numbers(model):
     assert np.abs(ours - model.clause_features.transform(told).toarray()).max() < 1e-12
 
 
+def test_character_n_grams_read_word_by_word_and_remembered_are_scikit_learns(model):
+    """The char_wb vectorisers read each word once and remember its columns: the same numbers as scikit-learn on
+    odd whitespace, accents, one- and two-letter words, long words and words repeated, the first time and the
+    second (from memory)."""
+    import random
+
+    import numpy as np
+
+    from service.notes.learned import _vectorise, _vectorisers
+
+    texts = ["", " ", "a", "ab", "abc", "word word word Word", "x" * 40, "Perché è così? Già.",
+             "tab\tnbsp\u00a0line\u2028sep\x1cfs  two  spaces\n\n\nnew lines", "STRASSE straße İstanbul ﬁne"]
+    letters = "abcdeàèìòù ABCÉ\n\t.,;:!?'’-"
+    chance = random.Random(7)
+    texts += ["".join(chance.choice(letters) for _ in range(chance.randrange(120))) for _ in range(200)]
+    parts = _vectorisers(model.clause_features)
+    assert any(part.words is not None for part in parts[0])
+    expected = model.clause_features.transform(texts).toarray()
+    for _ in range(2):
+        assert np.abs(_vectorise(*parts, texts).toarray() - expected).max() < 1e-12
+    rows = [{"text": text, "forwarded": texts[-1 - n], "cues": ""} for n, text in enumerate(texts)]
+    parts = _vectorisers(model.features)
+    expected = model.features.transform(rows).toarray()
+    for _ in range(2):
+        assert np.abs(_vectorise(*parts, rows).toarray() - expected).max() < 1e-12
+
+
+def test_a_phrase_is_located_as_a_run_of_the_texts_words_whatever_their_case_and_punctuation():
+    from service.notes.learned import locate
+
+    text = "Hi Tom,\nThe BUDGET isn't there -- not until Q3. Budget, then: after the summer!"
+    assert locate("budget", text) == (text.index("BUDGET"), text.index("BUDGET") + 6)  # the first, in any case
+    assert locate("isn t there", text) == (text.index("isn't"), text.index("there") + 5)
+    assert locate("there not until", text) == (text.index("there"), text.index("until") + 5)
+    assert locate("then after", text) == (text.index("then"), text.index("after") + 5)
+    assert locate("budg", text) is None  # part of a word is not the word
+    assert locate("summer hi", text) is None
+    assert locate("", text) is None and locate(None, text) is None and locate("--", text) is None
+
+
 def test_a_second_reason_is_read_only_when_the_pair_goes_together_in_train():
     probabilities = {"competitor": 0.9, "price": 0.6, "timing": 0.7, "other": 0.1}
     pairs = [("competitor", "price"), ("consult", "timing")]
@@ -293,3 +333,23 @@ def test_the_wrong_kind_guard_lets_at_most_its_rate_of_readings_through():
     assert guard([0.97761, 0.5], 500) == 0.979  # read as 0.978 by the reader: the cut is above that
     assert guard([0.9999, 0.999, 0.998], 1000) == 0.99  # the rate cannot be met: capped at the rep's own word
     assert guard([], 1000) == 0.0
+
+
+def test_the_model_is_saved_as_a_gzipped_pickle_that_loads_back_the_same_and_one_saved_by_joblib_still_loads(
+        model, tmp_path):
+    """`save` writes the same bytes for the same model (mtime 0) and never leaves half a file at the artifact's
+    name; `load_model` reads it, and an artifact joblib wrote before the change as well."""
+    import joblib
+
+    from service.corpus.train import save
+
+    path = save(model, tmp_path / "reader.pickle.gz")
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and not list(tmp_path.glob("*.part"))
+    again = load_model(path)
+    assert save(again, tmp_path / "again.pickle.gz").read_bytes() == path.read_bytes()
+    note = {"text": "Lost: the board chose the incumbent, our price was too high.", "forwarded": "", "cues": ""}
+    assert (again.outcome.predict_proba(again.features.transform([note]))
+            == model.outcome.predict_proba(model.features.transform([note]))).all()
+    joblib.dump(model, tmp_path / "reader.joblib", compress=3)
+    older = load_model(tmp_path / "reader.joblib")
+    assert older.thresholds == model.thresholds and older.reason_pairs == model.reason_pairs
