@@ -451,9 +451,12 @@ def _stack_fold(labels: list[dict], texts: list[NoteText], folds: list[int], k: 
 
 
 def save(model: NoteModel, path: Path = ARTIFACT) -> Path:
-    """Write the model as a gzipped pickle (`learned.load_model` says why not joblib's), whole or not at all."""
+    """Write the model as a gzipped pickle (`learned.load_model` says why not joblib's), whole or not at all: into a
+    file of its own beside the artifact, flushed to disk, then renamed over it."""
     import gzip
+    import os
     import pickle
+    import tempfile
 
     model.__dict__.pop("_heads", None)  # the reader's cache (learned._heads), built while calibrating: not saved
     clause_outcome = [model.clause_outcome] if model.clause_outcome is not None else []
@@ -466,10 +469,19 @@ def save(model: NoteModel, path: Path = ARTIFACT) -> Path:
     for vectoriser in vectorisers:
         if hasattr(vectoriser, "stop_words_"):
             vectoriser.stop_words_ = None  # the terms min_df pruned: only for introspection, most of the file
+    data = gzip.compress(pickle.dumps(model, protocol=5), compresslevel=6, mtime=0)  # mtime 0: the same bytes
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = path.with_name(path.name + ".part")
-    written.write_bytes(gzip.compress(pickle.dumps(model, protocol=5), compresslevel=6, mtime=0))  # mtime: the same
-    written.replace(path)  # model, the same bytes
+    handle, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as written:
+            written.write(data)
+            os.fchmod(written.fileno(), 0o644)  # mkstemp's 0600 would hide it from a worker of another user
+            written.flush()
+            os.fsync(written.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -359,7 +359,11 @@ class _Vectoriser:
     words: _CharWords | None = None  # character n-grams inside words: read a word at a time, remembered
 
 
-_MOST_WORDS = 50_000  # words remembered per vectoriser: about 10 MB at most; past it, words are read afresh
+# Words remembered per vectoriser, and the longest remembered: a word's columns take up to about 1 KB, so at most
+# some 20 MB each; a word longer (an address, a link, a code) is read each time. When full, the memory is emptied
+# and fills again with the words of the notes that follow (a worker runs for weeks).
+_MOST_WORDS = 20_000
+_LONGEST_WORD = 24
 _WHITE_RUNS = re.compile(r"\s\s+")  # sklearn's own whitespace normalising before a char_wb split
 
 
@@ -383,7 +387,9 @@ class _CharWords:
             columns = seen.get(word)
             if columns is None:
                 columns = self._word_columns(word, vocabulary)
-                if len(seen) < _MOST_WORDS:
+                if len(word) <= _LONGEST_WORD:
+                    if len(seen) >= _MOST_WORDS:
+                        seen.clear()
                     seen[word] = columns
             found.extend(columns)
         return found
@@ -643,14 +649,17 @@ def locate(phrase: str | None, original: str) -> tuple[int, int] | None:
     """Where an n-gram of the vectoriser's lowercased words, or a clause, stands in the text: the first run of the
     text's words equal to the phrase's, whatever their case and whatever stands between them. Matched word by word
     (a regex built of the phrase cost more to compile than the rest of the note's evidence: a clause is long and
-    always new)."""
-    wanted = [word.lower() for word in _RUN.findall(phrase or "")]
-    if not wanted:
+    always new); when no run matches, by that regex after all, whose case-blind matching a word's lower() does
+    not always reproduce ("ALİ" lowers to four letters, a Greek sigma by what stands around it)."""
+    given = _RUN.findall(phrase or "")
+    if not given:
         return None
+    wanted = [word.lower() for word in given]
     runs = list(_RUN.finditer(original))
     words = [run.group().lower() for run in runs]
     size = len(wanted)
     for start in range(len(words) - size + 1):
         if words[start] == wanted[0] and words[start:start + size] == wanted:
             return runs[start].start(), runs[start + size - 1].end()
-    return None
+    match = re.search(r"\b" + r"\W+".join(re.escape(word) for word in given) + r"\b", original, re.I)
+    return (match.start(), match.end()) if match else None

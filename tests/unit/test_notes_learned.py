@@ -164,6 +164,9 @@ def test_a_phrase_is_located_as_a_run_of_the_texts_words_whatever_their_case_and
     assert locate("budg", text) is None  # part of a word is not the word
     assert locate("summer hi", text) is None
     assert locate("", text) is None and locate(None, text) is None and locate("--", text) is None
+    # where a word's lower() is not the regex's case-blind match, the regex decides, as it always did
+    assert locate("with ali", "Spoke with ALİ, lost on price") == (6, 14)
+    assert locate("τιμησ", "ΤΙΜΗΣ.ΚΑΛΑ") == (0, 5)
 
 
 def test_a_second_reason_is_read_only_when_the_pair_goes_together_in_train():
@@ -345,6 +348,13 @@ def test_the_model_is_saved_as_a_gzipped_pickle_that_loads_back_the_same_and_one
 
     path = save(model, tmp_path / "reader.pickle.gz")
     assert path.read_bytes()[:2] == b"\x1f\x8b" and not list(tmp_path.glob("*.part"))
+    assert path.stat().st_mode & 0o777 == 0o644
+    blocked = tmp_path / "blocked.pickle.gz"  # a directory with a file in it: the rename fails, for real
+    blocked.mkdir()
+    (blocked / "keep").write_text("kept")
+    with pytest.raises(OSError):
+        save(model, blocked)
+    assert (blocked / "keep").read_text() == "kept" and not list(tmp_path.glob("*.part"))
     again = load_model(path)
     assert save(again, tmp_path / "again.pickle.gz").read_bytes() == path.read_bytes()
     note = {"text": "Lost: the board chose the incumbent, our price was too high.", "forwarded": "", "cues": ""}
