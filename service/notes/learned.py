@@ -245,9 +245,11 @@ def load_model(path: Path = ARTIFACT) -> NoteModel | None:
         # vocabulary entries took it 3 to 5 s (0.4 s here), paid by every process that reads a note
         model = pickle.loads(gzip.decompress(data))
     else:  # a model saved with joblib before 2026-12-07
+        import io
+
         import joblib
 
-        model = joblib.load(path)
+        model = joblib.load(io.BytesIO(data))
     model.__dict__.pop("_heads", None)  # a cache of this module's own making, rebuilt on first use
     return model
 
@@ -349,7 +351,7 @@ class _Vectoriser:
     numbers are sklearn's to the rounding (tests/unit/test_notes_learned.py compares them)."""
 
     pick: str | None  # the column of a note's row it reads, or None when it is given the text itself
-    analyse: object
+    analyse: Callable[[str], list[str]] | None  # sklearn's analyser, for parts not read a word at a time
     vocabulary: dict
     idf: np.ndarray | None
     sublinear: bool
@@ -377,16 +379,17 @@ class _CharWords:
     preprocess: Callable[[str], str]
     smallest: int
     largest: int
+    vocabulary: dict  # the vectoriser's: what `seen` remembers holds for it alone
     seen: dict = field(default_factory=dict)
 
-    def columns(self, text: str, vocabulary: dict) -> list[int]:
+    def columns(self, text: str) -> list[int]:
         """The vocabulary column of every n-gram of the text, as often as it occurs (sklearn's order aside)."""
         found: list[int] = []
         seen = self.seen
         for word in _WHITE_RUNS.sub(" ", self.preprocess(text)).split():
             columns = seen.get(word)
             if columns is None:
-                columns = self._word_columns(word, vocabulary)
+                columns = self._word_columns(word)
                 if len(word) <= _LONGEST_WORD:
                     if len(seen) >= _MOST_WORDS:
                         seen.clear()
@@ -394,8 +397,9 @@ class _CharWords:
             found.extend(columns)
         return found
 
-    def _word_columns(self, word: str, vocabulary: dict) -> tuple[int, ...]:
+    def _word_columns(self, word: str) -> tuple[int, ...]:
         """As sklearn's `_char_wb_ngrams` for one word, kept to the n-grams in the vocabulary."""
+        vocabulary = self.vocabulary
         padded = f" {word} "
         width = len(padded)
         found = []
@@ -419,10 +423,12 @@ def _vectorisers(union) -> tuple[tuple[_Vectoriser, ...], int]:
         pick = None
         if hasattr(step, "steps"):  # FunctionTransformer(column picker) → vectoriser
             pick, step = _PICKS[step.steps[0][1].func], step.steps[-1][1]
-        words = None
+        words = analyse = None
         if step.analyzer == "char_wb":
-            words = _CharWords(step.build_preprocessor(), *step.ngram_range)
-        parts.append(_Vectoriser(pick, step.build_analyzer(), step.vocabulary_, getattr(step, "idf_", None),
+            words = _CharWords(step.build_preprocessor(), *step.ngram_range, step.vocabulary_)
+        else:
+            analyse = step.build_analyzer()
+        parts.append(_Vectoriser(pick, analyse, step.vocabulary_, getattr(step, "idf_", None),
                                  bool(getattr(step, "sublinear_tf", False)), bool(step.binary),
                                  getattr(step, "norm", None) == "l2", offset, words))
         offset += len(step.vocabulary_)
@@ -461,7 +467,7 @@ def _vectorise(parts: tuple[_Vectoriser, ...], width: int, items: list) -> objec
 def _count(part: _Vectoriser, text: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The vocabulary columns the text has, and how often each occurs; None when it has none."""
     if part.words is not None:
-        columns = part.words.columns(text, part.vocabulary)
+        columns = part.words.columns(text)
         if not columns:
             return None
         found, times = np.unique(np.array(columns, dtype=np.int64), return_counts=True)
