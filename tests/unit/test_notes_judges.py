@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from service.corpus.compare import same_person
 from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
-from service.notes.learned import NoteModel, Weighing, judges, load_model
+from service.notes.learned import NoteModel, PeopleRanking, Weighing, judges, load_model, ranking_rows
 from service.notes.people import _without_role_words, candidates, find_decision_makers, rules_for
 from service.notes.reading import _prepare, _read_by_rules
 
@@ -169,16 +170,51 @@ def test_the_judges_only_choose_among_the_rules_candidates(model):
 
 def test_judges_fit_on_a_labelled_corpus():
     cases = load_split(DEV, ROOT)[:80]
-    recontact, people = fit_judges(cases)
+    recontact, people, ranking = fit_judges(cases)
     assert isinstance(recontact, Weighing) and isinstance(people, Weighing)
     assert recontact.weights and people.weights and recontact.cut == 0.3 and people.cut == 0.5
+    assert ranking is None  # three corpus folders: too few for the second look's five folds
+
+
+def test_the_second_look_is_fitted_on_five_writers_or_more():
+    folders = [f"tests/notes_blind/train/b{n}" for n in range(1, 7)]
+    cases = [case for folder in folders for case in load_split([folder], ROOT)[:25]]
+    _, people, ranking = fit_judges(cases)
+    assert isinstance(ranking, PeopleRanking) and ranking.cut == 0.5
+    assert ranking.weights.shape == (ranking_rows([{"kind=role": 1.0}], [0.5]).shape[1],)
+    assert ranking.weights[0] > 0  # the first look's log-odds still weigh the most
+
+
+def test_the_second_look_sees_each_candidate_beside_the_others_of_its_part():
+    rows = [{"kind=role": 1.0, "named=False": 1.0}, {"kind=name": 1.0, "named=True": 1.0}, {"kind=near": 1.0}]
+    features = ranking_rows(rows, [0.3, 0.8, 0.6])
+    assert features.shape == (3, 30)
+    assert list(features[:, 2]) == [0, 1, 0] and list(features[:, 3]) == [0, 0, 1]  # first, second
+    assert list(features[:, 4]) == [0.5] * 3 and list(features[:, 5]) == [0.8, 0.6, 0.8]  # two reach 0.5; best other
+    assert list(features[:, 8]) == [0, 1, 0]  # named
+    assert features[0, 9] == 1 and features[1, 15] == 1 and features[2, 11] == 1  # kinds: role, name, near
+    assert ranking_rows([], []).shape == (0, 30)
+
+
+def test_with_a_second_look_the_best_of_a_part_is_taken_when_none_reaches_the_first_cut():
+    weights = [0.0] * 30
+    weights[0], weights[7] = 1.0, 4.0  # the log-odds, and "first while none reaches 0.5"
+    model = NoteModel(None, None, None, {}, thresholds={}, recontact=None,
+                      people=Weighing({"good": 1.0}, -1.5, cut=0.5),
+                      people_ranking=PeopleRanking(np.array(weights), -1.0, cut=0.5))
+    keep = judges(model).people
+    alone = keep([{"good": 1.0}, {}])  # first look: 0.38 and 0.18, neither at its cut
+    assert alone[0] is not None and alone[1] is None
+    assert keep([{"good": 1.0, "more": 1.0}]) != [None]
+    assert keep([]) == []
 
 
 def test_the_reader_follows_its_judges(model):
     """A judge that refuses everything leaves no date and nobody; the rules alone read both; the heads' fields stay."""
     note = "Lost for now, the board has to approve anything over 10k. I'll call them in March."
     refuse = Weighing({}, -10.0, cut=0.5)
-    judged = understand(note, sent_at=SENT, tz=ROME, model=replace(model, recontact=refuse, people=refuse))
+    judged = understand(note, sent_at=SENT, tz=ROME, model=replace(model, recontact=refuse, people=refuse,
+                                                                      people_ranking=None))
     rules = understand(note, sent_at=SENT, tz=ROME, model=None)
     shipped = understand(note, sent_at=SENT, tz=ROME, model=model)
     assert rules.recontact_on.isoformat() == "2027-03-01" and rules.decision_makers
