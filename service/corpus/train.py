@@ -268,6 +268,7 @@ def fit_judges(train: list[Labelled]) -> tuple[Weighing | None, Weighing | None,
 # candidate reads rose), a first look of its own for names alone and for those roles (75.79%, 75.91% at C 0.5), the
 # words around stemmed to 4 or 5 letters as more features (75.94%, 76.11%), taking a part's best candidate from 0.3
 # when none reaches the cut (76.24%; from 0.2: 75.23%), a named reading of a role before its unnamed one (76.00%).
+# The loose roles with the second look (a kind of their own for it): 76.20%, below the second look without them.
 # A judge that knew the answers (every candidate matching a label taken) would read 89.25%: the judging, not the
 # candidates, loses the most.
 _RANKING_STRENGTH, _RANKING_CUT = 1.0, 0.5
