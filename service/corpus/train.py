@@ -258,6 +258,17 @@ def fit_judges(train: list[Labelled]) -> tuple[Weighing | None, Weighing | None,
             _fit_ranking(*people, parts) if judge else None)
 
 
+def folds_by_folder(folders: list[str]) -> list[int]:
+    """Each case's fold, given its corpus folder (one writer's notes): the folders shuffled with a fixed seed and
+    dealt into _STACK_FOLDS folds, so that no writer is on both sides of a fold."""
+    import random
+
+    groups = sorted(set(folders))
+    random.Random(0).shuffle(groups)
+    fold_of = {group: n % _STACK_FOLDS for n, group in enumerate(groups)}
+    return [fold_of[folder] for folder in folders]
+
+
 # The people's second look, grouped cross-validation on train b1-b69 (five folds by writer, 8,724 notes, the first
 # look refitted on four folds inside each, 2026-12-07): decision makers 75.95% -> 76.55% (167 notes mended, 115
 # broken: a sign test's p about 0.002; `fit_judges` itself, refitted per fold: 75.95% -> 76.56%); cut 0.4 76.38%,
@@ -279,19 +290,15 @@ def _fit_ranking(rows: list[dict], answers: list[int], parts: list[tuple[str, in
     was not fitted on: the corpus folders in five folds (shuffled with a fixed seed), the first look refitted on four
     and read on the fifth. None with fewer folders than folds, or when a fold leaves the first look without both
     answers."""
-    import random
-
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     from service.notes.learned import ranking_rows
 
-    groups = sorted({folder for folder, _ in parts})
-    if len(groups) < _STACK_FOLDS:
+    folders = [folder for folder, _ in parts]
+    if len(set(folders)) < _STACK_FOLDS:
         return None
-    random.Random(0).shuffle(groups)
-    fold_of = {group: n % _STACK_FOLDS for n, group in enumerate(groups)}
-    folds = [fold_of[folder] for folder, _ in parts]
+    folds = folds_by_folder(folders)
     scored = [0.0] * len(rows)
     for k in range(_STACK_FOLDS):
         inside = [i for i, fold in enumerate(folds) if fold != k]
@@ -305,7 +312,7 @@ def _fit_ranking(rows: list[dict], answers: list[int], parts: list[tuple[str, in
     for i, part in enumerate(parts):
         members.setdefault(part, []).append(i)
     order = [i for indices in members.values() for i in indices]
-    matrix = np.vstack([ranking_rows([rows[i] for i in indices], [scored[i] for i in indices])
+    matrix = np.vstack([ranking_rows([rows[i] for i in indices], [scored[i] for i in indices], _PEOPLE_CUT)
                         for indices in members.values()])
     head = LogisticRegression(C=_RANKING_STRENGTH, max_iter=3000).fit(matrix, [answers[i] for i in order])
     return PeopleRanking(head.coef_[0].astype(np.float64), float(head.intercept_[0]), _RANKING_CUT)
@@ -392,8 +399,6 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     when the corpus is too small for them (fewer folders than folds, fewer than the three outcomes, or a reason or
     an outcome that some fold's heads would never see said or always see said): the reader then averages the
     reasons' note and clause heads, and the outcome's note head decides."""
-    import random
-
     import numpy as np
     from joblib import Parallel, delayed
     from sklearn.linear_model import LogisticRegression
@@ -401,20 +406,17 @@ def _fit_stack(train: list[Labelled], texts: list[NoteText], names: list[str]):
     from service.notes.learned import OutcomeStack, ReasonStack
 
     folders = [case.name.split("/")[0] for case in train]
-    groups = sorted(set(folders))
-    random.Random(0).shuffle(groups)
-    fold_of = {group: n % _STACK_FOLDS for n, group in enumerate(groups)}
-    folds = [fold_of[folder] for folder in folders]
+    groups, folds = len(set(folders)), folds_by_folder(folders)
     labels = [{"outcome": case.labels["outcome"], "reasons": case.labels.get("reasons") or []} for case in train]
     seen = [[label["reasons"] for label, fold in zip(labels, folds, strict=True)
              if fold != k and label["outcome"] == "lost"] for k in range(_STACK_FOLDS)]
     outcomes = {label["outcome"] for label in labels}
     outcomes_seen = [{label["outcome"] for label, fold in zip(labels, folds, strict=True) if fold != k}
                      for k in range(_STACK_FOLDS)]
-    if len(groups) < _STACK_FOLDS or len(outcomes) < 3 or any(seen_here != outcomes for seen_here in outcomes_seen) \
+    if groups < _STACK_FOLDS or len(outcomes) < 3 or any(seen_here != outcomes for seen_here in outcomes_seen) \
             or any(len({name in told for told in given}) < 2 for given in seen for name in names):
         logger.warning("too few corpora, reasons or outcomes for the stackers (%s folders): the reasons' heads are "
-                       "averaged and the outcome's note head decides", len(groups))
+                       "averaged and the outcome's note head decides", groups)
         return None, None
     answered = Parallel(n_jobs=2)(delayed(_stack_fold)(labels, texts, folds, k, names) for k in range(_STACK_FOLDS))
     rows = np.vstack([part.reason_rows for part in answered])

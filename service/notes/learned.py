@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from service.notes.people import KINDS
+
 logger = logging.getLogger(__name__)
 
 ARTIFACT = Path(__file__).with_name("model") / "reader.pickle.gz"
@@ -155,12 +157,6 @@ class Weighing:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, total))))
 
 
-# The kinds of candidates the people rules offer (people.py `candidates`): a role with the name the rules put to it,
-# the same role without it, the role with another name near it, a name sharing a plural role, a bracketed role, a
-# title before a name, and a name alone.
-_KINDS = ("role", "bare", "near", "share", "bracket", "titled", "name")
-
-
 @dataclass(frozen=True)
 class PeopleRanking:
     """The people's judge's second look: each candidate's first probability (`Weighing`) beside the others' of the
@@ -176,26 +172,26 @@ class PeopleRanking:
         return 1.0 / (1.0 + np.exp(-np.clip(rows @ self.weights + self.intercept, -50.0, 50.0)))
 
 
-def ranking_rows(rows: list[dict[str, float]], probabilities: list[float]) -> np.ndarray:
+def ranking_rows(rows: list[dict[str, float]], probabilities: list[float], cut: float) -> np.ndarray:
     """The second look's features of one part's candidates: a candidate's first probability (and its log-odds), its
-    rank among the part's candidates, how many reach the first look's cut of 0.5, the best of the others, whether
-    it is named, its kind, and its log-odds and being first by kind."""
+    rank among the part's candidates, how many reach the first look's `cut`, the best of the others, whether it is
+    named, its kind (people.py `KINDS`), and its log-odds and being first by kind."""
     scored = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(-scored, kind="stable")
     rank = np.empty(len(scored), dtype=int)
-    rank[np.argsort(-scored, kind="stable")] = np.arange(len(scored))
-    above = int((scored >= 0.5).sum())
+    rank[order] = np.arange(len(scored))
+    best, runner_up = (scored[order[0]] if len(scored) else 0.0), (scored[order[1]] if len(scored) > 1 else 0.0)
+    above = int((scored >= cut).sum())
     out = []
     for i, row in enumerate(rows):
-        others = np.delete(scored, i)
         odds = math.log(max(scored[i], 1e-6) / max(1.0 - scored[i], 1e-6))
-        kind = next((key[5:] for key in row if key.startswith("kind=")), "")
-        kinds = [float(kind == one) for one in _KINDS]
+        kinds = [float(f"kind={kind}" in row) for kind in KINDS]
         first = float(rank[i] == 0)
         out.append([odds, scored[i], first, float(rank[i] == 1), min(above, 4) / 4,
-                    float(others.max()) if len(others) else 0.0, float(above == 0), first * float(above == 0),
+                    float(runner_up if rank[i] == 0 else best), float(above == 0), first * float(above == 0),
                     float(row.get("named=True", 0.0) > 0), *kinds, *(odds * one for one in kinds),
                     *(first * one for one in kinds)])
-    return np.array(out, dtype=np.float64).reshape(len(rows), 9 + 3 * len(_KINDS))
+    return np.array(out, dtype=np.float64).reshape(len(rows), 9 + 3 * len(KINDS))
 
 
 @dataclass(frozen=True)
@@ -223,7 +219,7 @@ def judges(model: NoteModel | None) -> Judges | None:
         scored = [people.probability(row) for row in rows]
         if ranking is not None and rows:
             return [float(probability) if probability >= ranking.cut else None
-                    for probability in ranking.probabilities(ranking_rows(rows, scored))]
+                    for probability in ranking.probabilities(ranking_rows(rows, scored, people.cut))]
         return [probability if probability >= people.cut else None for probability in scored]
 
     return Judges(choose if recontact else None, keep if people else None)

@@ -300,6 +300,12 @@ def _is_ours(text: Text, start: int, rules: PeopleRules, source: str) -> bool:
     return source == "note" and bool(rules.ours.search(text.clean[max(0, start - 20):start]))
 
 
+# The kinds of candidates `candidates` offers (each candidate's "kind=" feature): a role with the name the rules put
+# to it, the same role without it, the role with another name near it, a name sharing a plural role, a bracketed
+# role, a title before a name, and a name alone.
+KINDS = ("role", "bare", "near", "share", "bracket", "titled", "name")
+
+
 @dataclass(frozen=True)
 class Candidate:
     """Someone the rules found who may take part in the decision: whether the rules keep them, and what a judge

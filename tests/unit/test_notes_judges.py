@@ -13,7 +13,7 @@ from service.corpus.compare import same_person
 from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
 from service.notes.learned import NoteModel, PeopleRanking, Weighing, judges, load_model, ranking_rows
-from service.notes.people import _without_role_words, candidates, find_decision_makers, rules_for
+from service.notes.people import KINDS, _without_role_words, candidates, find_decision_makers, rules_for
 from service.notes.reading import _prepare, _read_by_rules
 
 SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -181,19 +181,28 @@ def test_the_second_look_is_fitted_on_five_writers_or_more():
     cases = [case for folder in folders for case in load_split([folder], ROOT)[:25]]
     _, people, ranking = fit_judges(cases)
     assert isinstance(ranking, PeopleRanking) and ranking.cut == 0.5
-    assert ranking.weights.shape == (ranking_rows([{"kind=role": 1.0}], [0.5]).shape[1],)
+    assert ranking.weights.shape == (ranking_rows([{"kind=role": 1.0}], [0.5], 0.5).shape[1],)
     assert ranking.weights[0] > 0  # the first look's log-odds still weigh the most
 
 
 def test_the_second_look_sees_each_candidate_beside_the_others_of_its_part():
     rows = [{"kind=role": 1.0, "named=False": 1.0}, {"kind=name": 1.0, "named=True": 1.0}, {"kind=near": 1.0}]
-    features = ranking_rows(rows, [0.3, 0.8, 0.6])
+    features = ranking_rows(rows, [0.3, 0.8, 0.6], 0.5)
     assert features.shape == (3, 30)
     assert list(features[:, 2]) == [0, 1, 0] and list(features[:, 3]) == [0, 0, 1]  # first, second
     assert list(features[:, 4]) == [0.5] * 3 and list(features[:, 5]) == [0.8, 0.6, 0.8]  # two reach 0.5; best other
     assert list(features[:, 8]) == [0, 1, 0]  # named
     assert features[0, 9] == 1 and features[1, 15] == 1 and features[2, 11] == 1  # kinds: role, name, near
-    assert ranking_rows([], []).shape == (0, 30)
+    assert ranking_rows([], [], 0.5).shape == (0, 30)
+    assert list(ranking_rows(rows, [0.3, 0.8, 0.6], 0.7)[:, 4]) == [0.25] * 3  # one reaches a cut of 0.7
+
+
+def test_every_kind_of_candidate_is_one_the_second_look_knows():
+    note = ("Lost. Their CFO, Maria Rossi, and the board said no; Helen Park (Procurement) agreed, Mr Hughes too. "
+            "The other partners (Dr O'Neill and Dr Byrne) and the MD were there. Nothing moves without Giorgio's OK.")
+    found = candidates(_prepare(note))
+    kinds = {key[5:] for candidate in found for key in candidate.features if key.startswith("kind=")}
+    assert {"role", "bare", "near", "share", "titled", "name"} <= kinds <= set(KINDS)
 
 
 def test_with_a_second_look_the_best_of_a_part_is_taken_when_none_reaches_the_first_cut():
