@@ -19,14 +19,18 @@ from dataclasses import dataclass
 from functools import cache
 
 from service.notes.model import DecisionMaker, Evidence
-from service.notes.phrases import Phrases, all_phrases, compile_phrase
+from service.notes.phrases import Phrases, all_phrases, common_words, compile_phrase
 from service.notes.text import FEATURE_WORD, Text, add_words_around
 
-_UPPER = "A-ZÀ-ÖØ-Ý"
-_LOWER = "a-zß-öø-ÿ"
-_NAME_WORD = (rf"(?:[{_UPPER}]['’])?[{_UPPER}][{_LOWER}]+(?:['’][{_UPPER}]?[{_LOWER}]+)?"  # "O'Neill", "Sant'Oronzo"
-              rf"(?:-[{_UPPER}][{_LOWER}]+)?")
-_PARTICLE = r"(?:de|di|da|del|della|van|von|der|le|la|dos|du|mc)"
+# Latin letters with their accents, Latin Extended-A and -B included ("Zielińska", "Kovač", "Łukasz").
+_EXTENDED = [chr(code) for code in range(0x100, 0x250)]
+_UPPER = "A-ZÀ-ÖØ-Ý" + "".join(char for char in _EXTENDED if char.isupper())
+_LOWER = "a-zß-öø-ÿ" + "".join(char for char in _EXTENDED if char.islower())
+# A surname's prefix written joined to a capital: "McLeod", "MacDonald", "DeLuca", "DiNapoli", "LaRue".
+_JOINED_PREFIX = rf"(?:(?:Mc|Mac|De|Di|Da|Du|La|Le|Van)(?=[{_UPPER}][{_LOWER}]))"
+_NAME_WORD = (rf"(?:[{_UPPER}]['’])?{_JOINED_PREFIX}?[{_UPPER}][{_LOWER}]+(?:['’][{_UPPER}]?[{_LOWER}]+)?"  # "O'Neill", "Sant'Oronzo"
+              rf"(?:-{_JOINED_PREFIX}?[{_UPPER}][{_LOWER}]+)?")
+_PARTICLE = r"(?:de|di|da|del|della|van|von|der|le|la|dos|du|mc|Ó|Ní|Nic|Mac)"  # "Seán Ó Súilleabháin"
 _NAME = rf"(?P<name>{_NAME_WORD}(?:(?:[ \t]+|[ \t]*\n[ \t]*)(?:{_PARTICLE}[ \t]+)?{_NAME_WORD}){{0,2}})"
 _WINDOW = 70
 _ACRONYM = re.compile(r"^[A-Z]{2,4}$")
@@ -116,7 +120,7 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
         name_then_role=compile_phrase(rf"{_NAME}(?:{words['name_role']})$", re.U),
         ours=compile_phrase(words["ours"]),
         context=compile_phrase(words["decision_context"]),
-        not_names=frozenset(table["words"]["not_names"]),
+        not_names=frozenset(word for other in all_phrases() for word in other.table["people"]["words"]["not_names"]),
         company_words=frozenset(table["words"]["company_words"]),
         title_before=compile_phrase(rf"(?:^|[^\w.])(?P<title>(?i:{words['honorifics']}))[ \t]*$", re.U),
         greeting=compile_phrase(words["greeting"], re.I | re.M),
@@ -199,19 +203,52 @@ def role_as_written(role: str) -> str:
     return role
 
 
+# Whose body or officer a title names, before it: "the firm's management committee", "Coastal Carolina's Board".
+_OWNER = re.compile(r"^.*\b[\w&.-]+['’]s?\s+(?=\S)")
+
+
 def _as_written(title: str) -> str:
-    """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new"."""
-    title = " ".join(title.split())
+    """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new", nor whose
+    it is ("the bank's Vendor Management Committee": "vendor management committee"; the role as written keeps it)."""
+    title = _OWNER.sub("", " ".join(title.split()))
     while _LEADING.match(title):
         title = _LEADING.sub("", title, count=1)
     return title.lower()
 
 
-def _clean_name(name: str | None, rules: PeopleRules) -> str | None:
-    """The name without words that are not names ("The", "Monday", role words)."""
+# An Italian body's name goes on after its head word: "il comitato di direzione", "l'assemblea dei soci",
+# "la giunta comunale", "l'assemblea straordinaria dei soci"; not into a date ("del 9", "di settembre", "di sabato").
+_BODY_HEAD = re.compile(r"(?:comitato|commissione|consiglio|assemblea|giunta|collegio)", re.I)
+_WHEN = (r"gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre|lunedì|"
+         r"martedì|mercoledì|giovedì|venerdì|sabato|domenica|oggi|ieri|domani|mese|settimana|anno")
+_BODY_TAIL = re.compile(
+    r"(?:[ \t]+(?i:[a-zà-ù]{3,}(?:ale|ali|ivo|iva|ici|ico|ica|ice|aria|ario|ente)))?"  # "direttivo", "giudicatrice"
+    rf"(?:[ \t]+(?i:di|dei|degli|della|dello|delle|del|d['’]|dell['’])[ \t]*(?!(?i:{_WHEN})\b)"
+    r"(?:[A-ZÀ-Ý][\w'’]{2,}|(?![a-zà-ù]*(?:are|ere|ire)\b)[a-zà-ù]{3,}))?")  # not a verb: "di apprezzare"
+
+
+def _written_body(text: Text, role: _Role) -> str:
+    """A role as written; an Italian body's head word with the words that name it."""
+    written = text.clean[role.start:role.end]
+    words = role_as_written(written).split()
+    if text.phrases.language != "it" or not _BODY_HEAD.fullmatch(words[0]) or len(words) > 2 \
+            or len(words) == 2 and not _BODY_TAIL.fullmatch(" " + words[1]):
+        return role_as_written(written)
+    tail = _BODY_TAIL.match(text.clean, role.end)
+    return role_as_written(written + (tail.group() if tail else ""))
+
+
+def _clean_name(name: str | None, rules: PeopleRules, text: Text | None = None, at: int | None = None) -> str | None:
+    """The name without words that are not names ("The", "Monday", role words); given where it stands in the
+    `text`, without a sentence's first word when that is a common word of the language ("Understood Bob")."""
     if not name:
         return None
     words = [re.sub(r"['’]s$", "", word) for word in name.split()]  # "Herve's (ops chief)"
+    if text is not None and at is not None and words[0] not in rules.not_names \
+            and words[0].lower() in common_words(text.phrases.language) and _starts_sentence(text, at):
+        words.pop(0)
+        if not words:
+            return None
     if words[-1] in rules.company_words or words[0] in rules.company_words:
         return None  # "Hall Veterinary Group": a signature's company, not a person
     for index, word in enumerate(words):  # "Maria Rossi\nThanks": a line break ends the name at a non-name
@@ -219,10 +256,23 @@ def _clean_name(name: str | None, rules: PeopleRules) -> str | None:
             words = words[:index]
             break
     while words and words[0] in rules.not_names:
+        if len(words) > 1 and words[0] in _SURNAME_PARTICLES and text is not None and at is not None \
+                and not _starts_sentence(text, at):
+            break  # "l'ing. Della Penna", "il dott. Lo Presti": capitalised inside a sentence, the surname's own
+        words.pop(0)
+    while words and words[0].islower():  # "di Amministrazione" of "Consiglio di Amministrazione"
         words.pop(0)
     while words and words[-1] in rules.not_names:
         words.pop()
     return " ".join(words) or None
+
+
+_SURNAME_PARTICLES = frozenset({"De", "Di", "Da", "Del", "Della", "Dalla", "Lo", "La", "Le", "Van", "Von"})
+
+
+def _starts_sentence(text: Text, at: int) -> bool:
+    """Whether only blanks or a bullet stand between the sentence's (or line's) start and `at`."""
+    return not text.clean[text.sentence_span(at)[0]:at].strip(" \t\n-•*>")
 
 
 def _name_near(text: Text, role: _Role, rules: PeopleRules) -> tuple[str | None, int, int]:
@@ -235,7 +285,7 @@ def _name_near(text: Text, role: _Role, rules: PeopleRules) -> tuple[str | None,
     window = max(0, role.start - _WINDOW)
     before = rules.name_then_role.search(text.clean[window:role.start])
     if before and _joined_explicitly(before.group()[len(before.group("name")):]):
-        name = _clean_name(before.group("name"), rules)
+        name = _clean_name(before.group("name"), rules, text, window + before.start("name"))
         if name:
             return _titled(text, name, window + before.start("name"), rules), role.start - len(before.group()), role.end
     return None, role.start, role.end
@@ -406,7 +456,7 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
         flags = {"ours": ours, "sig": signature, "addr": addressee, "unnamed_dropped": role.key in rules.unnamed_dropped,
                  "alone": role.key in rules.alone, "about": about_deciding(role.start), "notdec": not_deciding,
                  "asw": role.written, "rule": kept}
-        written = role_as_written(text.clean[role.start:role.end])
+        written = _written_body(text, role)
         group = len(found)
         add("role", name, role.key, written, start, end, kept, flags)
         if not _is_body(role.key):
@@ -420,7 +470,7 @@ def candidates(text: Text, source: str = "note") -> list[Candidate]:
         for other, other_end in _names_sharing(text, role, name, end, rules):
             add("share", other, role.key, written, start, other_end, kept, flags)
     for match in rules.bracketed.finditer(text.clean):
-        name = _clean_name(match.group("name"), rules)
+        name = _clean_name(match.group("name"), rules, text, match.start("name"))
         if not name:
             continue
         addressee, ours = name.split()[-1] in addressees, _is_ours(text, match.start(), rules, source)
@@ -463,7 +513,7 @@ def _lone_names(text: Text, rules: PeopleRules, found: list[Candidate], addresse
         if match.start() and (clean[match.start() - 1].isalpha() or clean[match.start() - 1] == "'") \
                 or match.end() < len(clean) and _is_word(clean[match.end()]):
             continue  # part of a longer word: "Dvořák", "McKinsey", "LinkedIn"
-        name = _without_role_words(_clean_name(match.group("name"), rules), rules)
+        name = _without_role_words(_clean_name(match.group("name"), rules, text, match.start()), rules)
         if not name or name.split()[-1].lower() in seen:
             continue
         seen.add(name.split()[-1].lower())
@@ -510,7 +560,7 @@ def _names_around(text: Text, role: _Role, name: str | None, rules: PeopleRules)
         start, end = low + match.start(), low + match.end()
         if start < role.end and end > role.start or start and text.clean[start - 1].isalpha():
             continue
-        other = _clean_name(match.group("name"), rules)
+        other = _clean_name(match.group("name"), rules, text, start)
         if not other or other.split()[-1] in seen:
             continue
         seen.add(other.split()[-1])
@@ -549,6 +599,7 @@ def _features(text: Text, kind: str, role: str | None, name: str | None, start: 
             row["apostrophe"] = 1.0
     add_words_around(row, text.clean, start, end)
     return row
+
 
 
 def _is_word(char: str) -> bool:

@@ -122,6 +122,17 @@ def phrases_for(language: str) -> Phrases:
         return _build_phrases(tomllib.load(handle))
 
 
+COMMON_WORDS = PHRASES_DIR
+
+
+@cache
+def common_words(language: str) -> frozenset[str]:
+    """The words a language's notes write in lowercase and never capitalise inside a sentence, counted on the
+    train split (service/corpus/common_words.py); none for a language without a list."""
+    path = COMMON_WORDS / f"common.{language}.txt"
+    return frozenset(path.read_text(encoding="utf-8").split()) if path.exists() else frozenset()
+
+
 def all_phrases() -> tuple[Phrases, ...]:
     """Every language's table."""
     return tuple(phrases_for(language) for language in languages())

@@ -161,3 +161,61 @@ def test_a_whole_word_is_counted_as_the_regex_counts_it(text, word):
     assert _whole_words(text, word) == len(re.findall(rf"\b{re.escape(word)}\b", text))
     assert _whole_words(text, word, apostrophe=True) == len(re.findall(rf"(?<![\w']){re.escape(word)}(?!\w)", text))
     assert _whole_words(text, "") == 0
+
+
+def candidates(note: str) -> set[tuple[str | None, str | None, str | None]]:
+    """Everyone the rules offer the judge in `note`: (name, role, role as written)."""
+    from service.notes.reading import candidates_of
+    return {(c.name, c.role, c.written) for _, found in candidates_of(note, sent_at=SENT, tz=ROME, forwarded=None)
+            for c in found}
+
+
+@pytest.mark.parametrize(("note", "name"), [
+    ("Lost for now: Marta Zielińska (CHRO) decides in March.", "Marta Zielińska"),
+    ("Lost. Matej Kovač, their CEO, wants to wait.", "Matej Kovač"),
+    ("Lost for now; Kevin McAllister (Operations Director) must sign off.", "Kevin McAllister"),
+    ("Lost: Sal DeLuca (Owner) wants to think it over.", "Sal DeLuca"),
+    ("On hold until Seán Ó Súilleabháin (board chair) is back.", "Seán Ó Súilleabháin"),
+    ("Persa: decide l'ing. Della Penna, amministratore unico.", "Della Penna"),
+])
+def test_names_written_with_accents_prefixes_and_particles_are_read_whole(note, name):
+    assert name in {found for found, _, _ in candidates(note)}
+
+
+@pytest.mark.parametrize(("note", "name", "not_name"), [
+    ("Lost for now. Herr Keller, the Group CIO, must approve.", "Keller", "Herr Keller"),
+    ("Persa: decide il Maestro Ruocco, il fondatore.", "Ruocco", "Maestro Ruocco"),
+    ("Understood Bob (owner) wants to wait for the spring.", "Bob", "Understood Bob"),
+    ("Decidono Giordano e il CdA a settembre.", "Giordano", "Decidono Giordano"),
+])
+def test_an_honorific_or_a_sentences_first_word_is_not_part_of_the_name(note, name, not_name):
+    names = {found for found, _, _ in candidates(note)}
+    assert name in names and not_name not in names
+
+
+def test_a_common_word_inside_a_sentence_stays_part_of_the_name():
+    """Only a sentence's first word is suspect: "chase" is a common word, "Chase Miller" a name mid-sentence."""
+    assert "Chase Miller" in {found for found, _, _ in candidates("Lost for now; we need Chase Miller (CFO) on board.")}
+
+
+@pytest.mark.parametrize(("note", "written"), [
+    ("Persa per ora: decide il comitato di direzione a settembre.", "comitato di direzione"),
+    ("Lo decide l'Assemblea straordinaria dei soci.", "Assemblea straordinaria dei soci"),
+    ("Il consiglio ha detto di no; la giunta comunale deciderà a maggio.", "giunta comunale"),
+    ("Deciderà il comitato investimenti del 9 ottobre.", "comitato investimenti"),
+    ("Ne parlerà il consiglio di settembre.", "consiglio"),
+])
+def test_an_italian_body_is_written_with_the_words_that_name_it_not_a_date(note, written):
+    assert written in {found for _, _, found in candidates(note)}
+
+
+def test_whose_committee_it_is_stays_as_written_but_not_in_the_role():
+    assert (None, "vendor management committee", "bank's Vendor Management Committee") in candidates(
+        "Lost. It has to go to the bank's Vendor Management Committee in May.")
+
+
+def test_common_words_are_those_written_lowercase_and_never_capitalised_inside_a_sentence():
+    from service.corpus.common_words import count_words
+    texts = ["I understood it. Understood, thanks.", "we understood that", "they understood", "Frank said frank "
+             "things, frank and fair, frank again", "I called Frank today", "Once more: once, once, once."]
+    assert count_words({"en": texts}) == {"en": ["once", "understood"]}  # "frank": "called Frank" is a name
