@@ -409,6 +409,12 @@ def _assemble(found: list[Candidate], scores: list[float | None]) -> list[Candid
             taken.append(candidate)
         elif candidate.group != same.group and _words(candidate.written) > _words(same.written):
             taken[taken.index(same)] = candidate
+    for at, body in enumerate(taken):  # "la giunta" kept, "la Giunta comunale" written elsewhere: the fuller name
+        fuller = [other for other in found if not other.name and not body.name and other.role == body.role
+                  and _words(other.written) > _words(body.written) and not other.features.get("ours=True")
+                  and other not in taken]
+        if fuller:
+            taken[at] = max(fuller, key=lambda other: (len(_words(other.written)), -other.start))
     return sorted(taken, key=lambda candidate: candidate.start)
 
 
@@ -645,9 +651,19 @@ def _drop_covered_roles(people: list[DecisionMaker]) -> list[DecisionMaker]:
 
 def named_from(people: list[DecisionMaker], others: list[DecisionMaker]) -> list[DecisionMaker]:
     """The rep's unnamed roles given the name the customer's forwarded words put to the same role ("the MD is
-    travelling" / "Our MD, Mr. Shankar Hiremath, is travelling")."""
+    travelling" / "Our MD, Mr. Shankar Hiremath, is travelling"), or the fuller name they give a body ("la giunta"
+    / "la Giunta comunale")."""
     named = {person.role: person for person in others if person.name and person.role}
-    return [named.get(person.role, person) if person.name is None else person for person in people]
+    fuller = {person.role: person for person in others if not person.name and person.role}
+
+    def completed(person: DecisionMaker) -> DecisionMaker:
+        if person.name is not None:
+            return person
+        other = fuller.get(person.role)
+        if other is not None and _words(other.written) > _words(person.written):
+            person = other
+        return named.get(person.role, person)
+    return [completed(person) for person in people]
 
 
 def _describe(person: DecisionMaker) -> str:

@@ -13,7 +13,15 @@ from service.corpus.compare import same_person
 from service.corpus.train import DEV, fit_judges, load_split
 from service.notes import understand
 from service.notes.learned import NoteModel, PeopleRanking, Weighing, judges, load_model, ranking_rows
-from service.notes.people import KINDS, _without_role_words, candidates, find_decision_makers, rules_for
+from service.notes.model import DecisionMaker
+from service.notes.people import (
+    KINDS,
+    _without_role_words,
+    candidates,
+    find_decision_makers,
+    named_from,
+    rules_for,
+)
 from service.notes.reading import _prepare, _read_by_rules
 
 SENT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -106,6 +114,19 @@ def test_one_reading_per_role_one_role_per_name_one_mention_per_body():
     assert _people(note, [(None, "CFO"), ("Maria Rossi", "CFO")]) == {(None, "CFO")}  # the most probable reading
     assert _people(note, [("Maria Rossi", "CFO"), (None, "committee"), (None, "IT Strategy Committee")]) == \
         {("Maria Rossi", "CFO"), (None, "IT Strategy Committee")}  # "the committee" again: the fuller name stays
+    fuller = "Persa. La giunta non ha approvato la spesa: decide la Giunta comunale a marzo."
+    assert _people(fuller, [(None, "giunta")]) == {(None, "Giunta comunale")}  # written elsewhere, not judged: taken
+
+
+def test_the_forwarded_answer_names_the_rep_s_role_or_writes_its_body_in_full():
+    read = named_from([DecisionMaker(None, "municipal council", "giunta"), DecisionMaker("Anna", "cfo", "CFO")],
+                      [DecisionMaker(None, "municipal council", "Giunta comunale")])
+    assert [(person.name, person.role, person.written) for person in read] == \
+        [(None, "municipal council", "Giunta comunale"), ("Anna", "cfo", "CFO")]
+    assert named_from([DecisionMaker(None, "ceo", "MD")], [DecisionMaker("Shankar Hiremath", "ceo", "MD")]) == \
+        [DecisionMaker("Shankar Hiremath", "ceo", "MD")]
+    assert [person.written for person in named_from([DecisionMaker(None, "board", "Partnership Board")],
+                                                    [DecisionMaker(None, "board", "board")])] == ["Partnership Board"]
 
 
 def test_a_candidate_is_a_labelled_person_by_name_or_by_a_role_that_holds_the_other():

@@ -209,6 +209,12 @@ def test_an_italian_body_is_written_with_the_words_that_name_it_not_a_date(note,
     assert written in {found for _, _, found in candidates(note)}
 
 
+@pytest.mark.parametrize("title", ["Finance & General Purposes Committee", "Finance and Audit Committee",
+                                   "Training & Competence Manager"])
+def test_a_title_joining_two_words_with_and_is_read_whole(title):
+    assert title in {found for _, _, found in candidates(f"Lost for now: their {title} decides in May.")}
+
+
 def test_whose_committee_it_is_stays_as_written_but_not_in_the_role():
     assert (None, "vendor management committee", "bank's Vendor Management Committee") in candidates(
         "Lost. It has to go to the bank's Vendor Management Committee in May.")
