@@ -330,12 +330,13 @@ def eval_notes(folders: tuple[Path, ...], misses: bool, rules_only: bool) -> Non
               help="Where to write the model (default: service/notes/model/reader.pickle.gz).")
 def train_notes(output: Path | None) -> None:
     """Fit the note reader's model on the train split, calibrate its thresholds on dev, and save it."""
-    from service.corpus.common_words import texts_by_language, write_common_words
+    from service.corpus.common_words import first_names, texts_by_language, write_common_words
     from service.corpus.score import format_scores, score
     from service.corpus.train import TRAIN, load_split, save, train
     from service.notes.learned import ARTIFACT
 
-    sizes = write_common_words(texts_by_language(load_split(TRAIN)))
+    labelled = load_split(TRAIN)
+    sizes = write_common_words(texts_by_language(labelled), first_names(labelled))
     click.echo(f"common words counted on train: {sizes}")
     model, dev = train()
     path = save(model, output or ARTIFACT)

@@ -17,8 +17,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _ADDRESS = re.compile(r"\S*(?:@|://|www\.)\S*|\S+\.(?:com|it|org|net|example|uk|eu)\b\S*", re.I)
 
 
-def count_words(texts_by_language: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Per language, the common words (lowercase, sorted) of its texts."""
+def count_words(texts_by_language: dict[str, list[str]], names: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Per language, the common words (lowercase, sorted) of its texts; never one of the given `names` (lowercase:
+    the first names the labels write, "grant", "will", "vera")."""
     common = {}
     for language, texts in texts_by_language.items():
         lower, inside = Counter(), Counter()
@@ -34,15 +35,17 @@ def count_words(texts_by_language: dict[str, list[str]]) -> dict[str, list[str]]
                     inside[word.lower()] += 1  # "to Frank about it": a name that is also a word
                 previous, previous_end = word, match.end()
         common[language] = sorted(word for word, count in lower.items()
-                                  if count >= MOST_LOWERCASE and not inside[word] and len(word) > 1)
+                                  if count >= MOST_LOWERCASE and not inside[word] and len(word) > 1
+                                  and word not in names)
     return common
 
 
-def write_common_words(texts_by_language: dict[str, list[str]], folder: Path = COMMON_WORDS) -> dict[str, int]:
+def write_common_words(texts_by_language: dict[str, list[str]], names: frozenset[str] = frozenset(),
+                       folder: Path = COMMON_WORDS) -> dict[str, int]:
     """Count the common words and write one file per language; how many each holds. The people's rules read
     the new lists from then on."""
     sizes = {}
-    for language, words in count_words(texts_by_language).items():
+    for language, words in count_words(texts_by_language, names).items():
         (folder / f"common.{language}.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
         sizes[language] = len(words)
     common_words.cache_clear()
@@ -55,3 +58,11 @@ def texts_by_language(cases) -> dict[str, list[str]]:
     for case in cases:
         texts.setdefault(case.labels.get("language"), []).append(f"{case.given.note}\n{case.given.forwarded or ''}")
     return {language: found for language, found in texts.items() if language}
+
+
+def first_names(cases) -> frozenset[str]:
+    """The first word of every full name the labels give a decision maker (lowercase): a name, however common
+    the word ("Grant Holloway", "Vera Rossi")."""
+    return frozenset(person["name"].split()[0].lower() for case in cases
+                     for person in case.labels.get("decision_makers") or []
+                     if person.get("name") and len(person["name"].split()) > 1)

@@ -120,7 +120,7 @@ def _build_rules(phrases: Phrases) -> PeopleRules:
         name_then_role=compile_phrase(rf"{_NAME}(?:{words['name_role']})$", re.U),
         ours=compile_phrase(words["ours"]),
         context=compile_phrase(words["decision_context"]),
-        not_names=frozenset(word for other in all_phrases() for word in other.table["people"]["words"]["not_names"]),
+        not_names=frozenset(table["words"]["not_names"]),
         company_words=frozenset(table["words"]["company_words"]),
         title_before=compile_phrase(rf"(?:^|[^\w.])(?P<title>(?i:{words['honorifics']}))[ \t]*$", re.U),
         greeting=compile_phrase(words["greeting"], re.I | re.M),
@@ -203,14 +203,20 @@ def role_as_written(role: str) -> str:
     return role
 
 
-# Whose body or officer a title names, before it: "the firm's management committee", "Coastal Carolina's Board".
-_OWNER = re.compile(r"^.*\b[\w&.-]+['’]s?\s+(?=\S)")
+# Whose body or officer a title names, before it, in up to three words: "the firm's management committee",
+# "Coastal Carolina's Board"; not a title's own words ("Head of Children's Services", "the Women's Health
+# Committee", "the Parents' Committee").
+_OWNER = re.compile(r"^(?!.*\b(?:of|for|and)\b.*['’]s\s)(?:[\w&.-]+\s+){0,2}(?!(?:women|men|children|people)['’])"
+                    r"[\w&.-]+['’]s\s+(?=\S)", re.I)
 
 
 def _as_written(title: str) -> str:
     """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new", nor whose
     it is ("the bank's Vendor Management Committee": "vendor management committee"; the role as written keeps it)."""
-    title = _OWNER.sub("", " ".join(title.split()))
+    title = " ".join(title.split())
+    while _LEADING.match(title):
+        title = _LEADING.sub("", title, count=1)
+    title = _OWNER.sub("", title)
     while _LEADING.match(title):
         title = _LEADING.sub("", title, count=1)
     return title.lower()
@@ -219,12 +225,18 @@ def _as_written(title: str) -> str:
 # An Italian body's name goes on after its head word: "il comitato di direzione", "l'assemblea dei soci",
 # "la giunta comunale", "l'assemblea straordinaria dei soci"; not into a date ("del 9", "di settembre", "di sabato").
 _BODY_HEAD = re.compile(r"(?:comitato|commissione|consiglio|assemblea|giunta|collegio)", re.I)
-_WHEN = (r"gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre|lunedì|"
-         r"martedì|mercoledì|giovedì|venerdì|sabato|domenica|oggi|ieri|domani|mese|settimana|anno")
+_WHEN = (r"gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre|"
+         r"luned[iì]|marted[iì]|mercoled[iì]|gioved[iì]|venerd[iì]|sabato|domenica|oggi|ieri|domani|stamattina|"
+         r"stasera|mese|settimana|anno|fine|inizio|met[àa]|quest[oa]|prossim[oaie]|scors[oaie]|natale|pasqua")
+# The adjectives that name a body ("giunta comunale", "consiglio direttivo", "commissione giudicatrice").
+_BODY_ADJECTIVE = (r"comunal[ei]|regional[ei]|provincial[ei]|cameral[ei]|nazional[ei]|central[ei]|general[ei]|"
+                   r"aziendal[ei]|editorial[ei]|sindacal[ei]|direttiv[oaie]|esecutiv[oaie]|consultiv[oaie]|"
+                   r"amministrativ[oaie]|operativ[oaie]|straordinari[oaie]|ordinari[oaie]|giudicatric[ei]|"
+                   r"tecnic[oaie]|scientific[oaie]|strategic[oaie]|intern[oaie]|ristrett[oaie]|permanent[ei]")
 _BODY_TAIL = re.compile(
-    r"(?:[ \t]+(?i:[a-zà-ù]{3,}(?:ale|ali|ivo|iva|ici|ico|ica|ice|aria|ario|ente)))?"  # "direttivo", "giudicatrice"
+    rf"(?:[ \t]+(?i:{_BODY_ADJECTIVE})\b)?"
     rf"(?:[ \t]+(?i:di|dei|degli|della|dello|delle|del|d['’]|dell['’])[ \t]*(?!(?i:{_WHEN})\b)"
-    r"(?:[A-ZÀ-Ý][\w'’]{2,}|(?![a-zà-ù]*(?:are|ere|ire)\b)[a-zà-ù]{3,}))?")  # not a verb: "di apprezzare"
+    r"(?:[A-ZÀ-Ý][\w'’]{2,}|(?![a-zà-ù]*(?:are|ere|ire)\b)[a-zà-ù]{3,}(?!['’\w])))?")  # not a verb: "di apprezzare"
 
 
 def _written_body(text: Text, role: _Role) -> str:
@@ -245,7 +257,8 @@ def _clean_name(name: str | None, rules: PeopleRules, text: Text | None = None, 
         return None
     words = [re.sub(r"['’]s$", "", word) for word in name.split()]  # "Herve's (ops chief)"
     if text is not None and at is not None and words[0] not in rules.not_names \
-            and words[0].lower() in common_words(text.phrases.language) and _starts_sentence(text, at):
+            and words[0].lower() in common_words(text.phrases.language) and _starts_sentence(text, at) \
+            and not _named_inside(text, words[0]):
         words.pop(0)
         if not words:
             return None
@@ -265,6 +278,18 @@ def _clean_name(name: str | None, rules: PeopleRules, text: Text | None = None, 
     while words and words[-1] in rules.not_names:
         words.pop()
     return " ".join(words) or None
+
+
+def _named_inside(text: Text, word: str) -> bool:
+    """Whether the text also writes `word` capitalised inside a sentence ("ask Will", "to Will Turner"): a name."""
+    at = text.clean.find(word)
+    while at >= 0:
+        end = at + len(word)
+        whole = not (at and _is_word(text.clean[at - 1])) and not (end < len(text.clean) and _is_word(text.clean[end]))
+        if whole and not _starts_sentence(text, at):
+            return True
+        at = text.clean.find(word, end)
+    return False
 
 
 _SURNAME_PARTICLES = frozenset({"De", "Di", "Da", "Del", "Della", "Dalla", "Lo", "La", "Le", "Van", "Von"})

@@ -194,8 +194,19 @@ def test_an_honorific_or_a_sentences_first_word_is_not_part_of_the_name(note, na
 
 
 def test_a_common_word_inside_a_sentence_stays_part_of_the_name():
-    """Only a sentence's first word is suspect: "chase" is a common word, "Chase Miller" a name mid-sentence."""
+    """Only a sentence's first word is suspect: "chase" is a common word, "Chase Miller" a name mid-sentence, and
+    at a sentence's start too when the note also writes it inside one."""
     assert "Chase Miller" in {found for found, _, _ in candidates("Lost for now; we need Chase Miller (CFO) on board.")}
+    assert "Chase Miller" in {found for found, _, _ in candidates(
+        "Lost. Chase Miller (CFO) wants to wait; ask Chase again in May.")}
+
+
+@pytest.mark.parametrize(("note", "name"), [
+    ("Lost. Spoke to Don Draper, the CFO.", "Don Draper"),  # "Don" is an honorific in Italian only
+    ("Perso. Ho parlato con Will Rossi, il titolare.", "Will Rossi"),  # "Will" is not a name in English notes only
+])
+def test_one_language_s_not_names_do_not_cut_another_s_names(note, name):
+    assert name in {found for found, _, _ in candidates(note)}
 
 
 @pytest.mark.parametrize(("note", "written"), [
@@ -204,6 +215,9 @@ def test_a_common_word_inside_a_sentence_stays_part_of_the_name():
     ("Il consiglio ha detto di no; la giunta comunale deciderà a maggio.", "giunta comunale"),
     ("Deciderà il comitato investimenti del 9 ottobre.", "comitato investimenti"),
     ("Ne parlerà il consiglio di settembre.", "consiglio"),
+    ("Perso. Il consiglio comunica che non procede.", "consiglio"),  # a verb, not the body's name
+    ("Perso. Il consiglio di giovedi ha detto no.", "consiglio"),
+    ("Perso: decide il consiglio di quest'anno.", "consiglio"),
 ])
 def test_an_italian_body_is_written_with_the_words_that_name_it_not_a_date(note, written):
     assert written in {found for _, _, found in candidates(note)}
@@ -220,8 +234,35 @@ def test_whose_committee_it_is_stays_as_written_but_not_in_the_role():
         "Lost. It has to go to the bank's Vendor Management Committee in May.")
 
 
+@pytest.mark.parametrize(("title", "role"), [
+    ("the firm's management committee", "management committee"),
+    ("Coastal Carolina's Compliance Committee", "compliance committee"),
+    ("the Parents' Committee", "parents' committee"),  # a plural owner is the body's own name
+    ("the Women's Health Committee", "women's health committee"),
+    ("Head of Children's Services", "head of children's services"),
+])
+def test_only_an_owner_before_the_title_is_left_out_of_the_role(title, role):
+    from service.notes.people import _as_written
+    assert _as_written(title) == role
+
+
 def test_common_words_are_those_written_lowercase_and_never_capitalised_inside_a_sentence():
     from service.corpus.common_words import count_words
     texts = ["I understood it. Understood, thanks.", "we understood that", "they understood", "Frank said frank "
              "things, frank and fair, frank again", "I called Frank today", "Once more: once, once, once."]
     assert count_words({"en": texts}) == {"en": ["once", "understood"]}  # "frank": "called Frank" is a name
+
+
+def test_a_runaway_note_is_read_in_its_first_twenty_thousand_characters():
+    """One sentence pasted thousands of times must not hold a worker (some rules cost the square of the length):
+    what stands past MOST_CHARS is not read, what stands before it is, with its evidence where it was written."""
+    from service.notes.reading import MOST_CHARS
+    head = "Lost for now: their CFO, Maria Rossi, must approve it.\n"
+    note = head + "The CFO said no. " * 4000 + "\nAnd the board of Acme must approve too."
+    assert len(note) > 3 * MOST_CHARS
+    reading = understand(note, sent_at=SENT, tz=ROME, model=None)
+    assert reading.outcome == "lost"
+    assert DecisionMaker("Maria Rossi", "cfo") in reading.decision_makers
+    assert DecisionMaker(None, "board") not in reading.decision_makers  # past the cap
+    for evidence in reading.evidence:
+        assert evidence.end <= MOST_CHARS and note[evidence.start:evidence.end] == evidence.phrase
