@@ -213,13 +213,7 @@ _OWNER = re.compile(r"^(?!.*\b(?:of|for|and)\b.*['’]s\s)(?:[\w&.-]+\s+){0,2}(?
 def _as_written(title: str) -> str:
     """A title the lexicon does not know, as its normalised role: lowercase, without "the" or "new", nor whose
     it is ("the bank's Vendor Management Committee": "vendor management committee"; the role as written keeps it)."""
-    title = " ".join(title.split())
-    while _LEADING.match(title):
-        title = _LEADING.sub("", title, count=1)
-    title = _OWNER.sub("", title)
-    while _LEADING.match(title):
-        title = _LEADING.sub("", title, count=1)
-    return title.lower()
+    return role_as_written(_OWNER.sub("", role_as_written(title))).lower()
 
 
 # An Italian body's name goes on after its head word: "il comitato di direzione", "l'assemblea dei soci",
@@ -435,7 +429,9 @@ def _assemble(found: list[Candidate], scores: list[float | None]) -> list[Candid
         elif candidate.group != same.group and _words(candidate.written) > _words(same.written):
             taken[taken.index(same)] = candidate
     for at, body in enumerate(taken):  # "la giunta" kept, "la Giunta comunale" written elsewhere: the fuller name
-        fuller = [other for other in found if not other.name and not body.name and other.role == body.role
+        if body.name:
+            continue
+        fuller = [other for other in found if not other.name and other.role == body.role
                   and _words(other.written) > _words(body.written) and not other.features.get("ours=True")
                   and other not in taken]
         if fuller:
