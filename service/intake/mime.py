@@ -8,6 +8,7 @@ import email.policy
 import hashlib
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -132,19 +133,33 @@ def _letter_from(message: Message) -> Letter:
 
 def header_text(message: Message, name: str) -> str:
     """All values of a header, RFC 2047-decoded and joined; '' when absent; never raises."""
-    values = message.get_all(name) or []
-    return ", ".join(_decode_header_value(v) for v in values).strip()
+    return ", ".join(_decode_header_value(v) for v in _raw_values(message, name)).strip()
 
 
-def _decode_header_value(value) -> str:
+def _raw_values(message: Message, *names: str) -> list[str]:
+    """A header's values as the email wrote them, raw 8-bit text (RFC 6532: "Subject: Perché", a name in UTF-8
+    or Latin-1 without encoded words) decoded like a body without a charset. The parser keeps such bytes as
+    escapes, and its own `get` turned each into two replacement characters ("Niccol��")."""
+    wanted = {name.lower() for name in names}
+    values = [value for key, value in message.raw_items() if key.lower() in wanted]
+    return [decode_bytes(value.encode("ascii", "surrogateescape"), None) if isinstance(value, str)
+            and not value.isascii() else str(value) for value in values]
+
+
+def _decode_header_value(value: str) -> str:
     try:
-        return str(make_header(decode_header(str(value))))
+        if value.isascii():
+            return composed(str(make_header(decode_header(value))))
+        # raw 8-bit text, maybe beside encoded words: decode_header hands the raw runs back as raw-unicode-escape
+        return composed("".join(part if isinstance(part, str) else part.decode("raw-unicode-escape")
+                                if charset is None else part.decode(charset, "replace")
+                                for part, charset in decode_header(value)))
     except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
-        return str(value).encode("ascii", "replace").decode("ascii") if isinstance(value, str) else ""
+        return value.encode("ascii", "replace").decode("ascii")
 
 
 def read_people(message: Message, *names: str) -> tuple[Person, ...]:
-    raw_values = [str(v) for name in names for v in (message.get_all(name) or [])]
+    raw_values = _raw_values(message, *names)
     people: list[Person] = []
     for display, address in getaddresses(raw_values):
         address = address.strip().strip("<>").lower()
@@ -229,13 +244,20 @@ def decode_part(part: Message) -> str:
 
 
 def decode_bytes(payload: bytes, charset: str | None) -> str:
-    """Decode bytes whatever the label says: unknown charsets and mislabeled 8-bit text included."""
+    """Decode bytes whatever the label says: unknown charsets and mislabeled 8-bit text included; composed (NFC)."""
     for candidate in _charset_candidates(charset, payload):
         try:
-            return payload.decode(candidate)
+            return composed(payload.decode(candidate))
         except (UnicodeDecodeError, LookupError):
             continue
-    return payload.decode("utf-8", errors="replace")
+    return composed(payload.decode("utf-8", errors="replace"))
+
+
+def composed(text: str) -> str:
+    """Text with its accents composed (Unicode NFC): a Mac pasting "Zielin\u0301ska" (n, then a combining accent)
+    writes the same name as "Zielińska", and the reader's letter classes know the composed letters only. Text read
+    is normalised once, here and in the headers, so every offset the reader gives points into the stored text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _charset_candidates(charset: str | None, payload: bytes) -> list[str]:

@@ -48,3 +48,27 @@ def test_encoded_words_in_names_and_subjects_are_decoded():
     letter = read_letter(raw)
     assert letter.sender.name == "Niccolò Rossi" and letter.to[0].name == "Jörg"
     assert letter.subject == "Grazie per l’incontro"
+
+
+def test_decomposed_accents_are_composed_in_body_and_headers():
+    # A Mac's paste can write "ń" as "n" and a combining accent: the reader's letters are the composed ones
+    decomposed = "Marta Zielin\u0301ska decides with Rene\u0301"
+    raw = ("From: =?utf-8?q?Zielin=CC=81ska?= <m@x.example>\nSubject: Re\u0301sume\u0301\n"
+           "Content-Type: text/plain; charset=utf-8\n\n" + decomposed).encode()
+    letter = read_letter(raw)
+    assert letter.text == "Marta Zielińska decides with René"
+    assert letter.sender.name == "Zielińska" and letter.subject == "Résumé"
+    assert decode_bytes(decomposed.encode("utf-8"), "utf-8") == "Marta Zielińska decides with René"
+    assert decode_bytes(b"plain ascii", None) == "plain ascii"
+
+
+def test_raw_8bit_headers_are_decoded_not_replaced():
+    """RFC 6532 mail writes headers in raw UTF-8 (older clients in Latin-1): "Niccolò", never "Niccol��", in the
+    name a thank-you is addressed to; encoded words beside raw text still decode."""
+    head = ('From: Niccolò <n@x.example>\nTo: "Jörg, M." <j@y.example>, Ann <a@b.example>\n'
+            "Subject: Perché =?utf-8?q?l=E2=80=99incontro?= ok\n\nx")
+    for charset in ("utf-8", "cp1252"):
+        letter = read_letter(head.encode(charset))
+        assert letter.sender.name == "Niccolò"
+        assert [(p.name, p.email) for p in letter.to] == [("Jörg, M.", "j@y.example"), ("Ann", "a@b.example")]
+        assert letter.subject == "Perché l’incontro ok"

@@ -182,6 +182,14 @@ def test_names_written_with_accents_prefixes_and_particles_are_read_whole(note, 
     assert name in {found for found, _, _ in candidates(note)}
 
 
+def test_a_name_pasted_with_decomposed_accents_is_read_whole_from_the_email():
+    """Intake composes the accents (mime.composed): "Zielin" + a combining acute is "Zielińska", not "Zielin"."""
+    from service.intake.mime import read_letter
+
+    raw = "Content-Type: text/plain; charset=utf-8\n\nLost for now: Marta Zielin\u0301ska (CHRO) decides in March."
+    assert "Marta Zielińska" in {found for found, _, _ in candidates(read_letter(raw.encode()).text)}
+
+
 @pytest.mark.parametrize(("note", "name", "not_name"), [
     ("Lost for now. Herr Keller, the Group CIO, must approve.", "Keller", "Herr Keller"),
     ("Persa: decide il Maestro Ruocco, il fondatore.", "Ruocco", "Maestro Ruocco"),
