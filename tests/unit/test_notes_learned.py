@@ -1,6 +1,7 @@
 """The learned half of the note reader: the rep's explicit word stays sure, the model's answers carry evidence,
 a confidence under its calibrated threshold makes the field unsure, and planning holds customer emails for it."""
 
+import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -216,18 +217,22 @@ def test_the_stacker_weighs_every_heads_answer_per_reason(model):
     names = ["budget", "timing", "price"]
     parts = ReasonParts(names, note=np.array([0.7, 0.2, 0.1]), clause=np.array([0.9, 0.3, 0.2]),
                         clause_second=np.array([0.2, 0.1, 0.0]), sharp=np.array([0.8, 0.1, 0.05]),
-                        telling=["a", "b", "c"])
+                        telling=["a", "b", "c"], apart=np.array([0.1, 0.6, 0.0]), clauses=7)
     rows = stack_rows(parts, "rule_outcome_lost rule_reason_timing rule_forwarded")
-    assert rows.shape == (3, 4 + 4 + 4 + 4 + 3 + 3)
+    assert rows.shape == (3, 4 + 4 + 4 + 4 + 3 + 3 + 3 + 3)
     budget, timing = rows[0], rows[1]
     assert list(budget[:4]) == [0.7, 0.9, 0.8, 0.2]  # note, clause, sharpened, runner-up clause
     assert list(budget[4:8]) == [1.0] * 4 and list(timing[8:12]) == [1.0] * 4  # first and second choices
     assert list(budget[12:16]) == [0.7, 0.9, 0.8, 0.2]  # each head's highest probability
-    assert budget[16:19].tolist() == [0.0, 1.0, 0.3] and timing[16] == 1.0  # the rules read timing, one reason
-    assert budget[19:].tolist() == [1.0, 0.0, 0.0]
+    # the rules read timing, one reason; the note has seven clauses
+    assert budget[16:19].tolist() == [0.0, 1.0, 0.7] and timing[16] == 1.0
+    assert budget[19:22].tolist() == [1.0, 0.0, 0.0]
+    assert budget[22:25] == pytest.approx([math.log(0.7 / 0.3) / 5, math.log(0.9 / 0.1) / 5, math.log(0.8 / 0.2) / 5])
+    # a reason's probability apart from the likeliest reason's clause, in its own column
+    assert budget[25:].tolist() == [0.1, 0.0, 0.0] and timing[25:].tolist() == [0.0, 0.6, 0.0]
     # the shipped model has every part, and stacks them
     assert model.reason_stack is not None and model.clause_sharp
-    assert len(model.reason_stack.weights) == 16 + 3 + len(model.reasons)
+    assert len(model.reason_stack.weights) == 16 + 3 + len(model.reasons) + 3 + len(model.reasons)
 
 
 def test_without_a_stacker_the_note_and_clause_heads_are_averaged(model):
