@@ -251,6 +251,23 @@ def test_without_a_stacker_the_note_and_clause_heads_are_averaged(model):
                                                            strict=True)}
 
 
+def test_a_stacker_fitted_before_the_log_odds_reads_its_own_columns(model):
+    """A stacker of an older artifact has weights for the first columns only: they alone are weighed."""
+    from dataclasses import replace as rebuild
+
+    import numpy as np
+
+    from service.notes.learned import ReasonStack, _heads, predict, reason_parts, stack_rows
+    from service.notes.reading import model_input
+
+    text = model_input(NOTE, sent_at=SENT, tz=ROME)
+    width = 16 + 3 + len(model.reasons)
+    older = rebuild(model, reason_stack=ReasonStack(model.reason_stack.weights[:width], model.reason_stack.intercept))
+    rows = stack_rows(reason_parts(older, text, _heads(older)), text.cues)
+    expected = 1 / (1 + np.exp(-(rows[:, :width] @ older.reason_stack.weights + older.reason_stack.intercept)))
+    assert list(predict(older, text).reason_probabilities.values()) == pytest.approx(list(expected))
+
+
 def test_a_corpus_too_small_for_the_stacker_trains_without_it():
     """Five folds of corpora, each seeing every reason said and unsaid, or no stacker (the heads are averaged)."""
     from service.corpus.train import Labelled, _fit_stack
