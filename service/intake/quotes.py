@@ -236,6 +236,55 @@ def find_forward(text: str) -> Forward | None:
     )
 
 
+def find_reply(text: str) -> Forward | None:
+    """The message a reply quotes under an "On <date>, <name> wrote:" header (Gmail, Apple Mail, Thunderbird; the
+    header above the ">" lines or inside them), read like a forward: its author's address as the sender, its own
+    words (one level of ">" removed, its quoted history and signature dropped) as the body. None when the body
+    quotes no such message. Outlook's replies ("From: … Sent: …" blocks) are found by `find_forward`."""
+    lines = _split_lines(text)
+    probes = [_probe(line) for line in lines]
+    index = 0
+    while index < len(probes):
+        probe = probes[index]
+        if probe.startswith(">"):
+            end = _end_of_quote_run(probes, index)
+            inner = _unquote_forwarded(lines[index:end])
+            found = _quoted_after_header(inner)
+            if found is not None:
+                return found
+            index = end
+            continue
+        if probe.endswith(":"):
+            header = _reply_boundary(probes, index, 0)
+            start = _next_filled(probes, index + 1) if header is not None else len(probes)
+            if start < len(probes) and probes[start].startswith(">"):
+                quoted = _unquote_forwarded(lines[start:_end_of_quote_run(probes, start)])
+                return _reply_from(" ".join(probes[header.start:header.end]), quoted)
+        index += 1
+    return None
+
+
+def _quoted_after_header(lines: list[str]) -> Forward | None:
+    """A quoted run that opens with a reply header (Apple Mail quotes the header with the message)."""
+    probes = [_probe(line) for line in lines]
+    first = _next_filled(probes, 0)
+    for end in range(first, min(first + 3, len(probes))):
+        header = _reply_boundary(probes, end, first)
+        if header is not None:
+            return _reply_from(" ".join(probes[header.start:header.end]), lines[header.end:])
+    return None
+
+
+def _reply_from(header: str, quoted: list[str]) -> Forward | None:
+    """The quoted message as a Forward, its sender the address the header names (None without one)."""
+    address = _EMAIL.search(header)
+    body = strip_quotes("\n".join(quoted))
+    if address is None or not body.strip():
+        return None
+    return Forward(note="", sender=Person(None, address.group().lower()), to=(), cc=(), date=None, subject=None,
+                   body=body)
+
+
 # --- lines ------------------------------------------------------------------------------------------------------
 def _split_lines(text: str) -> list[str]:
     """Lines with \\r\\n and lone \\r normalised to \\n, trailing whitespace and byte-order marks removed."""

@@ -15,7 +15,7 @@ from service.intake import gate
 from service.intake.authentication import check_sender, refusal
 from service.intake.commands import is_intake_address, read_commands
 from service.intake.mime import Letter, read_letter, read_people, synthetic_message_id
-from service.intake.quotes import Forward, Person, find_forward, strip_quotes
+from service.intake.quotes import Forward, Person, find_forward, find_reply, strip_quotes
 from service.notes import Commands, NoteReading, understand
 from service.notes.answers import read_answer
 from service.notes.llm import LLMConfig, ask, second_opinion
@@ -281,8 +281,21 @@ def note_input(raw: bytes, settings: Settings, directory: Directory, *, now: dat
 
 def _note_input(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,
                 commands: Commands | None, now: datetime | None) -> NoteInput:
+    answer = forward.body if forward else _quoted_answer(letter, rep, settings)
     return NoteInput(note, letter.date or now or datetime.now(UTC), _zone(rep.timezone if rep else settings.timezone),
-                     forward.body if forward else None, commands, letter.subject)
+                     answer, commands, letter.subject)
+
+
+def _quoted_answer(letter: Letter, rep: RepInfo | None, settings: Settings) -> str | None:
+    """The customer's message a reply quotes ("On 26 Oct, Imran <i@…> wrote: > the board has frozen all spend"),
+    read as a forwarded answer is: a rep who answers the customer and copies Keepwarm tells the outcome in the
+    customer's words as often as in their own, and Outlook's replies (a "From: … Sent: …" block) were already read
+    so. Only a message an outside address wrote: never the rep's own or a colleague's."""
+    reply = find_reply(letter.text)
+    if reply is None or reply.sender is None or not _is_external(reply.sender.email, settings):
+        return None
+    own = {letter.sender.email} if letter.sender else set()
+    return None if reply.sender.email in own | ({rep.email} if rep else set()) else reply.body
 
 
 def _understand(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,

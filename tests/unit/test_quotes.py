@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.intake.quotes import Forward, Person, find_forward, strip_quotes
+from service.intake.quotes import Forward, Person, find_forward, find_reply, strip_quotes
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "replies"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
@@ -381,6 +381,8 @@ PATHOLOGICAL = {
     "prose": ("word " * 20 + "\n") * 20_000,
     "from-lines": "".join(f"From: a{i}@b.example\n" for i in range(100_000)),  # every line a header candidate
     "header-lines": "As she wrote:\n" * 150_000,  # every line a reply-header candidate
+    "reply-headers": "On 1 Mar 2026, a@b.example wrote:\n> x\n" * 50_000,  # a quoted message after each
+    "quoted-headers": "> On 1 Mar 2026, a@b.example wrote:\n" * 100_000,
 }
 
 
@@ -391,3 +393,40 @@ def test_huge_pathological_bodies_are_read_to_the_end(name):
     note = strip_quotes(body)
     assert isinstance(note, str) and len(note) <= len(body)
     find_forward(body)
+    find_reply(body)
+
+
+# --- the message a reply quotes ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("body", [
+    # Gmail: the header above the quoted lines
+    "Thanks Imran, understood.\n\nSanjay\n\nOn Mon, 26 Oct 2026 at 17:48, Imran Hussain <I.Hussain@quay.example> "
+    "wrote:\n\n> Sanjay, I'm sorry - the board has frozen all spend.\n> Imran\n",
+    # Apple Mail: the header quoted with the message
+    "Thanks Imran, understood.\n\nSanjay\n\n> On 26 Oct 2026, at 17:48, Imran Hussain <i.hussain@quay.example> "
+    "wrote:\n> \n> Sanjay, I'm sorry - the board has frozen all spend.\n> Imran\n",
+    # Italian Gmail, the address wrapped onto the next line
+    "Grazie Imran.\n\nIl giorno lun 26 ott 2026 alle ore 17:48 Imran Hussain <\ni.hussain@quay.example> ha scritto:\n"
+    "\n> Sanjay, I'm sorry - the board has frozen all spend.\n> Imran\n",
+])
+def test_a_reply_gives_the_message_it_quotes_and_its_author(body):
+    reply = find_reply(body)
+    assert reply is not None and reply.sender == Person(None, "i.hussain@quay.example")
+    assert reply.body.startswith("Sanjay, I'm sorry - the board has frozen all spend.")
+    assert find_forward(body) is None  # a reply is not a forward: the rep's note is still the text above
+
+
+def test_a_quoted_reply_keeps_its_own_words_not_the_history_it_quotes():
+    body = ("Noted.\n\nOn Tue, 3 Mar 2026 at 10:00, Ann <ann@x.example> wrote:\n> We chose another vendor.\n>\n"
+            ">> On Mon, 2 Mar 2026 at 09:00, Bob <bob@acme.example> wrote:\n>> Any news on our offer?\n")
+    reply = find_reply(body)
+    assert reply.sender.email == "ann@x.example" and reply.body == "We chose another vendor."
+
+
+@pytest.mark.parametrize("body", [
+    "Just a note.\n> a quoted line without any header\nmore words",
+    "Lost for now, budget.\nAs Ann wrote:\n> not this year\n",  # no date or address: not a reply header
+    "Plain note, nothing quoted.",
+    "On Mon, 2 Mar 2026, Bob wrote:\n> no address in the header\n",
+])
+def test_no_quoted_message_without_a_reply_header_naming_an_address(body):
+    assert find_reply(body) is None

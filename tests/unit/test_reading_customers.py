@@ -39,3 +39,22 @@ def test_recipients_come_first_and_typed_addresses_are_ignored_then():
 def test_our_own_addresses_typed_in_a_note_are_not_customers():
     reading = _read("lost, budget. ask anna.bianchi@acme.example or followup@acme.example\n", "followup@acme.example")
     assert reading.customers == [] and reading.ignored_reason == "no_customer"
+
+
+REPLY = ("Hi Imran,\n\nNo need to apologise, and thanks for telling me straight away. Let's talk again in the "
+         "new year.\n\nAll the best,\nTom\n\n> On 26 Oct 2026, at 17:48, {author} wrote:\n> \n"
+         "> Tom, I'm sorry - the board has frozen all non-essential spend. We can't proceed.\n> Imran\n")
+
+
+def test_a_reply_reads_the_customers_quoted_message_as_their_answer():
+    """The rep answers the customer and copies Keepwarm: who decided is said in the quoted message alone."""
+    reading = _read(REPLY.format(author="Imran Hussain <i.hussain@quayside.example>"),
+                    "Imran Hussain <i.hussain@quayside.example>")
+    assert reading.outcome == "lost"
+    assert [person["role"] for person in reading.decision_makers] == ["board"]
+
+
+def test_a_quoted_message_of_the_rep_or_a_colleague_is_not_the_customers_answer():
+    for author in ("Tom Baker <tom.baker@acme.example>", "Anna <anna.bianchi@acme.example>"):
+        reading = _read(REPLY.format(author=author), "Imran Hussain <i.hussain@quayside.example>")
+        assert reading.decision_makers == []
