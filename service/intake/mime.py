@@ -150,12 +150,23 @@ def _decode_header_value(value: str) -> str:
     try:
         if value.isascii():
             return composed(str(make_header(decode_header(value))))
-        # raw 8-bit text, maybe beside encoded words: decode_header hands the raw runs back as raw-unicode-escape
-        return composed("".join(part if isinstance(part, str) else part.decode("raw-unicode-escape")
-                                if charset is None else part.decode(charset, "replace")
-                                for part, charset in decode_header(value)))
     except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
         return value.encode("ascii", "replace").decode("ascii")
+    # Raw 8-bit text, maybe beside encoded words: unfolded, and each run of encoded words decoded on its own (the
+    # rest stays as written: decode_header would hand it back as raw-unicode-escape, reading a typed "\u000a" as
+    # a line break), a run that cannot be decoded kept as it stands.
+    return composed(_ENCODED_WORDS.sub(_decoded_run, _FOLD.sub("", value)))
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_ENCODED_WORDS = re.compile(r"=\?[^?\s]*\?[qQbB]\?[^?\s]*\?=(?:\s+=\?[^?\s]*\?[qQbB]\?[^?\s]*\?=)*")
+
+
+def _decoded_run(match: re.Match) -> str:
+    try:
+        return str(make_header(decode_header(match.group())))
+    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
+        return match.group()
 
 
 def read_people(message: Message, *names: str) -> tuple[Person, ...]:

@@ -258,8 +258,12 @@ def find_reply(text: str) -> Forward | None:
             header = _reply_boundary(probes, index, 0)
             start = _next_filled(probes, index + 1) if header is not None else len(probes)
             if start < len(probes) and probes[start].startswith(">"):
-                quoted = _unquote_forwarded(lines[start:_end_of_quote_run(probes, start)])
-                return _reply_from(" ".join(probes[header.start:header.end]), quoted)
+                end = _end_of_quote_run(probes, start)
+                found = _reply_from(" ".join(probes[header.start:header.end]), _unquote_forwarded(lines[start:end]))
+                if found is not None:
+                    return found
+                index = end
+                continue
         index += 1
     return None
 
@@ -276,13 +280,19 @@ def _quoted_after_header(lines: list[str]) -> Forward | None:
 
 
 def _reply_from(header: str, quoted: list[str]) -> Forward | None:
-    """The quoted message as a Forward, its sender the address the header names (None without one)."""
-    address = _EMAIL.search(header)
+    """The quoted message as a Forward, its sender the address the header names (None without one, or without
+    words): the one in angle brackets, else the last ("On …, imran@cust.example <rita@acme.example> wrote:" is
+    Rita's)."""
+    bracketed = _BRACKETED_EMAIL.search(header)
+    addresses = _EMAIL.findall(header)
+    address = bracketed.group(1) if bracketed else (addresses[-1] if addresses else None)
     body = strip_quotes("\n".join(quoted))
     if address is None or not body.strip():
         return None
-    return Forward(note="", sender=Person(None, address.group().lower()), to=(), cc=(), date=None, subject=None,
-                   body=body)
+    return Forward(note="", sender=Person(None, address.lower()), to=(), cc=(), date=None, subject=None, body=body)
+
+
+_BRACKETED_EMAIL = re.compile(r"[<\[(]\s*(?:mailto:)?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)\s*[>\])]")
 
 
 # --- lines ------------------------------------------------------------------------------------------------------

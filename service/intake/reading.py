@@ -105,7 +105,8 @@ def read_raw(raw: bytes, settings: Settings, directory: Directory, *, now: datet
     answers = _answers(letter, settings, rep)
     customers = [] if answers else _customers(letter, forward, settings, note)
     commands = read_commands(_addressed_to(letter), settings.intake_address)
-    understood = NoteReading() if answers else _understand(letter, note, forward, rep, settings, commands, now)
+    understood = NoteReading() if answers else _understand(letter, note, forward, rep, settings, commands, now,
+                                                           directory)
     verdict = _judge_answer(letter, settings, message_id, directory) if answers else \
         _judge(letter, settings, rep, customers, message_id, directory)
     return Reading(
@@ -276,31 +277,40 @@ def note_input(raw: bytes, settings: Settings, directory: Directory, *, now: dat
     forward = _forward_in(letter)
     note = forward.note if forward else strip_quotes(letter.text)
     commands = read_commands(_addressed_to(letter), settings.intake_address)
-    return _note_input(letter, note, forward, rep, settings, commands, now)
+    return _note_input(letter, note, forward, rep, settings, commands, now, directory)
 
 
 def _note_input(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,
-                commands: Commands | None, now: datetime | None) -> NoteInput:
-    answer = forward.body if forward else _quoted_answer(letter, rep, settings)
+                commands: Commands | None, now: datetime | None, directory: Directory) -> NoteInput:
+    answer = forward.body if forward else _quoted_answer(letter, rep, settings, directory)
     return NoteInput(note, letter.date or now or datetime.now(UTC), _zone(rep.timezone if rep else settings.timezone),
                      answer, commands, letter.subject)
 
 
-def _quoted_answer(letter: Letter, rep: RepInfo | None, settings: Settings) -> str | None:
+def _quoted_answer(letter: Letter, rep: RepInfo | None, settings: Settings, directory: Directory) -> str | None:
     """The customer's message a reply quotes ("On 26 Oct, Imran <i@…> wrote: > the board has frozen all spend"),
     read as a forwarded answer is: a rep who answers the customer and copies Keepwarm tells the outcome in the
     customer's words as often as in their own, and Outlook's replies (a "From: … Sent: …" block) were already read
-    so. Only a message an outside address wrote: never the rep's own or a colleague's."""
+    so. Only a message an outside address wrote (never the rep's own, a colleague's or any rep's, whatever their
+    domain), and, when the email goes to outside recipients, one of theirs or their domain's: a reply to one
+    customer quoting somebody else is not that customer's answer."""
     reply = find_reply(letter.text)
-    if reply is None or reply.sender is None or not _is_external(reply.sender.email, settings):
+    if reply is None or reply.sender is None:
         return None
-    own = {letter.sender.email} if letter.sender else set()
-    return None if reply.sender.email in own | ({rep.email} if rep else set()) else reply.body
+    author = reply.sender.email
+    own = ({letter.sender.email} if letter.sender else set()) | ({rep.email} if rep else set())
+    if not _is_external(author, settings) or author in own or directory.rep(author) is not None:
+        return None
+    outside = [person.email for person in letter.recipients if _is_external(person.email, settings)]
+    domain = author.rpartition("@")[2]
+    if outside and not any(email == author or email.rpartition("@")[2] == domain for email in outside):
+        return None
+    return reply.body
 
 
 def _understand(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,
-                commands: Commands | None, now: datetime | None) -> NoteReading:
-    given = _note_input(letter, note, forward, rep, settings, commands, now)
+                commands: Commands | None, now: datetime | None, directory: Directory) -> NoteReading:
+    given = _note_input(letter, note, forward, rep, settings, commands, now, directory)
     reading = understand(given.note, sent_at=given.sent_at, tz=given.tz, forwarded=given.forwarded,
                          commands=given.commands, subject=given.subject)
     if settings.llm_url:

@@ -72,3 +72,19 @@ def test_raw_8bit_headers_are_decoded_not_replaced():
         assert letter.sender.name == "Niccolò"
         assert [(p.name, p.email) for p in letter.to] == [("Jörg, M.", "j@y.example"), ("Ann", "a@b.example")]
         assert letter.subject == "Perché l’incontro ok"
+
+
+def test_raw_8bit_headers_keep_backslashes_spaces_and_accents_beside_encoded_words():
+    """Only the encoded words are decoded: a typed "\\u000a" stays text, never a line break; a folded header keeps
+    its spaces; an encoded word in an unknown charset stays as written, the accents around it intact."""
+    cases = {
+        "René \\u000d\\u000a =?utf-8?q?Dupont?=": "René \\u000d\\u000a Dupont",
+        "Offerta C:\\users =?utf-8?q?caff=C3=A8?=": "Offerta C:\\users caffè",
+        "Perché\n =?utf-8?q?caff=C3=A8?=\n tail": "Perché caffè tail",
+        "Offerta Perché =?x-bogus?q?caff=E8?=": "Offerta Perché =?x-bogus?q?caff=E8?=",
+    }
+    for written, read in cases.items():
+        letter = read_letter(f"From: a@b.example\nSubject: {written}\n\nx".encode())
+        assert letter.subject == read
+    letter = read_letter("To: René \\u000d\\u000a =?utf-8?q?Dupont?= <r@x.example>\n\nx".encode())
+    assert letter.to[0].name == "René \\u000d\\u000a Dupont" and "\n" not in letter.to[0].name

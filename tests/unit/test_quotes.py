@@ -430,3 +430,12 @@ def test_a_quoted_reply_keeps_its_own_words_not_the_history_it_quotes():
 ])
 def test_no_quoted_message_without_a_reply_header_naming_an_address(body):
     assert find_reply(body) is None
+
+
+def test_a_reply_headers_address_is_the_bracketed_one_and_an_empty_quote_is_passed_over():
+    body = "Noted.\n\nOn Mon, 2 Mar 2026, imran@cust.example <rita@acme.example> wrote:\n> my own words\n"
+    assert find_reply(body).sender.email == "rita@acme.example"
+    body = ("Noted.\nOn Mon, 2 Mar 2026, A <a@x.example> wrote:\n>\n\nmore\n"
+            "On Tue, 3 Mar 2026, B <b@y.example> wrote:\n> the real words\n")
+    reply = find_reply(body)
+    assert reply.sender.email == "b@y.example" and reply.body == "the real words"

@@ -44,17 +44,37 @@ def test_our_own_addresses_typed_in_a_note_are_not_customers():
 REPLY = ("Hi Imran,\n\nNo need to apologise, and thanks for telling me straight away. Let's talk again in the "
          "new year.\n\nAll the best,\nTom\n\n> On 26 Oct 2026, at 17:48, {author} wrote:\n> \n"
          "> Tom, I'm sorry - the board has frozen all non-essential spend. We can't proceed.\n> Imran\n")
+IMRAN = "Imran Hussain <i.hussain@quayside.example>"
+
+
+class _Team:
+    """Tom, who also writes from a private address on an outside domain."""
+
+    def rep(self, address):
+        if address in ("tom.baker@acme.example", "tom.baker@gmail.example"):
+            return RepInfo(1, "tom.baker@acme.example", "Tom Baker", "Europe/Rome")
+        return None
+
+    def seen(self, message_id):
+        return False
+
+
+def _reply(author: str, to: str = IMRAN):
+    return read_raw(recap(1, body=REPLY.format(author=author), to=to, date=datetime(2026, 10, 27, 10, tzinfo=UTC)),
+                    SETTINGS, _Team())
 
 
 def test_a_reply_reads_the_customers_quoted_message_as_their_answer():
     """The rep answers the customer and copies Keepwarm: who decided is said in the quoted message alone."""
-    reading = _read(REPLY.format(author="Imran Hussain <i.hussain@quayside.example>"),
-                    "Imran Hussain <i.hussain@quayside.example>")
-    assert reading.outcome == "lost"
-    assert [person["role"] for person in reading.decision_makers] == ["board"]
+    for to in (IMRAN, "followup@acme.example"):  # to the customer, or to Keepwarm alone
+        reading = _reply(IMRAN, to)
+        assert reading.outcome == "lost"
+        assert [person["role"] for person in reading.decision_makers] == ["board"]
+    assert _reply("Imran <i.hussain@QUAYSIDE.example>", "Ops <ops@quayside.example>").decision_makers  # their domain
 
 
-def test_a_quoted_message_of_the_rep_or_a_colleague_is_not_the_customers_answer():
-    for author in ("Tom Baker <tom.baker@acme.example>", "Anna <anna.bianchi@acme.example>"):
-        reading = _read(REPLY.format(author=author), "Imran Hussain <i.hussain@quayside.example>")
-        assert reading.decision_makers == []
+def test_a_quoted_message_of_a_rep_a_colleague_or_a_third_party_is_not_the_customers_answer():
+    for author in ("Tom Baker <tom.baker@acme.example>", "Anna <anna.bianchi@acme.example>",
+                   "Tom <tom.baker@gmail.example>",  # a rep's own address on an outside domain
+                   "Vendor News <news@newsletter.example>"):  # not the customer the reply goes to
+        assert _reply(author).decision_makers == []
