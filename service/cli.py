@@ -338,7 +338,7 @@ def train_notes(output: Path | None) -> None:
     labelled = load_split(TRAIN)
     sizes = write_common_words(texts_by_language(labelled), first_names(labelled))
     click.echo(f"common words counted on train: {sizes}")
-    model, dev = train()
+    model, dev = train(cases=labelled)
     path = save(model, output or ARTIFACT)
     click.echo(f"trained on {model.trained_on}, thresholds {model.thresholds}; saved {path}")
     if dev:

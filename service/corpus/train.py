@@ -624,9 +624,11 @@ def threshold(marked: list[tuple[float, bool]], target: float) -> float:
     return round(best, 4)
 
 
-def train(train_roots=TRAIN, dev_roots=DEV, base: Path = Path(".")) -> tuple[NoteModel, list[Labelled]]:
-    """Fit on train, calibrate on dev; the model and the dev cases (for the caller's report)."""
-    model = fit(load_split(train_roots, base))
+def train(train_roots=TRAIN, dev_roots=DEV, base: Path = Path("."),
+          cases: list[Labelled] | None = None) -> tuple[NoteModel, list[Labelled]]:
+    """Fit on train (the `cases` when the caller has loaded them already), calibrate on dev; the model and the dev
+    cases (for the caller's report)."""
+    model = fit(load_split(train_roots, base) if cases is None else cases)
     dev = load_split(dev_roots, base)
     if dev:
         model.thresholds.update(calibrate(model, dev))

@@ -282,12 +282,12 @@ def note_input(raw: bytes, settings: Settings, directory: Directory, *, now: dat
 
 def _note_input(letter: Letter, note: str, forward: Forward | None, rep: RepInfo | None, settings: Settings,
                 commands: Commands | None, now: datetime | None, directory: Directory) -> NoteInput:
-    answer = forward.body if forward else _quoted_answer(letter, rep, settings, directory)
+    answer = forward.body if forward else _quoted_answer(letter, settings, directory)
     return NoteInput(note, letter.date or now or datetime.now(UTC), _zone(rep.timezone if rep else settings.timezone),
                      answer, commands, letter.subject)
 
 
-def _quoted_answer(letter: Letter, rep: RepInfo | None, settings: Settings, directory: Directory) -> str | None:
+def _quoted_answer(letter: Letter, settings: Settings, directory: Directory) -> str | None:
     """The customer's message a reply quotes ("On 26 Oct, Imran <i@…> wrote: > the board has frozen all spend"),
     read as a forwarded answer is: a rep who answers the customer and copies Keepwarm tells the outcome in the
     customer's words as often as in their own, and Outlook's replies (a "From: … Sent: …" block) were already read
@@ -298,8 +298,8 @@ def _quoted_answer(letter: Letter, rep: RepInfo | None, settings: Settings, dire
     if reply is None or reply.sender is None:
         return None
     author = reply.sender.email
-    own = ({letter.sender.email} if letter.sender else set()) | ({rep.email} if rep else set())
-    if not _is_external(author, settings) or author in own or directory.rep(author) is not None:
+    if not _is_external(author, settings) or directory.rep(author) is not None \
+            or (letter.sender is not None and author == letter.sender.email):
         return None
     outside = [person.email for person in letter.recipients if _is_external(person.email, settings)]
     domain = author.rpartition("@")[2]

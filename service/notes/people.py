@@ -14,7 +14,7 @@ which the judge takes one reading at most (`_assemble`), and every other name of
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -276,14 +276,7 @@ def _clean_name(name: str | None, rules: PeopleRules, text: Text | None = None, 
 
 def _named_inside(text: Text, word: str) -> bool:
     """Whether the text also writes `word` capitalised inside a sentence ("ask Will", "to Will Turner"): a name."""
-    at = text.clean.find(word)
-    while at >= 0:
-        end = at + len(word)
-        whole = not (at and _is_word(text.clean[at - 1])) and not (end < len(text.clean) and _is_word(text.clean[end]))
-        if whole and not _starts_sentence(text, at):
-            return True
-        at = text.clean.find(word, end)
-    return False
+    return any(not _starts_sentence(text, at) for at in _whole_word_starts(text.clean, word))
 
 
 _SURNAME_PARTICLES = frozenset({"De", "Di", "Da", "Del", "Della", "Dalla", "Lo", "La", "Le", "Van", "Von"})
@@ -637,19 +630,23 @@ def _whole_words(text: str, word: str, apostrophe: bool = False) -> int:
     """How many times `word` (which starts and ends with a letter) stands in `text` as a whole word (as the regex
     \\bword\\b counts it; with `apostrophe`, not after one either: "All'inizio" holds no "inizio"). A regex per name
     cost more than the rest of the people's reading: each was compiled anew."""
+    return sum(1 for _ in _whole_word_starts(text, word, apostrophe))
+
+
+def _whole_word_starts(text: str, word: str, apostrophe: bool = False) -> Iterator[int]:
+    """Where `word` stands in `text` as a whole word, as `_whole_words` counts it."""
     if not word:
-        return 0
-    count, at = 0, text.find(word)
+        return
+    at = text.find(word)
     while at >= 0:
         end = at + len(word)
         before = text[at - 1] if at else ""
         if not (before and (_is_word(before) or apostrophe and before == "'")) \
                 and not (end < len(text) and _is_word(text[end])):
-            count += 1
+            yield at
             at = text.find(word, end)
         else:
             at = text.find(word, at + 1)
-    return count
 
 
 def _about_deciding(text: Text, rules: PeopleRules):
