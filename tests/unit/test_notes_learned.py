@@ -209,6 +209,32 @@ def test_the_sharpened_clause_heads_learn_the_telling_sentence_not_the_greetings
     assert sharp["budget"].predict_proba(telling)[0, 1] > 0.5
 
 
+def test_a_reasons_note_head_weighs_each_feature_by_its_log_count_ratio_folded_into_its_weights():
+    """The note heads are fitted on features weighed by how much likelier each is in the notes giving the reason;
+    the weighing is folded into the weights, so the head reads unweighed rows as the reader gives them."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, diags
+    from sklearn.linear_model import LogisticRegression
+
+    from service.corpus.train import _WEIGHED_STRENGTH, _weighted_head
+
+    # columns: "budget", "frozen", "rival", "thanks" (in every note)
+    rows = [[1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 1], [1, 1, 0, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0.5, 0, 1, 1],
+            [0, 0, 1, 1]]
+    said = [True, True, True, True, False, False, False, False]
+    matrix = csr_matrix(np.array(rows, dtype=np.float64))
+    head = _weighted_head(matrix, said)
+
+    present = np.array(rows) > 0
+    yes, no = present[:4].sum(axis=0) + 0.5, present[4:].sum(axis=0) + 0.5
+    ratio = np.log((yes / yes.sum()) / (no / no.sum()))
+    assert ratio[0] > 0 > ratio[2] and abs(ratio[3]) < 0.2  # "thanks" is in every note: it tells nothing
+    weighed = LogisticRegression(C=_WEIGHED_STRENGTH, max_iter=5000).fit(matrix @ diags(ratio), said)
+    unseen = csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 1, 1], [0, 1, 1, 1]], dtype=np.float64))
+    assert np.allclose(head.predict_proba(unseen), weighed.predict_proba(unseen @ diags(ratio)))
+    assert head.predict_proba(unseen)[0, 1] > 0.5 > head.predict_proba(unseen)[1, 1]
+
+
 def test_the_stacker_weighs_every_heads_answer_per_reason(model):
     import numpy as np
 
