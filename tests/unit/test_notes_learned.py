@@ -235,6 +235,33 @@ def test_a_reasons_note_head_weighs_each_feature_by_its_log_count_ratio_folded_i
     assert head.predict_proba(unseen)[0, 1] > 0.5 > head.predict_proba(unseen)[1, 1]
 
 
+def test_the_cause_head_is_one_weighed_head_per_cause_read_as_one_multinomial_head():
+    """The cause head's rows are a weighed yes/no head per cause, so the reader's softmax over its log-odds is the
+    softmax over theirs; with two causes it is the second's head alone, as sklearn keeps a binary head."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from service.corpus.train import _weighted_classes, _weighted_head
+
+    # columns: "budget", "pitch", "unclear", "thanks"
+    rows = [[1, 0, 0, 1], [1, 0, 0, 1], [1, 0, 1, 1], [0, 1, 0, 1], [0, 1, 0, 1], [0, 1, 1, 1], [0, 0, 1, 1],
+            [0, 0, 1, 1], [1, 0, 0, 1]]
+    causes = ["external", "external", "external", "internal", "internal", "internal", "unknown", "unknown",
+              "external"]
+    matrix = csr_matrix(np.array(rows, dtype=np.float64))
+    head = _weighted_classes(matrix, causes)
+    assert list(head.classes_) == ["external", "internal", "unknown"] and head.coef_.shape == (3, 4)
+    unseen = csr_matrix(np.array([[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1]], dtype=np.float64))
+    alone = np.column_stack([_weighted_head(matrix, np.array(causes) == name, balanced=True).decision_function(unseen)
+                             for name in head.classes_])
+    assert np.allclose(unseen @ head.coef_.T + head.intercept_, alone)
+    assert list(head.classes_[alone.argmax(axis=1)]) == ["external", "internal", "unknown"]
+
+    two = _weighted_classes(matrix, ["internal" if cause == "internal" else "external" for cause in causes])
+    assert list(two.classes_) == ["external", "internal"] and two.coef_.shape == (1, 4)
+    assert list(two.predict(unseen[:2])) == ["external", "internal"]
+
+
 def test_the_stacker_weighs_every_heads_answer_per_reason(model):
     import numpy as np
 
