@@ -133,9 +133,9 @@ def _head(balanced: bool = False, strength: float = 8.0):
     class weights for the outcome (0.867 vs 0.852 balanced) and the reasons (0.693 vs 0.666), balanced weights
     for the cause; C from 2 to 30 changed the outcome by about a point. The reasons' note heads, before they were
     weighed (`_weighted_head`), kept C = 8: on train b1-b69 (five folds by writer, 5,804 blind lost notes,
-    2026-12-07) the note heads alone read 73.2% of
-    the sets right at C = 8, 75.2% at 100, 75.3% at 300, but the whole reader (stacker included) 78.65% at 8,
-    79.00% at 100 and 78.65% at 100 with the clause heads at 16: within noise. A second stage choosing the
+    2026-12-07) the note heads alone read 73.2% of the sets right at C = 8, 75.2% at 100, 75.3% at 300, but the
+    whole reader (stacker included) 78.65% at 8, 79.00% at 100 and 78.65% at 100 with the clause heads at 16:
+    within noise. A second stage choosing the
     second reason from the stacker's rows: 78.99% against 78.93% (logistic), 78.76% (gradient boosting)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -250,7 +250,7 @@ def _weighted_classes(matrix, answers: list[str]):
     told = np.asarray(answers)
     scored = classes[1:] if len(classes) == 2 else classes
     heads = [_weighted_head(matrix, told == name, balanced=True) for name in scored]
-    combined = heads[0]
+    combined = heads[0]  # a fitted LogisticRegression already: it takes the others' rows beside its own
     combined.classes_ = np.array(classes)
     combined.coef_ = np.vstack([head.coef_[0] for head in heads])
     combined.intercept_ = np.array([head.intercept_[0] for head in heads])
