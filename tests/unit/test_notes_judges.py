@@ -100,6 +100,24 @@ def test_every_other_name_is_offered_once_without_a_role_and_never_kept_by_the_r
     assert _without_role_words("Carl Whitmore Chairman", rules_for("en")) == "Carl Whitmore"
 
 
+def test_a_candidate_carries_its_name_words_and_its_nearest_words_by_kind():
+    """The judge weighs a name's own words (without a title), how many are common words of the language, and the
+    two words each side once more per kind of candidate; a role's nearest words also with whether it is named."""
+    found = candidates(_prepare("Lost for now. Their CFO, Maria Rossi, wants Customer Success to ask Dr Hughes."))
+    by_name = {candidate.name: candidate.features for candidate in found}
+    maria = next(c.features for c in found if c.name == "Maria Rossi" and c.features.get("kind=role"))
+    assert maria["nw:maria"] == maria["nw:rossi"] == maria["cw=0"] == 1.0
+    assert maria["role|L0:their"] == maria["named=True|L0:their"] == maria["role|R0:wants"] == 1.0
+    assert "name|L0:their" not in maria and "named=True|L1:lost" not in maria  # the nearest word alone, by kind
+    bare = next(c.features for c in found if c.name is None and c.role == "cfo")
+    assert bare["named=False|L0:their"] == bare["bare|L0:their"] == 1.0 and not any(k.startswith("nw:") for k in bare)
+    success = by_name["Customer Success"]  # a name near the CFO: "customer" is a common word, "success" not
+    assert success["kind=near"] == success["cw=1"] == success["near|R0:to"] == 1.0
+    hughes = by_name["Dr Hughes"]  # the title before a surname
+    assert hughes["kind=titled"] == hughes["nw:hughes"] == hughes["cw=0"] == hughes["titled|L0:ask"] == 1.0
+    assert "nw:dr" not in hughes and not any(key.startswith("named=") and "|" in key for key in hughes)
+
+
 def test_a_long_thread_offers_at_most_forty_names():
     names = [f"Anna {start}{end}" for start in ("Ber", "Cal", "Dan", "Fer", "Gal", "Lor", "Mar", "Nar")
              for end in ("ini", "oni", "etti", "ano", "elli", "ucci", "ardi", "esi")]  # 64 surnames
