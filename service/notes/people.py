@@ -618,8 +618,7 @@ def _features(text: Text, kind: str, role: str | None, name: str | None, start: 
         if "'" in words[0]:
             row["apostrophe"] = 1.0
         _add_name_words(row, words, text.phrases.language)
-    add_words_around(row, text.clean, start, end)
-    _add_context_by_kind(row, kind, role, named)
+    _add_context_by_kind(row, kind, role, named, *add_words_around(row, text.clean, start, end))
     return row
 
 
@@ -633,21 +632,20 @@ def _add_name_words(row: dict[str, float], words: list[str], language: str) -> N
     row[f"cw={sum(word.lower() in common for word in words)}"] = 1.0
 
 
-_NEAREST = ("L0:", "L1:", "R0:", "R1:")
-
-
-def _add_context_by_kind(row: dict[str, float], kind: str, role: str | None, named: bool) -> None:
-    """The two words each side once more per kind of candidate ("name|R0:s" for a name's possessive, "role|R0:s"
-    for a role's), and, for a role, the nearest word each side with whether it is named: the same word tells a
-    name from a role differently. Grouped cross-validation on train (five folds by writer, 8,724 notes, judges
-    refitted per fold, 2026-12-08, fifteenth session), with the name's words above: decision makers 77.71% ->
-    78.19% (111 notes mended, 69 broken; sign test p about 0.002); every word each side per kind 77.95%, the
-    sentence's words per kind 77.61%, the name's last three letters 78.00%."""
-    for key in [key for key in row if key[:3] in _NEAREST]:
-        row[f"{kind}|{key}"] = 1.0
-        if role and key[1] == "0":
-            row[f"named={named}|{key}"] = 1.0
-
+def _add_context_by_kind(row: dict[str, float], kind: str, role: str | None, named: bool, before: list[str],
+                         after: list[str]) -> None:
+    """The two words each side (`before` and `after`, nearest first) once more per kind of candidate ("name|R0:s"
+    for a name's possessive, "role|R0:s" for a role's), and, for a role, the nearest word each side with whether it
+    is named: the same word tells a name from a role differently. Grouped cross-validation on train (five folds by
+    writer, 8,724 notes, judges refitted per fold, 2026-12-08, fifteenth session), with the name's words above:
+    decision makers 77.71% -> 78.19% (111 notes mended, 69 broken; sign test p about 0.002); every word each side
+    per kind 77.95%, the sentence's words per kind 77.61%, the name's last three letters 78.00%."""
+    for side, words in (("L", before), ("R", after)):
+        for n, word in enumerate(words[:2]):
+            key = f"{side}{n}:{word}"
+            row[f"{kind}|{key}"] = 1.0
+            if role and n == 0:
+                row[f"named={named}|{key}"] = 1.0
 
 
 def _is_word(char: str) -> bool:

@@ -209,11 +209,13 @@ FEATURE_WORD = re.compile(r"[\wÀ-ÿ']+")
 _FEATURE_WINDOW = 40  # characters each side of a phrase whose words a judge weighs
 
 
-def add_words_around(row: dict[str, float], clean: str, start: int, end: int) -> None:
-    """The four words before and after a span, by position ("L0:the") and as a bag ("L:the")."""
-    before = FEATURE_WORD.findall(clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:]
+def add_words_around(row: dict[str, float], clean: str, start: int, end: int) -> tuple[list[str], list[str]]:
+    """The four words before and after a span, by position ("L0:the") and as a bag ("L:the"); returned too, each
+    side nearest first."""
+    before = FEATURE_WORD.findall(clean[max(0, start - _FEATURE_WINDOW):start].lower())[-4:][::-1]
     after = FEATURE_WORD.findall(clean[end:end + _FEATURE_WINDOW].lower())[:4]
-    for n, word in enumerate(reversed(before)):
+    for n, word in enumerate(before):
         row[f"L{n}:{word}"] = row[f"L:{word}"] = 1.0
     for n, word in enumerate(after):
         row[f"R{n}:{word}"] = row[f"R:{word}"] = 1.0
+    return before, after
